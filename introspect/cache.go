@@ -1,0 +1,381 @@
+package introspect
+
+import (
+	"cmp"
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	"github.com/dgraph-io/ristretto/v2"
+	"golang.org/x/sync/singleflight"
+)
+
+// Defaults of [CacheConfig].
+const (
+	DefaultMaxTTL        = 5 * time.Minute
+	DefaultInvalidTTL    = 10 * time.Second
+	DefaultMaxCost       = 64 << 20
+	DefaultMaxConcurrent = 64
+)
+
+// CacheConfig configures a [Cache]. The zero value of every field is a
+// sensible default.
+type CacheConfig struct {
+	// MaxTTL is the longest a valid token's facts are reused; they are never
+	// reused past the token's expiry. Zero means [DefaultMaxTTL]; a negative
+	// value stores no result at all (concurrent calls for one token still
+	// share one upstream call).
+	MaxTTL time.Duration
+	// InvalidTTL is how long an invalid-token answer is reused, so that a
+	// client repeating a bad token does not reach the authorization server
+	// each time. Zero means [DefaultInvalidTTL]; a negative value stores no
+	// invalid answer.
+	InvalidTTL time.Duration
+	// MaxCost bounds the memory the cache holds, in bytes as estimated from
+	// each result's size. Zero means [DefaultMaxCost] (64 MiB, about 150,000
+	// typical results).
+	MaxCost int64
+	// MaxConcurrent bounds the calls to the authorization server in flight
+	// at once. Calls beyond it wait for a slot within their timeout. Zero
+	// means [DefaultMaxConcurrent].
+	MaxConcurrent int
+	// Timeout limits one shared upstream call, including the wait for a
+	// slot. The call runs on a context detached from the requests that
+	// wait for it (keeping their values but not their cancellation), so a
+	// client that disconnects does not fail the others. Zero means
+	// [DefaultTimeout].
+	Timeout time.Duration
+	// Now tells the time for expiry decisions. Nil means [time.Now]. Tests
+	// inject a fake clock here.
+	Now func() time.Time
+}
+
+// CacheStats counts what a [Cache] has done since it was made.
+type CacheStats struct {
+	// Hits counts calls answered from the cache, valid or invalid.
+	Hits uint64
+	// Misses counts calls not answered from the cache; many of them may
+	// share one upstream call.
+	Misses uint64
+	// UpstreamCalls counts calls made to the wrapped Verifier.
+	UpstreamCalls uint64
+	// Invalid counts upstream answers of [ErrInvalidToken].
+	Invalid uint64
+	// Failures counts upstream calls that failed ([ErrUnavailable]),
+	// including those that timed out waiting for a slot.
+	Failures uint64
+	// Evictions counts results removed to make room or because their time
+	// was up.
+	Evictions uint64
+	// Waiting is the number of callers waiting, right now, for an upstream
+	// call to answer.
+	Waiting int64
+}
+
+// Cache is a [Verifier] that remembers the answers of another Verifier, so
+// that a token is checked with the authorization server once and then served
+// from memory until its result expires.
+//
+// Results are kept in a [ristretto] cache keyed by the SHA-256 of the token;
+// the token itself is never stored. Concurrent calls for a token that is not
+// cached share one upstream call. Failures are never stored.
+//
+// A Cache is safe for concurrent use. Call [Cache.Close] when done with it.
+//
+// [ristretto]: https://github.com/dgraph-io/ristretto
+type Cache struct {
+	next       Verifier
+	store      *ristretto.Cache[uint64, *entry]
+	flights    singleflight.Group
+	slots      chan struct{}
+	maxTTL     time.Duration
+	invalidTTL time.Duration
+	timeout    time.Duration
+	// now is the injected clock, or nil for the wall clock. With the wall
+	// clock, ristretto's own TTL check is the expiry check; reading the
+	// clock a second time would cost a tenth of a hit.
+	now func() time.Time
+
+	// invalidation orders Invalidate against stores of results that were
+	// fetched before it: gen changes under the write lock, and a result is
+	// stored only if gen is unchanged since its fetch began.
+	invalidation sync.RWMutex
+	gen          uint64
+
+	hits, misses, upstream, invalid, failures, evictions paddedCounter
+	waiting                                              atomic.Int64
+}
+
+// paddedCounter keeps each hot counter on its own cache line, so that
+// parallel hits do not slow each other down through false sharing.
+type paddedCounter struct {
+	atomic.Uint64
+	_ [56]byte
+}
+
+// entry is one stored result: facts for a valid token, or an error for an
+// invalid one.
+type entry struct {
+	// sum is the whole SHA-256 of the token; the cache's key holds only part
+	// of it, so a hit is confirmed against this.
+	sum     [sha256.Size]byte
+	info    *TokenInfo
+	err     error
+	expires int64 // Unix nanoseconds, by the cache's clock
+}
+
+// NewCache returns a Cache in front of next.
+func NewCache(next Verifier, cfg CacheConfig) (*Cache, error) {
+	if next == nil {
+		return nil, errors.New("introspect: cache needs a Verifier to wrap")
+	}
+	if cfg.MaxCost < 0 || cfg.MaxConcurrent < 0 || cfg.Timeout < 0 {
+		return nil, errors.New("introspect: negative MaxCost, MaxConcurrent or Timeout")
+	}
+	c := &Cache{
+		next:       next,
+		slots:      make(chan struct{}, cmp.Or(cfg.MaxConcurrent, DefaultMaxConcurrent)),
+		maxTTL:     cmp.Or(cfg.MaxTTL, DefaultMaxTTL),
+		invalidTTL: cmp.Or(cfg.InvalidTTL, DefaultInvalidTTL),
+		timeout:    cmp.Or(cfg.Timeout, DefaultTimeout),
+		now:        cfg.Now,
+	}
+	maxCost := cmp.Or(cfg.MaxCost, DefaultMaxCost)
+	store, err := ristretto.NewCache(&ristretto.Config[uint64, *entry]{
+		// Ristretto advises ten counters per entry the cache can hold.
+		NumCounters: max(10*maxCost/typicalEntryCost, 1000),
+		MaxCost:     maxCost,
+		BufferItems: 64,
+		// The key already is the leading bytes of a SHA-256: uniformly
+		// distributed, so it needs no further hashing.
+		KeyToHash: func(key uint64) (uint64, uint64) { return key, 0 },
+		OnEvict:   func(*ristretto.Item[*entry]) { c.evictions.Add(1) },
+	})
+	if err != nil {
+		return nil, fmt.Errorf("introspect: creating cache: %w", err)
+	}
+	c.store = store
+	return c, nil
+}
+
+// Verify returns the cached result for token, or asks the wrapped Verifier
+// and caches its answer. Concurrent calls for the same uncached token make a
+// single upstream call; a caller whose ctx ends stops waiting without
+// cancelling that call for the others.
+//
+// The returned TokenInfo is shared by every caller for the token: do not
+// modify it.
+func (c *Cache) Verify(ctx context.Context, token string) (*TokenInfo, error) {
+	sum := tokenSum(token)
+	key := binary.LittleEndian.Uint64(sum[:8])
+	if e, ok := c.store.Get(key); ok && e.sum == sum && (c.now == nil || c.now().UnixNano() < e.expires) {
+		c.hits.Add(1)
+		return e.info, e.err
+	}
+	return c.miss(ctx, token, key, sum)
+}
+
+// miss waits for the shared upstream call for token, starting it if none is
+// under way. It is apart from Verify so that what the call captures is moved
+// to the heap on a miss only.
+func (c *Cache) miss(ctx context.Context, token string, key uint64, sum [sha256.Size]byte) (*TokenInfo, error) {
+	c.misses.Add(1)
+	ch := c.flights.DoChan(string(sum[:]), func() (any, error) {
+		return c.fetch(ctx, token, key, sum)
+	})
+	c.waiting.Add(1)
+	defer c.waiting.Add(-1)
+	select {
+	case res := <-ch:
+		if res.Err != nil {
+			return nil, res.Err
+		}
+		return res.Val.(*TokenInfo), nil
+	case <-ctx.Done():
+		return nil, &UnavailableError{Reason: "gave up waiting for the authorization server", Err: ctx.Err()}
+	}
+}
+
+// fetch makes the one upstream call for a token and stores its answer. It
+// runs on the singleflight goroutine, never on a caller's.
+func (c *Cache) fetch(callerCtx context.Context, token string, key uint64, sum [sha256.Size]byte) (info *TokenInfo, err error) {
+	c.invalidation.RLock()
+	gen := c.gen
+	c.invalidation.RUnlock()
+
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(callerCtx), c.timeout)
+	defer cancel()
+	select {
+	case c.slots <- struct{}{}:
+	case <-ctx.Done():
+		c.failures.Add(1)
+		return nil, &UnavailableError{Reason: "too many calls to the authorization server in flight", Err: ctx.Err()}
+	}
+	c.upstream.Add(1)
+	info, err = c.callNext(ctx, token)
+	<-c.slots
+
+	now := c.clock()
+	switch {
+	case err == nil && info.ExpiresAt.IsZero():
+		c.put(key, sum, gen, &entry{info: info}, c.maxTTL, now)
+	case err == nil && info.ExpiresAt.After(now):
+		c.put(key, sum, gen, &entry{info: info}, min(c.maxTTL, info.ExpiresAt.Sub(now)), now)
+	case err == nil:
+		info, err = nil, invalidToken("token expired")
+		fallthrough
+	case errors.Is(err, ErrInvalidToken):
+		c.invalid.Add(1)
+		c.put(key, sum, gen, &entry{err: err}, c.invalidTTL, now)
+	default:
+		c.failures.Add(1)
+	}
+	return info, err
+}
+
+// callNext calls the wrapped Verifier and holds it to its contract: an error
+// that is neither invalid nor unavailable, a nil or inactive answer without
+// an error, and a panic all fail closed.
+func (c *Cache) callNext(ctx context.Context, token string) (info *TokenInfo, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			info, err = nil, &UnavailableError{Reason: "verifier panicked", Err: fmt.Errorf("panic: %v", p)}
+		}
+	}()
+	info, err = c.next.Verify(ctx, token)
+	switch {
+	case errors.Is(err, ErrInvalidToken) || errors.Is(err, ErrUnavailable):
+		return nil, err
+	case err != nil:
+		return nil, &UnavailableError{Reason: "verifier failed", Err: err}
+	case info == nil:
+		return nil, &UnavailableError{Reason: "verifier returned no result"}
+	case !info.Active:
+		return nil, invalidToken("token is not active")
+	}
+	return info, nil
+}
+
+// put stores e for ttl, unless ttl is not positive or the token was
+// invalidated since its fetch began at generation gen.
+func (c *Cache) put(key uint64, sum [sha256.Size]byte, gen uint64, e *entry, ttl time.Duration, now time.Time) {
+	if ttl <= 0 {
+		return
+	}
+	deadline := now.Add(ttl)
+	e.sum = sum
+	e.expires = deadline.UnixNano()
+	c.invalidation.RLock()
+	defer c.invalidation.RUnlock()
+	if c.gen != gen {
+		return
+	}
+	// Ristretto counts the TTL from its own reading of the clock: give it
+	// what is left right now, so the entry never outlives the deadline.
+	if ttl = deadline.Sub(c.clock()); ttl <= 0 {
+		return
+	}
+	// Ristretto applies sets asynchronously. Waiting for this one before the
+	// shared call returns means a request arriving just after it finds the
+	// result, instead of starting a second upstream call.
+	if c.store.SetWithTTL(key, e, e.cost(), ttl) {
+		c.store.Wait()
+	}
+}
+
+// clock returns the current time by the injected clock, or the wall clock.
+func (c *Cache) clock() time.Time {
+	if c.now != nil {
+		return c.now()
+	}
+	return time.Now()
+}
+
+// Invalidate forgets what the cache knows about token, for example at
+// logout: the next call for it asks the authorization server again. A call
+// already under way for token is not stopped, but its answer is not stored.
+func (c *Cache) Invalidate(token string) {
+	sum := tokenSum(token)
+	c.invalidation.Lock()
+	defer c.invalidation.Unlock()
+	c.gen++
+	c.flights.Forget(string(sum[:]))
+	c.store.Del(binary.LittleEndian.Uint64(sum[:8]))
+}
+
+// Stats returns the counts since the cache was made. It is safe to call at
+// any time.
+func (c *Cache) Stats() CacheStats {
+	return CacheStats{
+		Hits:          c.hits.Load(),
+		Misses:        c.misses.Load(),
+		UpstreamCalls: c.upstream.Load(),
+		Invalid:       c.invalid.Load(),
+		Failures:      c.failures.Load(),
+		Evictions:     c.evictions.Load(),
+		Waiting:       c.waiting.Load(),
+	}
+}
+
+// Close releases the cache's memory and background goroutines. A closed
+// Cache still verifies tokens, sharing concurrent calls, but stores nothing.
+func (c *Cache) Close() {
+	c.store.Close()
+}
+
+// tokenSum returns the SHA-256 of token without copying it: converting a
+// 64-byte token to a []byte would allocate on every request, and Sum256 only
+// reads its input.
+func tokenSum(token string) [sha256.Size]byte {
+	return sha256.Sum256(unsafe.Slice(unsafe.StringData(token), len(token)))
+}
+
+// typicalEntryCost is the estimated cost of a result with a few scopes and
+// claims, used to size ristretto's frequency counters.
+const typicalEntryCost = 448
+
+// cost estimates the bytes e holds, so that MaxCost bounds memory rather
+// than a number of entries.
+func (e *entry) cost() int64 {
+	const entrySize, infoSize = 80, 256
+	n := entrySize
+	if info := e.info; info != nil {
+		n += infoSize + len(info.ClientID) + len(info.Subject) + len(info.Issuer) + len(info.TokenType)
+		for scope := range info.Scopes.All {
+			n += 16 + len(scope)
+		}
+		for _, aud := range info.Audience {
+			n += 16 + len(aud)
+		}
+		n += approxSize(info.Claims)
+	}
+	return int64(n)
+}
+
+// approxSize estimates the memory held by a value decoded from JSON.
+func approxSize(v any) int {
+	switch v := v.(type) {
+	case string:
+		return 16 + len(v)
+	case map[string]any:
+		n := 48
+		for k, item := range v {
+			n += 32 + len(k) + approxSize(item)
+		}
+		return n
+	case []any:
+		n := 24
+		for _, item := range v {
+			n += 16 + approxSize(item)
+		}
+		return n
+	default:
+		return 16
+	}
+}

@@ -1,0 +1,60 @@
+// Package introspect asks OAuth 2.0 authorization servers whether access
+// tokens are valid, and caches their answers.
+//
+// A [Verifier] turns a token into a [TokenInfo]: the token's scopes, client,
+// audience, subject, expiry and remaining claims. The backends are
+// [Geosecure], for Digitaal Vlaanderen's legacy verify endpoint, and, for
+// servers with RFC 7662 token introspection, the introspection backend. The
+// [ProfileClient] reads resource owners' profiles from Geosecure's profile
+// endpoint. A [Cache] wraps any Verifier.
+//
+// Every error a Verifier returns falls in one of two classes, told apart
+// with [errors.Is]: [ErrInvalidToken] (the token is bad; answer 401) and
+// [ErrUnavailable] (the authorization server failed; answer 503 and never
+// say that the token is bad, or clients throw good tokens away). An
+// [*UnavailableError] carries the upstream status and Retry-After.
+//
+// [NewContext] and [FromContext] carry a TokenInfo in a request's context;
+// the middleware packages put it there.
+//
+// # Caching
+//
+// [Cache] keeps each answer in a ristretto cache, keyed by the SHA-256 of
+// the token:
+//
+//   - a valid token's facts for [CacheConfig.MaxTTL] (default 5 minutes), but
+//     never past the token's expiry;
+//   - an invalid-token answer for [CacheConfig.InvalidTTL] (default 10 s), so
+//     that a client repeating a bad token does not reach the server each
+//     time;
+//   - a failure never: the next request asks again.
+//
+// Concurrent requests for an uncached token make one upstream call, on a
+// context detached from any single request and bounded by
+// [CacheConfig.Timeout], so that a client that disconnects does not fail the
+// others. At most [CacheConfig.MaxConcurrent] upstream calls are in flight;
+// memory is bounded by [CacheConfig.MaxCost]. A cached answer is served
+// without any network call; the cost is a SHA-256 and a map lookup, about a
+// quarter of a microsecond.
+//
+// The cache stores what the authorization server said, never a route's
+// decision: the middleware checks scopes and audience on every request.
+// Revocation at the authorization server takes effect when the cached
+// result expires, after MaxTTL at most; call [Cache.Invalidate] at logout to
+// forget a token at once.
+//
+// # Security
+//
+// No token and no client secret ever appears in an error, and so in no log
+// line that prints one: errors name only the endpoint and the failure. The
+// cache does not keep tokens, only their hashes. Configuration types with
+// secrets redact them when printed or logged.
+//
+// Backends accept only https endpoints, except to loopback addresses for
+// tests and demos; they never follow redirects, which would carry the token
+// or the client credentials to another host; they read at most
+// [MaxBodyBytes] of an answer and limit every call with a timeout.
+//
+// Every error that is not an invalid-token answer is a failure: no path turns
+// an error into access.
+package introspect

@@ -1,0 +1,111 @@
+package introspect
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// ErrInvalidToken is matched, with [errors.Is], by every error that means the
+// token itself is bad: unknown, expired, revoked, inactive, or not meant for
+// this resource server. Errors that match it may say why after a colon; they
+// never contain the token.
+var ErrInvalidToken = errors.New("introspect: invalid token")
+
+// ErrUnavailable is matched, with [errors.Is], by every [*UnavailableError]:
+// the authorization server could not tell whether the token is valid.
+var ErrUnavailable = errors.New("introspect: authorization server unavailable")
+
+// invalidToken returns an error matching [ErrInvalidToken] that gives reason.
+// reason must be a fixed text: never the token, never text from upstream.
+func invalidToken(reason string) error {
+	return fmt.Errorf("%w: %s", ErrInvalidToken, reason)
+}
+
+// UnavailableError reports that the authorization server failed to answer
+// usefully. It matches [ErrUnavailable] with [errors.Is] and unwraps to its
+// cause, such as a [*url.Error] or [context.DeadlineExceeded].
+type UnavailableError struct {
+	// StatusCode is the HTTP status the server answered with, or 0 when no
+	// response arrived.
+	StatusCode int
+	// RetryAfter is the delay the server asked for in a Retry-After header,
+	// or 0 when it sent none.
+	RetryAfter time.Duration
+	// Reason is a short fixed description, such as "unexpected status" or
+	// "response is not JSON".
+	Reason string
+	// Err is the underlying cause, or nil.
+	Err error
+}
+
+// Error describes the failure. It never contains a token or a secret: causes
+// come from the transport and the URL of the endpoint, which holds neither.
+func (e *UnavailableError) Error() string {
+	var b strings.Builder
+	b.WriteString("introspect: authorization server unavailable: ")
+	b.WriteString(e.Reason)
+	if e.StatusCode != 0 {
+		b.WriteString(" (HTTP ")
+		b.WriteString(strconv.Itoa(e.StatusCode))
+		b.WriteString(")")
+	}
+	if e.Err != nil {
+		b.WriteString(": ")
+		b.WriteString(e.Err.Error())
+	}
+	return b.String()
+}
+
+// Is reports whether target is [ErrUnavailable].
+func (e *UnavailableError) Is(target error) bool { return target == ErrUnavailable }
+
+// Unwrap returns the cause.
+func (e *UnavailableError) Unwrap() error { return e.Err }
+
+// RetryAfter returns the delay the authorization server asked for before the
+// next attempt, when err holds an [*UnavailableError] that carries one.
+func RetryAfter(err error) (time.Duration, bool) {
+	var ue *UnavailableError
+	if errors.As(err, &ue) && ue.RetryAfter > 0 {
+		return ue.RetryAfter, true
+	}
+	return 0, false
+}
+
+// unavailable builds an *UnavailableError for a response (which may be nil).
+func unavailable(resp *http.Response, now time.Time, reason string, err error) error {
+	e := &UnavailableError{Reason: reason, Err: err}
+	if resp != nil {
+		e.StatusCode = resp.StatusCode
+		e.RetryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), now)
+	}
+	return e
+}
+
+// maxRetryAfter caps what an upstream may ask for, so that a broken header
+// cannot tell clients to go away for days.
+const maxRetryAfter = time.Hour
+
+// parseRetryAfter reads a Retry-After value (RFC 9110 §10.2.3): either
+// delay-seconds or an HTTP-date. Anything else, and a date in the past, give
+// 0.
+func parseRetryAfter(v string, now time.Time) time.Duration {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0
+	}
+	var d time.Duration
+	if secs, err := strconv.ParseUint(v, 10, 32); err == nil {
+		d = time.Duration(secs) * time.Second
+	} else if t, err := http.ParseTime(v); err == nil {
+		d = t.Sub(now)
+	}
+	if d <= 0 {
+		return 0
+	}
+	return min(d, maxRetryAfter)
+}

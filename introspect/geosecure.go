@@ -1,0 +1,206 @@
+package introspect
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tokengate/tokengate/scopes"
+)
+
+// The Geosecure verify endpoints of Digitaal Vlaanderen's legacy
+// authorization server.
+const (
+	GeosecureProductionURL = "https://oauth.vlaanderen.be/authorization/ws/oauth/v2/authorization/verify"
+	GeosecureBetaURL       = "https://beta.oauth.vlaanderen.be/authorization/ws/oauth/v2/authorization/verify"
+)
+
+// GeosecureConfig configures a [Geosecure] verifier. The zero value of each
+// field but URL is a sensible default.
+type GeosecureConfig struct {
+	// URL is the verify endpoint, such as [GeosecureProductionURL]. It must
+	// be https, except to a loopback address.
+	URL string
+	// HTTPClient sends the requests. Nil means a client of the verifier's own
+	// with a [NewTransport] transport. A client given here is copied; the
+	// copy gets Timeout when it has none and never follows redirects.
+	HTTPClient *http.Client
+	// Timeout limits one call. Zero means [DefaultTimeout].
+	Timeout time.Duration
+	// Now tells the time, to turn "expires_in" into an expiry. Nil means
+	// [time.Now].
+	Now func() time.Time
+}
+
+// Geosecure is a [Verifier] for the legacy Geosecure verify endpoint
+// (GET …/authorization/ws/oauth/v2/authorization/verify). It sends the token
+// in an Authorization header, never in the URL.
+//
+// The endpoint answers {"audience","scope","expires_in"} for a valid token,
+// where audience is the client id of the token's holder; Geosecure sets both
+// [TokenInfo.ClientID] and [TokenInfo.Audience] from it. An answer with an
+// "error" member is an invalid token whatever its HTTP status (the endpoint's
+// documentation does not give one), except for the OAuth codes
+// "server_error" and "temporarily_unavailable", which say the server failed.
+// Every other answer is [ErrUnavailable].
+//
+// A Geosecure is safe for concurrent use.
+type Geosecure struct {
+	url    string
+	client *http.Client
+	now    func() time.Time
+}
+
+// NewGeosecure returns a Geosecure verifier, or an error when the
+// configuration is unusable.
+func NewGeosecure(cfg GeosecureConfig) (*Geosecure, error) {
+	u, err := checkEndpoint("verify", cfg.URL)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Timeout < 0 {
+		return nil, fmt.Errorf("introspect: negative timeout %v", cfg.Timeout)
+	}
+	return &Geosecure{
+		url:    u.String(),
+		client: newHTTPClient(cfg.HTTPClient, cmp.Or(cfg.Timeout, DefaultTimeout)),
+		now:    nowFunc(cfg.Now),
+	}, nil
+}
+
+// Verify asks the verify endpoint about token.
+func (g *Geosecure) Verify(ctx context.Context, token string) (*TokenInfo, error) {
+	if err := checkTokenSyntax(token); err != nil {
+		return nil, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, g.url, nil)
+	if err != nil {
+		return nil, fmt.Errorf("introspect: building verify request: %w", err)
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Accept", "application/json")
+	resp, err := roundTrip(ctx, g.client, req, g.now())
+	if err != nil {
+		return nil, err
+	}
+	info, err := parseGeosecure(resp.StatusCode, resp.body, g.now())
+	return info, resp.annotate(err, g.now())
+}
+
+// geosecureFields are the members of a verify answer with a TokenInfo field.
+var geosecureFields = []string{"audience", "scope", "expires_in"}
+
+// parseGeosecure turns a verify answer into a TokenInfo. now is when the
+// answer arrived.
+func parseGeosecure(status int, body []byte, now time.Time) (*TokenInfo, error) {
+	var members map[string]json.RawMessage
+	if err := json.Unmarshal(body, &members); err != nil || members == nil {
+		return nil, &UnavailableError{Reason: "response is not a JSON object"}
+	}
+	if raw, ok := members["error"]; ok {
+		return nil, oauthError(raw)
+	}
+	if status != http.StatusOK {
+		return nil, &UnavailableError{Reason: "unexpected status"}
+	}
+
+	audience, ok := stringOrNumber(members["audience"])
+	if !ok || audience == "" {
+		return nil, &UnavailableError{Reason: `response has no "audience"`}
+	}
+	var scope string
+	if raw, ok := members["scope"]; ok {
+		if err := json.Unmarshal(raw, &scope); err != nil {
+			return nil, &UnavailableError{Reason: `"scope" is not a string`}
+		}
+	}
+	secs, ok := seconds(members["expires_in"])
+	if !ok {
+		return nil, &UnavailableError{Reason: `"expires_in" is not a number of seconds`}
+	}
+	if secs <= 0 {
+		return nil, invalidToken("token expired")
+	}
+
+	return &TokenInfo{
+		Active:    true,
+		Scopes:    scopes.Parse(scope),
+		ClientID:  audience,
+		Audience:  []string{audience},
+		ExpiresAt: now.Add(time.Duration(secs) * time.Second),
+		Claims:    otherClaims(members, geosecureFields),
+	}, nil
+}
+
+// oauthError interprets the "error" member of an answer (RFC 6749 §5.2
+// codes). Codes that say the server failed are [ErrUnavailable]; every other
+// code, and an "error" member of any other type, means the token is invalid.
+func oauthError(raw json.RawMessage) error {
+	var code string
+	_ = json.Unmarshal(raw, &code)
+	switch code {
+	case "server_error", "temporarily_unavailable":
+		return &UnavailableError{Reason: "authorization server reported " + code}
+	}
+	return invalidToken("rejected by the authorization server")
+}
+
+// stringOrNumber reads a JSON string, or a JSON number as its literal text.
+func stringOrNumber(raw json.RawMessage) (string, bool) {
+	if len(raw) == 0 {
+		return "", false
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err == nil {
+		return s, true
+	}
+	var n json.Number
+	if err := json.Unmarshal(raw, &n); err == nil {
+		return n.String(), true
+	}
+	return "", false
+}
+
+// seconds reads a count of seconds sent as a JSON number or as a string of
+// one ("14556"), as Geosecure's documentation shows. Fractions are dropped.
+func seconds(raw json.RawMessage) (int64, bool) {
+	s, ok := stringOrNumber(raw)
+	if !ok {
+		return 0, false
+	}
+	f, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
+	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+		return 0, false
+	}
+	// A token valid for more than a hundred years is as good as forever;
+	// clamping keeps time.Duration from overflowing.
+	const maxSeconds = 100 * 365 * 24 * 3600
+	return int64(min(max(f, -1), maxSeconds)), true
+}
+
+// otherClaims decodes the members not in known. It returns nil when there
+// are none; a member that fails to decode is left out.
+func otherClaims(members map[string]json.RawMessage, known []string) map[string]any {
+	var claims map[string]any
+	for name, raw := range members {
+		if slices.Contains(known, name) {
+			continue
+		}
+		var v any
+		if err := json.Unmarshal(raw, &v); err != nil {
+			continue
+		}
+		if claims == nil {
+			claims = make(map[string]any, len(members)-len(known))
+		}
+		claims[name] = v
+	}
+	return claims
+}

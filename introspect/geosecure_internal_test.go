@@ -1,0 +1,125 @@
+package introspect
+
+import (
+	"errors"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+var t0 = time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+
+func TestParseGeosecure(t *testing.T) {
+	tests := []struct {
+		name    string
+		status  int
+		body    string
+		want    *TokenInfo
+		wantErr error
+	}{
+		{"documented", 200, `{"audience":"38890","scope":"MapRequest","expires_in":"14556"}`,
+			&TokenInfo{Active: true, ClientID: "38890", Audience: []string{"38890"}, ExpiresAt: t0.Add(14556 * time.Second)}, nil},
+		{"expires_in number", 200, `{"audience":"38890","scope":"MapRequest","expires_in":14556}`,
+			&TokenInfo{Active: true, ClientID: "38890", Audience: []string{"38890"}, ExpiresAt: t0.Add(14556 * time.Second)}, nil},
+		{"expires_in fraction", 200, `{"audience":"38890","scope":"","expires_in":1.9}`,
+			&TokenInfo{Active: true, ClientID: "38890", Audience: []string{"38890"}, ExpiresAt: t0.Add(time.Second)}, nil},
+		{"expires_in padded string", 200, `{"audience":"38890","expires_in":" 60 "}`,
+			&TokenInfo{Active: true, ClientID: "38890", Audience: []string{"38890"}, ExpiresAt: t0.Add(time.Minute)}, nil},
+		{"audience number", 200, `{"audience":38890,"scope":"a","expires_in":"60"}`,
+			&TokenInfo{Active: true, ClientID: "38890", Audience: []string{"38890"}, ExpiresAt: t0.Add(time.Minute)}, nil},
+		{"extra members become claims", 200, `{"audience":"1","scope":"a","expires_in":"60","vo_id":"x","n":2}`,
+			&TokenInfo{Active: true, ClientID: "1", Audience: []string{"1"}, ExpiresAt: t0.Add(time.Minute), Claims: map[string]any{"vo_id": "x", "n": 2.0}}, nil},
+		{"huge expires_in clamps", 200, `{"audience":"1","expires_in":1e300}`,
+			&TokenInfo{Active: true, ClientID: "1", Audience: []string{"1"}, ExpiresAt: t0.Add(100 * 365 * 24 * time.Hour)}, nil},
+		{"invalid token", 400, `{"error":"invalid_token"}`, nil, ErrInvalidToken},
+		{"error of another type", 200, `{"error":{"code":1}}`, nil, ErrInvalidToken},
+		{"error beats fields", 200, `{"error":"invalid_token","audience":"1","expires_in":"60"}`, nil, ErrInvalidToken},
+		{"expired", 200, `{"audience":"1","expires_in":"0"}`, nil, ErrInvalidToken},
+		{"negative expiry", 200, `{"audience":"1","expires_in":-5}`, nil, ErrInvalidToken},
+		{"server_error", 500, `{"error":"server_error"}`, nil, ErrUnavailable},
+		{"valid body, bad status", 500, `{"audience":"1","expires_in":"60"}`, nil, ErrUnavailable},
+		{"empty audience", 200, `{"audience":"","expires_in":"60"}`, nil, ErrUnavailable},
+		{"no audience", 200, `{"expires_in":"60"}`, nil, ErrUnavailable},
+		{"expires_in not numeric", 200, `{"audience":"1","expires_in":"soon"}`, nil, ErrUnavailable},
+		{"expires_in NaN", 200, `{"audience":"1","expires_in":"NaN"}`, nil, ErrUnavailable},
+		{"expires_in null", 200, `{"audience":"1","expires_in":null}`, nil, ErrUnavailable},
+		{"empty body", 200, ``, nil, ErrUnavailable},
+		{"trailing garbage", 200, `{"audience":"1","expires_in":"60"} x`, nil, ErrUnavailable},
+		{"html", 200, `<html></html>`, nil, ErrUnavailable},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := parseGeosecure(tt.status, []byte(tt.body), t0)
+			if tt.wantErr != nil {
+				assert.ErrorIs(t, err, tt.wantErr)
+				assert.Nil(t, got)
+				return
+			}
+			require.NoError(t, err)
+			// Scopes are compared by their string form.
+			tt.want.Scopes = got.Scopes
+			assert.Equal(t, tt.want, got)
+		})
+	}
+}
+
+func TestParseGeosecureScopes(t *testing.T) {
+	got, err := parseGeosecure(200, []byte(`{"audience":"1","scope":"gipod_pdo_read  MapRequest","expires_in":"60"}`), t0)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"MapRequest", "gipod_pdo_read"}, got.Scopes.List())
+}
+
+func FuzzParseGeosecure(f *testing.F) {
+	for _, seed := range []string{
+		`{"audience":"38890","scope":"MapRequest","expires_in":"14556"}`,
+		`{"audience":38890,"scope":"a b","expires_in":14556}`,
+		`{"error":"invalid_token"}`,
+		`{"error":"server_error"}`,
+		`{"audience":"1","expires_in":"-1"}`,
+		`{"audience":"1","expires_in":1e400}`,
+		`null`, `[]`, `"x"`, ``,
+	} {
+		f.Add(200, []byte(seed))
+		f.Add(500, []byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, status int, body []byte) {
+		info, err := parseGeosecure(status, body, t0)
+		switch {
+		case err == nil:
+			if info == nil || !info.Active || info.ClientID == "" || !info.ExpiresAt.After(t0) {
+				t.Fatalf("accepted answer gives %+v", info)
+			}
+			if status != http.StatusOK {
+				t.Fatalf("accepted an answer with status %d", status)
+			}
+		case errors.Is(err, ErrInvalidToken) == errors.Is(err, ErrUnavailable):
+			t.Fatalf("error %v is not exactly one of invalid and unavailable", err)
+		case info != nil:
+			t.Fatalf("error %v came with a result", err)
+		}
+	})
+}
+
+func TestParseRetryAfter(t *testing.T) {
+	tests := []struct {
+		in   string
+		want time.Duration
+	}{
+		{"", 0},
+		{"120", 2 * time.Minute},
+		{" 5 ", 5 * time.Second},
+		{"0", 0},
+		{"-3", 0},
+		{"1.5", 0},
+		{"99999999", time.Hour},
+		{t0.Add(30 * time.Second).Format(http.TimeFormat), 30 * time.Second},
+		{t0.Add(-30 * time.Second).Format(http.TimeFormat), 0},
+		{"tomorrow", 0},
+	}
+	for _, tt := range tests {
+		assert.Equal(t, tt.want, parseRetryAfter(tt.in, t0), "%q", tt.in)
+	}
+}

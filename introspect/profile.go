@@ -1,0 +1,172 @@
+package introspect
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// The Geosecure profile endpoints of Digitaal Vlaanderen's legacy
+// authorization server.
+const (
+	GeosecureProfileProductionURL = "https://oauth.vlaanderen.be/authorization/ws/oauth/v2/authorization/profile"
+	GeosecureProfileBetaURL       = "https://beta.oauth.vlaanderen.be/authorization/ws/oauth/v2/authorization/profile"
+)
+
+// Profile is what the Geosecure profile endpoint says about the resource
+// owner of a token.
+type Profile struct {
+	// Name is the owner's user name; it is not unique.
+	Name string `json:"name"`
+	// GivenName is the owner's given name.
+	GivenName string `json:"givenName"`
+	// Surname is the owner's surname.
+	Surname string `json:"surname"`
+	// ContactID identifies the owner uniquely: a string of digits.
+	ContactID string `json:"contactId"`
+}
+
+// ProfileConfig configures a [ProfileClient]. The zero value of each field
+// but URL, ClientID and ClientSecret is a sensible default.
+//
+// Its String and LogValue methods leave ClientSecret out, so printing or
+// logging a ProfileConfig does not leak it.
+type ProfileConfig struct {
+	// URL is the profile endpoint, such as [GeosecureProfileProductionURL].
+	// It must be https, except to a loopback address.
+	URL string
+	// ClientID and ClientSecret are the confidential client's credentials,
+	// issued by Digitaal Vlaanderen. Both are required.
+	ClientID     string
+	ClientSecret string
+	// HTTPClient sends the requests. Nil means a client of the profile
+	// client's own with a [NewTransport] transport. A client given here is
+	// copied; the copy gets Timeout when it has none and never follows
+	// redirects.
+	HTTPClient *http.Client
+	// Timeout limits one call. Zero means [DefaultTimeout].
+	Timeout time.Duration
+}
+
+// String describes c without its secret.
+func (c ProfileConfig) String() string {
+	return fmt.Sprintf("ProfileConfig{URL:%q ClientID:%q ClientSecret:%s Timeout:%v}",
+		c.URL, c.ClientID, redacted(c.ClientSecret), c.Timeout)
+}
+
+// LogValue describes c to log/slog without its secret.
+func (c ProfileConfig) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("url", c.URL),
+		slog.String("client_id", c.ClientID),
+		slog.String("client_secret", redacted(c.ClientSecret)),
+		slog.Duration("timeout", c.Timeout),
+	)
+}
+
+// redacted stands in for a secret in descriptions: it says whether one is
+// set, and nothing more.
+func redacted(secret string) string {
+	if secret == "" {
+		return `""`
+	}
+	return "[REDACTED]"
+}
+
+// ProfileClient fetches resource owners' profiles from the Geosecure profile
+// endpoint (POST …/authorization/profile). It is safe for concurrent use.
+type ProfileClient struct {
+	url          string
+	clientID     string
+	clientSecret string
+	client       *http.Client
+}
+
+// NewProfileClient returns a ProfileClient, or an error when the
+// configuration is unusable.
+func NewProfileClient(cfg ProfileConfig) (*ProfileClient, error) {
+	u, err := checkEndpoint("profile", cfg.URL)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.ClientID == "" || cfg.ClientSecret == "" {
+		return nil, fmt.Errorf("introspect: profile client needs a client id and a client secret")
+	}
+	if cfg.Timeout < 0 {
+		return nil, fmt.Errorf("introspect: negative timeout %v", cfg.Timeout)
+	}
+	return &ProfileClient{
+		url:          u.String(),
+		clientID:     cfg.ClientID,
+		clientSecret: cfg.ClientSecret,
+		client:       newHTTPClient(cfg.HTTPClient, cmp.Or(cfg.Timeout, DefaultTimeout)),
+	}, nil
+}
+
+// Profile returns the profile of the resource owner of token. An answer of
+// "invalid_token" is [ErrInvalidToken]; any other error answer (such as
+// "invalid_client", which means this client's credentials are wrong) and every
+// failure is [ErrUnavailable].
+func (p *ProfileClient) Profile(ctx context.Context, token string) (*Profile, error) {
+	if err := checkTokenSyntax(token); err != nil {
+		return nil, err
+	}
+	form := url.Values{
+		"access_token":  {token},
+		"client_id":     {p.clientID},
+		"client_secret": {p.clientSecret},
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.url, strings.NewReader(form.Encode()))
+	if err != nil {
+		return nil, fmt.Errorf("introspect: building profile request: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Accept", "application/json")
+	now := time.Now()
+	resp, err := roundTrip(ctx, p.client, req, now)
+	if err != nil {
+		return nil, err
+	}
+	profile, err := parseProfile(resp.StatusCode, resp.body)
+	return profile, resp.annotate(err, now)
+}
+
+// parseProfile turns a profile answer into a Profile.
+func parseProfile(status int, body []byte) (*Profile, error) {
+	var members map[string]json.RawMessage
+	if err := json.Unmarshal(body, &members); err != nil || members == nil {
+		return nil, &UnavailableError{Reason: "response is not a JSON object"}
+	}
+	if raw, ok := members["error"]; ok {
+		var code string
+		_ = json.Unmarshal(raw, &code)
+		if code == "invalid_token" {
+			return nil, invalidToken("rejected by the profile endpoint")
+		}
+		return nil, &UnavailableError{Reason: "profile endpoint reported an error"}
+	}
+	if status != http.StatusOK {
+		return nil, &UnavailableError{Reason: "unexpected status"}
+	}
+	contactID, ok := stringOrNumber(members["contactId"])
+	if !ok || contactID == "" {
+		return nil, &UnavailableError{Reason: `response has no "contactId"`}
+	}
+	profile := &Profile{ContactID: contactID}
+	for name, dst := range map[string]*string{"name": &profile.Name, "givenName": &profile.GivenName, "surname": &profile.Surname} {
+		raw, ok := members[name]
+		if !ok {
+			continue
+		}
+		if err := json.Unmarshal(raw, dst); err != nil {
+			return nil, &UnavailableError{Reason: fmt.Sprintf("%q is not a string", name)}
+		}
+	}
+	return profile, nil
+}

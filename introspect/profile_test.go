@@ -1,0 +1,103 @@
+package introspect_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/tokengate/tokengate/introspect"
+	"github.com/tokengate/tokengate/introspect/introspecttest"
+)
+
+func TestProfileAgainstFake(t *testing.T) {
+	const secret = "s3cr&t=+/x"
+	srv := introspecttest.NewUnstartedServer()
+	srv.ClientID, srv.ClientSecret = "Zt6JYU7", secret
+	srv.Start()
+	defer srv.Close()
+	token := srv.IssueToken(introspecttest.Token{Profile: &introspecttest.Profile{
+		Name: "johnd", GivenName: "John", Surname: "Doe", ContactID: "12345",
+	}})
+
+	p, err := introspect.NewProfileClient(introspect.ProfileConfig{URL: srv.ProfileURL(), ClientID: "Zt6JYU7", ClientSecret: secret})
+	require.NoError(t, err)
+	got, err := p.Profile(context.Background(), token)
+	require.NoError(t, err, "the secret must arrive intact")
+	assert.Equal(t, &introspect.Profile{Name: "johnd", GivenName: "John", Surname: "Doe", ContactID: "12345"}, got)
+
+	_, err = p.Profile(context.Background(), "unknown")
+	assert.ErrorIs(t, err, introspect.ErrInvalidToken)
+
+	wrong, err := introspect.NewProfileClient(introspect.ProfileConfig{URL: srv.ProfileURL(), ClientID: "Zt6JYU7", ClientSecret: "wrong"})
+	require.NoError(t, err)
+	_, err = wrong.Profile(context.Background(), token)
+	assert.ErrorIs(t, err, introspect.ErrUnavailable, "our bad credentials must not condemn the token")
+	assert.NotContains(t, err.Error(), "wrong")
+	assert.NotContains(t, err.Error(), token)
+}
+
+func TestProfileRequestForm(t *testing.T) {
+	var form map[string][]string
+	var contentType string
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		contentType = r.Header.Get("Content-Type")
+		require.NoError(t, r.ParseForm())
+		form = r.PostForm
+		_, _ = w.Write([]byte(`{"name":"johnd","givenName":"John","surname":"Doe","contactId":12345}`))
+	}))
+	defer ts.Close()
+	p, err := introspect.NewProfileClient(introspect.ProfileConfig{URL: ts.URL, ClientID: "id", ClientSecret: "s3cr&t=+/x"})
+	require.NoError(t, err)
+	got, err := p.Profile(context.Background(), "5Op37vHN_T9zYV6vkA")
+	require.NoError(t, err)
+	assert.Equal(t, "12345", got.ContactID, "a numeric contactId is accepted")
+	assert.Equal(t, "application/x-www-form-urlencoded", contentType)
+	assert.Equal(t, map[string][]string{
+		"access_token": {"5Op37vHN_T9zYV6vkA"}, "client_id": {"id"}, "client_secret": {"s3cr&t=+/x"},
+	}, form)
+}
+
+func TestProfileAnswers(t *testing.T) {
+	tests := []struct {
+		status int
+		body   string
+		want   error
+	}{
+		{200, `{"error":"invalid_token"}`, introspect.ErrInvalidToken},
+		{401, `{"error":"invalid_token"}`, introspect.ErrInvalidToken},
+		{401, `{"error":"invalid_client"}`, introspect.ErrUnavailable},
+		{400, `{"error":"invalid_request"}`, introspect.ErrUnavailable},
+		{500, `<html/>`, introspect.ErrUnavailable},
+		{500, `{"name":"x","contactId":"1"}`, introspect.ErrUnavailable},
+		{200, `{"name":"x"}`, introspect.ErrUnavailable},
+		{200, `{"name":1,"contactId":"1"}`, introspect.ErrUnavailable},
+		{200, `[]`, introspect.ErrUnavailable},
+	}
+	srv := introspecttest.NewServer()
+	defer srv.Close()
+	p, err := introspect.NewProfileClient(introspect.ProfileConfig{URL: srv.ProfileURL(), ClientID: "a", ClientSecret: "b"})
+	require.NoError(t, err)
+	for _, tt := range tests {
+		t.Run(fmt.Sprint(tt.status, tt.body), func(t *testing.T) {
+			srv.SetFault(introspecttest.Fault{Status: tt.status, Body: tt.body})
+			got, err := p.Profile(context.Background(), "tok")
+			assert.ErrorIs(t, err, tt.want)
+			assert.Nil(t, got)
+		})
+	}
+}
+
+func TestProfileConfigRedactsSecret(t *testing.T) {
+	cfg := introspect.ProfileConfig{URL: "https://x", ClientID: "id", ClientSecret: "hunter2"}
+	for _, s := range []string{cfg.String(), fmt.Sprintf("%v", cfg), fmt.Sprintf("%+v", cfg), cfg.LogValue().String()} {
+		assert.NotContains(t, s, "hunter2")
+		assert.Contains(t, s, "id")
+	}
+	_, err := introspect.NewProfileClient(introspect.ProfileConfig{URL: "https://x"})
+	assert.Error(t, err, "credentials are required")
+}
