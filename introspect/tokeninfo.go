@@ -2,6 +2,7 @@ package introspect
 
 import (
 	"context"
+	"encoding/hex"
 	"slices"
 	"time"
 
@@ -103,4 +104,12 @@ func NewContext(ctx context.Context, info *TokenInfo) context.Context {
 func FromContext(ctx context.Context) *TokenInfo {
 	info, _ := ctx.Value(tokenInfoKey).(*TokenInfo)
 	return info
+}
+
+// Fingerprint returns a short, stable, non-reversible name for token, for
+// log lines and metrics that must tell tokens apart without revealing them:
+// the first 8 bytes of its SHA-256, in hex.
+func Fingerprint(token string) string {
+	sum := tokenSum(token)
+	return hex.EncodeToString(sum[:8])
 }

@@ -1,0 +1,46 @@
+// Package middleware protects net/http handlers with OAuth 2.0 bearer
+// tokens (RFC 6750): it finds the token in the request, has an
+// [introspect.Verifier] check it, and enforces each route's [Policy].
+//
+// Build one [Authenticator] and use its methods as middleware, either per
+// route or as a group-level Authenticate plus route-level requirements:
+//
+//	auth, err := middleware.New(middleware.Config{Verifier: cache, Realm: "gipod"})
+//	mux.Handle("GET /v1/maps", auth.Require(middleware.AllOf("MapRequest"))(maps))
+//	mux.Handle("GET /v1/token", auth.Authenticate(tokenInfo))
+//
+// Handlers read the token's facts with [introspect.FromContext] (or
+// [TokenInfo]) and may check a scope themselves:
+//
+//	if introspect.FromContext(r.Context()).HasScope("gipod_pdo_write") { … }
+//
+// The Echo v4 adapter, in package echogate below this one, makes the same
+// decisions in Echo's conventions; net/http users never compile Echo.
+//
+// # Responses
+//
+// Refusals follow RFC 6750 §3, with a JSON body
+// {"error":…,"error_description":…}:
+//
+//	no token in any enabled source   401  WWW-Authenticate: Bearer realm="…"
+//	malformed request                400  … error="invalid_request"
+//	invalid, expired, wrong audience 401  … error="invalid_token"
+//	policy not met                   403  … error="insufficient_scope", scope="…"
+//	authorization server failing     503  Retry-After: … (no challenge)
+//
+// A request is malformed when its token breaks the b64token syntax, is
+// longer than Config.MaxTokenLength, is empty, is sent twice (two
+// Authorization headers, a repeated parameter) or in more than one way.
+// Malformed requests never reach the authorization server. An authorization
+// server that fails is answered with 503, never 401: telling a client that
+// its good token is bad makes it throw the token away.
+//
+// # Security
+//
+// The middleware fails closed: every error that is not understood is a
+// refusal. Error descriptions are fixed texts; neither a token nor an
+// upstream error message ever reaches a response. Log lines name tokens only
+// by [introspect.Fingerprint]. Tokens in the query string (opt-in, and
+// discouraged by RFC 6750) are in the request URI: keep them out of access
+// logs, and note that successful answers carry "Cache-Control: private".
+package middleware

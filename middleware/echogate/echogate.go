@@ -1,0 +1,111 @@
+// Package echogate is the Echo v4 adapter of the tokengate middleware: the
+// same decisions as package middleware, in Echo's conventions.
+//
+// Build an [middleware.Authenticator] once, wrap it with [New], and use the
+// [Middleware]'s methods on groups and routes:
+//
+//	auth, err := middleware.New(middleware.Config{Verifier: cache, Realm: "gipod"})
+//	gate := echogate.New(auth, echogate.Config{})
+//	api := e.Group("/v1", gate.Authenticate())
+//	api.GET("/maps", maps, gate.Require(middleware.AllOf("MapRequest")))
+//
+// A refused request becomes an [*echo.HTTPError] whose Message is the JSON
+// body ([middleware.Body]) and whose Internal is the [*middleware.Error], so
+// the application's error handler sees the cause. The WWW-Authenticate and
+// Retry-After headers are set on the response before the error is returned,
+// so Echo's default error handler sends them; a custom handler should not
+// reset the response headers.
+//
+// Handlers read the token's facts with [TokenInfo], c.Get([ContextKey]), or
+// [introspect.FromContext] on c.Request().Context().
+package echogate
+
+import (
+	"github.com/labstack/echo/v4"
+	echomw "github.com/labstack/echo/v4/middleware"
+
+	"github.com/tokengate/tokengate/introspect"
+	"github.com/tokengate/tokengate/middleware"
+	"github.com/tokengate/tokengate/scopes"
+)
+
+// ContextKey is the key under which the token's *introspect.TokenInfo is
+// stored in the echo.Context.
+const ContextKey = "tokengate.tokeninfo"
+
+// Config configures the Echo adapter. The zero value is ready to use.
+type Config struct {
+	// Skipper, when it returns true, lets a request through untouched.
+	// Nil means never skip. Config.Skipper of the Authenticator does not
+	// apply to Echo.
+	Skipper echomw.Skipper
+}
+
+// Middleware makes Echo middleware from an Authenticator. It is safe for
+// concurrent use.
+type Middleware struct {
+	auth    *middleware.Authenticator
+	skipper echomw.Skipper
+}
+
+// New returns the Echo adapter of auth.
+func New(auth *middleware.Authenticator, cfg Config) *Middleware {
+	skipper := cfg.Skipper
+	if skipper == nil {
+		skipper = echomw.DefaultSkipper
+	}
+	return &Middleware{auth: auth, skipper: skipper}
+}
+
+// Authenticate returns middleware that lets through requests with a valid
+// token and refuses the others (see [middleware.Authenticator.Authenticate]).
+func (m *Middleware) Authenticate() echo.MiddlewareFunc {
+	return m.middleware(nil)
+}
+
+// Require returns middleware that lets through requests whose token
+// satisfies p (see [middleware.Authenticator.Require]).
+func (m *Middleware) Require(p middleware.Policy) echo.MiddlewareFunc {
+	if p == nil {
+		p = middleware.PolicyFunc(func(*introspect.TokenInfo) bool { return true })
+	}
+	return m.middleware(p)
+}
+
+// RequireScopes returns middleware that lets through requests whose token's
+// scopes satisfy req.
+func (m *Middleware) RequireScopes(req scopes.Requirement) echo.MiddlewareFunc {
+	return m.Require(middleware.ScopePolicy(req))
+}
+
+func (m *Middleware) middleware(p middleware.Policy) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			if m.skipper(c) || m.auth.Skip(c.Request()) {
+				return next(c)
+			}
+			res, e := m.auth.Authorize(c.Request(), p)
+			if e != nil {
+				e.SetHeaders(c.Response().Header())
+				return &echo.HTTPError{Code: e.Status, Message: e.Body(), Internal: e}
+			}
+			if res.Info != nil {
+				c.SetRequest(res.Request)
+				c.Set(ContextKey, res.Info)
+			}
+			if res.Source == middleware.FromQuery {
+				c.Response().Header().Set("Cache-Control", "private")
+			}
+			return next(c)
+		}
+	}
+}
+
+// TokenInfo returns the facts about the token of an authenticated request,
+// or nil.
+func TokenInfo(c echo.Context) *introspect.TokenInfo {
+	if info, ok := c.Get(ContextKey).(*introspect.TokenInfo); ok {
+		return info
+	}
+	return introspect.FromContext(c.Request().Context())
+}

@@ -1,0 +1,116 @@
+package echogate_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/tokengate/tokengate/introspect"
+	"github.com/tokengate/tokengate/middleware"
+	"github.com/tokengate/tokengate/middleware/echogate"
+	"github.com/tokengate/tokengate/scopes"
+)
+
+func TestReturnsHTTPErrorWithInternal(t *testing.T) {
+	auth, err := middleware.New(middleware.Config{Verifier: &stubServer{calls: map[string]int{}}})
+	require.NoError(t, err)
+	gate := echogate.New(auth, echogate.Config{})
+	var seen error
+	e := echo.New()
+	e.HTTPErrorHandler = func(err error, c echo.Context) {
+		seen = err
+		e.DefaultHTTPErrorHandler(err, c)
+	}
+	e.GET("/", func(c echo.Context) error { return c.NoContent(200) }, gate.Authenticate())
+
+	r := httptest.NewRequest("GET", "/", nil)
+	r.Header.Set("Authorization", "Bearer busy-token")
+	w := httptest.NewRecorder()
+	e.ServeHTTP(w, r)
+
+	assert.Equal(t, 503, w.Code)
+	assert.Equal(t, "30", w.Header().Get("Retry-After"))
+	var he *echo.HTTPError
+	require.ErrorAs(t, seen, &he)
+	var me *middleware.Error
+	require.ErrorAs(t, he.Internal, &me)
+	assert.ErrorIs(t, me, introspect.ErrUnavailable)
+}
+
+func TestReturnsTheHandlersError(t *testing.T) {
+	auth, err := middleware.New(middleware.Config{Verifier: &stubServer{calls: map[string]int{}}})
+	require.NoError(t, err)
+	gate := echogate.New(auth, echogate.Config{})
+	boom := errors.New("boom")
+	h := gate.Authenticate()(func(echo.Context) error { return boom })
+	r := httptest.NewRequest("GET", "/", nil)
+	r.Header.Set("Authorization", "Bearer map-token")
+	c := echo.New().NewContext(r, httptest.NewRecorder())
+	assert.Same(t, boom, h(c))
+}
+
+func TestSkipper(t *testing.T) {
+	auth, err := middleware.New(middleware.Config{Verifier: &stubServer{calls: map[string]int{}}})
+	require.NoError(t, err)
+	gate := echogate.New(auth, echogate.Config{Skipper: func(c echo.Context) bool { return c.Path() == "/healthz" }})
+	e := echo.New()
+	ok := func(c echo.Context) error { return c.String(200, "ok") }
+	e.GET("/healthz", ok, gate.Authenticate())
+	e.GET("/private", ok, gate.Authenticate())
+	for path, want := range map[string]int{"/healthz": 200, "/private": 401} {
+		w := httptest.NewRecorder()
+		e.ServeHTTP(w, httptest.NewRequest("GET", path, nil))
+		assert.Equal(t, want, w.Code, path)
+	}
+	assert.Nil(t, echogate.TokenInfo(e.NewContext(httptest.NewRequest("GET", "/", nil), httptest.NewRecorder())))
+}
+
+func benchmarkEcho(b *testing.B, protect bool) {
+	v := introspect.VerifierFunc(func(context.Context, string) (*introspect.TokenInfo, error) {
+		return &introspect.TokenInfo{Active: true, Scopes: scopes.New("MapRequest"), ExpiresAt: time.Now().Add(time.Hour)}, nil
+	})
+	cache, err := introspect.NewCache(v, introspect.CacheConfig{})
+	require.NoError(b, err)
+	defer cache.Close()
+	auth, err := middleware.New(middleware.Config{Verifier: cache})
+	require.NoError(b, err)
+	gate := echogate.New(auth, echogate.Config{})
+
+	e := echo.New()
+	ok := func(c echo.Context) error { return c.String(http.StatusOK, "ok") }
+	if protect {
+		e.GET("/v1/maps", ok, gate.Require(middleware.AllOf("MapRequest")))
+	} else {
+		e.GET("/v1/maps", ok)
+	}
+	r := httptest.NewRequest("GET", "/v1/maps", nil)
+	r.Header.Set("Authorization", "Bearer "+strings.Repeat("A", 64))
+	w := &discardWriter{h: http.Header{}}
+	e.ServeHTTP(w, r)
+	b.ReportAllocs()
+	for b.Loop() {
+		e.ServeHTTP(w, r)
+	}
+	if protect && cache.Stats().UpstreamCalls != 1 {
+		b.Fatal("the token was not served from the cache")
+	}
+}
+
+type discardWriter struct{ h http.Header }
+
+func (w *discardWriter) Header() http.Header         { return w.h }
+func (w *discardWriter) Write(b []byte) (int, error) { return len(b), nil }
+func (w *discardWriter) WriteHeader(int)             {}
+
+func BenchmarkRoute(b *testing.B) {
+	b.Run("unprotected", func(b *testing.B) { benchmarkEcho(b, false) })
+	b.Run("protected-hit", func(b *testing.B) { benchmarkEcho(b, true) })
+}

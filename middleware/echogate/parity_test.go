@@ -1,0 +1,380 @@
+package echogate_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/tokengate/tokengate/introspect"
+	"github.com/tokengate/tokengate/middleware"
+	"github.com/tokengate/tokengate/middleware/echogate"
+	"github.com/tokengate/tokengate/scopes"
+)
+
+// The tokens the stub authorization server knows.
+var (
+	longToken = strings.Repeat("L", middleware.DefaultMaxTokenLength)
+	known     = map[string]*introspect.TokenInfo{
+		"map-token":   {Active: true, Scopes: scopes.New("MapRequest"), ClientID: "38890", Audience: []string{"38890"}},
+		"pdo-read":    {Active: true, Scopes: scopes.New("gipod_pdo_read"), ClientID: "38890", Audience: []string{"38890"}},
+		"pdo-rw":      {Active: true, Scopes: scopes.New("gipod_pdo_read", "gipod_pdo_write"), ClientID: "38890", Audience: []string{"38890"}},
+		"other-aud":   {Active: true, Scopes: scopes.New("MapRequest"), ClientID: "99999", Audience: []string{"99999"}},
+		"no-aud":      {Active: true, Scopes: scopes.New("MapRequest"), ClientID: "38890"},
+		"padded+/t==": {Active: true, Scopes: scopes.New("MapRequest"), ClientID: "38890", Audience: []string{"38890"}},
+		longToken:     {Active: true, Scopes: scopes.New("MapRequest"), ClientID: "38890", Audience: []string{"38890"}},
+	}
+)
+
+// stubServer answers as an authorization server would, from known, and
+// counts calls per token.
+type stubServer struct {
+	mu    sync.Mutex
+	calls map[string]int
+}
+
+func (s *stubServer) Verify(_ context.Context, token string) (*introspect.TokenInfo, error) {
+	s.mu.Lock()
+	s.calls[token]++
+	s.mu.Unlock()
+	switch token {
+	case "down-token":
+		return nil, &introspect.UnavailableError{StatusCode: 500, Reason: "unexpected status"}
+	case "busy-token":
+		return nil, &introspect.UnavailableError{StatusCode: 429, Reason: "unexpected status", RetryAfter: 30 * time.Second}
+	}
+	if info, ok := known[token]; ok {
+		return info, nil
+	}
+	return nil, introspect.ErrInvalidToken
+}
+
+func (s *stubServer) total() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, c := range s.calls {
+		n += c
+	}
+	return n
+}
+
+// payload is what every protected handler answers, on both stacks.
+type payload struct {
+	Client    string `json:"client"`
+	Anonymous bool   `json:"anonymous"`
+	Scopes    string `json:"scopes"`
+	Name      string `json:"name,omitempty"`
+}
+
+func describe(info *introspect.TokenInfo, name string) payload {
+	if info == nil {
+		return payload{Anonymous: true, Name: name}
+	}
+	return payload{Client: info.ClientID, Scopes: info.Scopes.String(), Name: name}
+}
+
+// authenticators are the configurations the table exercises, by route
+// prefix.
+type authenticators struct {
+	strict, audience, all, optional, preflight *middleware.Authenticator
+}
+
+func newAuthenticators(t *testing.T, v introspect.Verifier) authenticators {
+	t.Helper()
+	mk := func(cfg middleware.Config) *middleware.Authenticator {
+		cfg.Verifier, cfg.Realm = v, "test"
+		a, err := middleware.New(cfg)
+		require.NoError(t, err)
+		return a
+	}
+	return authenticators{
+		strict:    mk(middleware.Config{}),
+		audience:  mk(middleware.Config{Audiences: []string{"38890"}}),
+		all:       mk(middleware.Config{Sources: middleware.FromHeader | middleware.FromForm | middleware.FromQuery}),
+		optional:  mk(middleware.Config{Optional: true}),
+		preflight: mk(middleware.Config{AllowPreflight: true}),
+	}
+}
+
+var (
+	mapRequest = middleware.AllOf("MapRequest")
+	readOrRW   = middleware.AnyOf("gipod_pdo_read", "gipod_pdo_write")
+	readAndRW  = middleware.AllOf("gipod_pdo_read", "gipod_pdo_write")
+)
+
+// stacks builds the same application on net/http and on Echo.
+var stacks = map[string]func(a authenticators) http.Handler{
+	"nethttp": func(a authenticators) http.Handler {
+		reply := func(status int) http.HandlerFunc {
+			return func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(status)
+				_ = json.NewEncoder(w).Encode(describe(introspect.FromContext(r.Context()), r.FormValue("name")))
+			}
+		}
+		mux := http.NewServeMux()
+		mux.Handle("GET /v1/token", a.strict.Authenticate(reply(200)))
+		mux.Handle("GET /v1/maps", a.strict.Require(mapRequest)(reply(200)))
+		mux.Handle("GET /v1/occupations", a.strict.Require(readOrRW)(reply(200)))
+		mux.Handle("POST /v1/occupations", a.all.Require(readAndRW)(reply(201)))
+		mux.Handle("GET /aud/maps", a.audience.Require(mapRequest)(reply(200)))
+		mux.Handle("/all/token", a.all.Authenticate(reply(200)))
+		mux.Handle("GET /optional/token", a.optional.Authenticate(reply(200)))
+		mux.Handle("/preflight/token", a.preflight.Authenticate(reply(200)))
+		group := http.NewServeMux()
+		group.Handle("GET /group/maps", a.strict.Require(mapRequest)(reply(200)))
+		group.Handle("GET /group/token", reply(200))
+		mux.Handle("/group/", a.strict.Authenticate(group))
+		return mux
+	},
+	"echo": func(a authenticators) http.Handler {
+		gate := func(auth *middleware.Authenticator) *echogate.Middleware { return echogate.New(auth, echogate.Config{}) }
+		reply := func(status int) echo.HandlerFunc {
+			return func(c echo.Context) error {
+				info := echogate.TokenInfo(c)
+				if info != introspect.FromContext(c.Request().Context()) {
+					panic("the TokenInfo differs between echo.Context and the request context")
+				}
+				return c.JSON(status, describe(info, c.FormValue("name")))
+			}
+		}
+		e := echo.New()
+		strict := gate(a.strict)
+		e.GET("/v1/token", reply(200), strict.Authenticate())
+		e.GET("/v1/maps", reply(200), strict.Require(mapRequest))
+		e.GET("/v1/occupations", reply(200), strict.RequireScopes(scopes.AnyOf("gipod_pdo_read", "gipod_pdo_write")))
+		e.POST("/v1/occupations", reply(201), gate(a.all).Require(readAndRW))
+		e.GET("/aud/maps", reply(200), gate(a.audience).Require(mapRequest))
+		e.Any("/all/token", reply(200), gate(a.all).Authenticate())
+		e.GET("/optional/token", reply(200), gate(a.optional).Authenticate())
+		e.Any("/preflight/token", reply(200), gate(a.preflight).Authenticate())
+		group := e.Group("/group", strict.Authenticate())
+		group.GET("/maps", reply(200), strict.Require(mapRequest))
+		group.GET("/token", reply(200))
+		return e
+	},
+}
+
+type requestCase struct {
+	name    string
+	method  string
+	target  string
+	auth    []string // Authorization header values
+	ctype   string
+	body    string
+	header  map[string]string
+	status  int
+	// challenge is the expected WWW-Authenticate, exactly; "" means none.
+	challenge string
+	// bodyHas must appear in the response body.
+	bodyHas string
+	retry   string
+	cache   string
+	// calls is how many upstream calls the request makes.
+	calls int
+}
+
+const (
+	bare          = `Bearer realm="test"`
+	invalidReq    = `Bearer realm="test", error="invalid_request", error_description="`
+	invalidToken  = `Bearer realm="test", error="invalid_token", error_description="the access token is invalid or expired"`
+	wrongAudience = `Bearer realm="test", error="invalid_token", error_description="the access token is not meant for this service"`
+	insufficient  = `Bearer realm="test", error="insufficient_scope", error_description="the access token does not grant what this request needs", scope=`
+	formType      = "application/x-www-form-urlencoded"
+)
+
+var requestCases = []requestCase{
+	// No credentials.
+	{name: "no header", target: "/v1/token", status: 401, challenge: bare, calls: 0},
+	{name: "basic scheme", target: "/v1/token", auth: []string{"Basic dXNlcjpwYXNz"}, status: 401, challenge: bare},
+	{name: "query token with query off", target: "/v1/token?access_token=map-token", status: 401, challenge: bare},
+	{name: "form token with form off", method: "POST", target: "/preflight/token", ctype: formType, body: "access_token=map-token", status: 401, challenge: bare},
+
+	// Malformed.
+	{name: "bearer without token", target: "/v1/token", auth: []string{"Bearer"}, status: 400, challenge: invalidReq + `malformed bearer credentials"`},
+	{name: "tab after scheme", target: "/v1/token", auth: []string{"Bearer\tmap-token"}, status: 400, challenge: invalidReq + `malformed bearer credentials"`},
+	{name: "trailing garbage", target: "/v1/token", auth: []string{"Bearer map-token x"}, status: 400, challenge: invalidReq + `token is not a valid b64token"`},
+	{name: "quoted token", target: "/v1/token", auth: []string{`Bearer "map-token"`}, status: 400, challenge: invalidReq + `token is not a valid b64token"`},
+	{name: "comma", target: "/v1/token", auth: []string{"Bearer map-token,x"}, status: 400, challenge: invalidReq + `token is not a valid b64token"`},
+	{name: "inner equals", target: "/v1/token", auth: []string{"Bearer map=token"}, status: 400, challenge: invalidReq + `token is not a valid b64token"`},
+	{name: "two headers", target: "/v1/token", auth: []string{"Bearer map-token", "Bearer map-token"}, status: 400, challenge: invalidReq + `more than one Authorization header"`},
+	{name: "too long", target: "/v1/token", auth: []string{"Bearer " + longToken + "L"}, status: 400, challenge: invalidReq + `token too long"`},
+	{name: "in two sources", target: "/all/token?access_token=map-token", auth: []string{"Bearer map-token"}, status: 400, challenge: invalidReq + `token sent in more than one way"`},
+	{name: "repeated query parameter", target: "/all/token?access_token=map-token&access_token=map-token", status: 400, challenge: invalidReq + `access_token parameter repeated"`},
+	{name: "empty query parameter", target: "/all/token?access_token=", status: 400, challenge: invalidReq + `empty token"`},
+	{name: "malformed beats optional", target: "/optional/token", auth: []string{"Bearer a b"}, status: 400, challenge: invalidReq + `token is not a valid b64token"`},
+
+	// Valid tokens.
+	{name: "bearer", target: "/v1/token", auth: []string{"Bearer map-token"}, status: 200, bodyHas: `"client":"38890"`, calls: 1},
+	{name: "lower-case scheme, spaces", target: "/v1/token", auth: []string{"bearer    map-token"}, status: 200, calls: 1},
+	{name: "padding and b64 characters", target: "/v1/token", auth: []string{"Bearer padded+/t=="}, status: 200, calls: 1},
+	{name: "longest token", target: "/v1/token", auth: []string{"Bearer " + longToken}, status: 200, calls: 1},
+	{name: "query token", target: "/all/token?access_token=map-token", status: 200, cache: "private", calls: 1},
+	{name: "form token", method: "POST", target: "/all/token", ctype: formType, body: "access_token=map-token", status: 200, calls: 1},
+	{name: "form token, charset, any case", method: "POST", target: "/all/token", ctype: "Application/X-WWW-Form-Urlencoded; charset=UTF-8", body: "access_token=map-token", status: 200, calls: 1},
+	{name: "form token on GET is no token", method: "GET", target: "/all/token", ctype: formType, body: "access_token=map-token", status: 401, challenge: bare},
+	{name: "multipart is no token", method: "POST", target: "/all/token", ctype: "multipart/form-data; boundary=x", body: "--x\r\nContent-Disposition: form-data; name=\"access_token\"\r\n\r\nmap-token\r\n--x--\r\n", status: 401, challenge: bare},
+	{name: "json is no token", method: "POST", target: "/all/token", ctype: "application/json", body: `{"access_token":"map-token"}`, status: 401, challenge: bare},
+	{name: "handler reads the form after extraction", method: "POST", target: "/v1/occupations", ctype: formType, body: "access_token=pdo-rw&name=werf", status: 201, bodyHas: `"name":"werf"`, calls: 1},
+
+	// Invalid tokens and the audience.
+	{name: "unknown token", target: "/v1/token", auth: []string{"Bearer nope"}, status: 401, challenge: invalidToken, bodyHas: `"error":"invalid_token"`, calls: 1},
+	{name: "audience allowed", target: "/aud/maps", auth: []string{"Bearer map-token"}, status: 200, calls: 1},
+	{name: "audience not allowed", target: "/aud/maps", auth: []string{"Bearer other-aud"}, status: 401, challenge: wrongAudience, calls: 1},
+	{name: "no audience, client id allowed", target: "/aud/maps", auth: []string{"Bearer no-aud"}, status: 200, calls: 1},
+
+	// Scopes.
+	{name: "scope present", target: "/v1/maps", auth: []string{"Bearer map-token"}, status: 200, calls: 1},
+	{name: "scope missing", target: "/v1/maps", auth: []string{"Bearer pdo-read"}, status: 403, challenge: insufficient + `"MapRequest"`, bodyHas: `"error":"insufficient_scope"`, calls: 1},
+	{name: "any of, one present", target: "/v1/occupations", auth: []string{"Bearer pdo-read"}, status: 200, calls: 1},
+	{name: "any of, none present", target: "/v1/occupations", auth: []string{"Bearer map-token"}, status: 403, challenge: insufficient + `"gipod_pdo_read gipod_pdo_write"`, calls: 1},
+	{name: "all of, one missing", method: "POST", target: "/v1/occupations", auth: []string{"Bearer pdo-read"}, status: 403, challenge: insufficient + `"gipod_pdo_read gipod_pdo_write"`, calls: 1},
+	{name: "all of, both present", method: "POST", target: "/v1/occupations", auth: []string{"Bearer pdo-rw"}, status: 201, calls: 1},
+	{name: "scope checks need a token", target: "/v1/maps", status: 401, challenge: bare},
+
+	// The authorization server failing.
+	{name: "unavailable", target: "/v1/token", auth: []string{"Bearer down-token"}, status: 503, retry: "5", bodyHas: `"error":"temporarily_unavailable"`, calls: 1},
+	{name: "unavailable with retry-after", target: "/v1/maps", auth: []string{"Bearer busy-token"}, status: 503, retry: "30", calls: 1},
+
+	// Optional authentication, preflight, groups.
+	{name: "optional, no token", target: "/optional/token", status: 200, bodyHas: `"anonymous":true`},
+	{name: "optional, valid token", target: "/optional/token", auth: []string{"Bearer map-token"}, status: 200, bodyHas: `"anonymous":false`, calls: 1},
+	{name: "optional, bad token", target: "/optional/token", auth: []string{"Bearer nope"}, status: 401, challenge: invalidToken, calls: 1},
+	{name: "preflight passes", method: "OPTIONS", target: "/preflight/token", header: map[string]string{"Access-Control-Request-Method": "GET", "Origin": "https://x"}, status: 200, bodyHas: `"anonymous":true`},
+	{name: "plain OPTIONS needs a token", method: "OPTIONS", target: "/preflight/token", status: 401, challenge: bare},
+	{name: "preflight not allowed by default", method: "OPTIONS", target: "/all/token", header: map[string]string{"Access-Control-Request-Method": "GET"}, status: 401, challenge: bare},
+	{name: "group authenticates once, route checks scope", target: "/group/maps", auth: []string{"Bearer map-token"}, status: 200, calls: 1},
+	{name: "group, route scope missing", target: "/group/maps", auth: []string{"Bearer pdo-read"}, status: 403, challenge: insufficient + `"MapRequest"`, calls: 1},
+	{name: "group, route without requirement", target: "/group/token", auth: []string{"Bearer pdo-read"}, status: 200, calls: 1},
+	{name: "group, no token", target: "/group/maps", status: 401, challenge: bare},
+}
+
+type answer struct {
+	status                         int
+	challenge, retry, cache, ctype string
+	body                           string
+}
+
+func serve(h http.Handler, tc requestCase) answer {
+	method := tc.method
+	if method == "" {
+		method = http.MethodGet
+	}
+	r := httptest.NewRequest(method, tc.target, strings.NewReader(tc.body))
+	for _, v := range tc.auth {
+		r.Header.Add("Authorization", v)
+	}
+	if tc.ctype != "" {
+		r.Header.Set("Content-Type", tc.ctype)
+	}
+	for k, v := range tc.header {
+		r.Header.Set(k, v)
+	}
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	return answer{
+		status:    w.Code,
+		challenge: w.Header().Get("WWW-Authenticate"),
+		retry:     w.Header().Get("Retry-After"),
+		cache:     w.Header().Get("Cache-Control"),
+		ctype:     w.Header().Get("Content-Type"),
+		body:      w.Body.String(),
+	}
+}
+
+func TestRequestTable(t *testing.T) {
+	for _, tc := range requestCases {
+		t.Run(tc.name, func(t *testing.T) {
+			answers := map[string]answer{}
+			for stack, build := range stacks {
+				stub := &stubServer{calls: map[string]int{}}
+				cache, err := introspect.NewCache(stub, introspect.CacheConfig{})
+				require.NoError(t, err)
+				defer cache.Close()
+				got := serve(build(newAuthenticators(t, cache)), tc)
+				answers[stack] = got
+
+				assert.Equal(t, tc.status, got.status, "%s: status", stack)
+				if strings.HasSuffix(tc.challenge, `error_description="`) {
+					assert.True(t, strings.HasPrefix(got.challenge, tc.challenge), "%s: challenge %q", stack, got.challenge)
+				} else {
+					assert.Equal(t, tc.challenge, got.challenge, "%s: challenge", stack)
+				}
+				assert.Equal(t, tc.retry, got.retry, "%s: Retry-After", stack)
+				if tc.cache != "" {
+					assert.Equal(t, tc.cache, got.cache, "%s: Cache-Control", stack)
+				}
+				if got.status >= 400 {
+					assert.Equal(t, "no-store", got.cache, "%s: error answers are not cached", stack)
+					assert.True(t, strings.HasPrefix(got.ctype, "application/json"), "%s: content type %q", stack, got.ctype)
+				}
+				assert.Contains(t, got.body, tc.bodyHas, "%s: body", stack)
+				assert.Equal(t, tc.calls, stub.total(), "%s: upstream calls", stack)
+				for token := range known {
+					if len(token) > 20 {
+						continue
+					}
+					assert.NotContains(t, got.body, `"`+token+`"`, "%s: the token is in the body", stack)
+				}
+			}
+			assert.Equal(t, answers["nethttp"], answers["echo"], "the stacks answer differently")
+		})
+	}
+}
+
+// TestCacheHitRechecksRoute: the cache stores the server's facts, not a
+// route's decision, so every route re-checks them on a hit.
+func TestCacheHitRechecksRoute(t *testing.T) {
+	for stack, build := range stacks {
+		t.Run(stack, func(t *testing.T) {
+			stub := &stubServer{calls: map[string]int{}}
+			cache, err := introspect.NewCache(stub, introspect.CacheConfig{})
+			require.NoError(t, err)
+			defer cache.Close()
+			h := build(newAuthenticators(t, cache))
+			read := []string{"Bearer pdo-read"}
+
+			steps := []struct {
+				target string
+				status int
+			}{
+				{"/v1/occupations", 200},
+				{"/v1/maps", 403},
+				{"/v1/token", 200},
+				{"/aud/maps", 403},
+				{"/v1/occupations", 200},
+			}
+			for _, s := range steps {
+				got := serve(h, requestCase{target: s.target, auth: read})
+				assert.Equal(t, s.status, got.status, s.target)
+			}
+			other := serve(h, requestCase{target: "/aud/maps", auth: []string{"Bearer other-aud"}})
+			assert.Equal(t, 401, other.status)
+			other = serve(h, requestCase{target: "/v1/maps", auth: []string{"Bearer other-aud"}})
+			assert.Equal(t, 200, other.status, "the audience is a route's decision too")
+
+			assert.Equal(t, 1, stub.calls["pdo-read"])
+			assert.Equal(t, 1, stub.calls["other-aud"])
+			st := cache.Stats()
+			assert.EqualValues(t, 5, st.Hits)
+			assert.EqualValues(t, 2, st.UpstreamCalls)
+
+			// Invalid answers are cached too; failures are not.
+			for range 3 {
+				serve(h, requestCase{target: "/v1/token", auth: []string{"Bearer nope"}})
+				serve(h, requestCase{target: "/v1/token", auth: []string{"Bearer down-token"}})
+			}
+			assert.Equal(t, 1, stub.calls["nope"])
+			assert.Equal(t, 3, stub.calls["down-token"])
+		})
+	}
+}

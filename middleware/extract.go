@@ -1,0 +1,254 @@
+package middleware
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"strings"
+)
+
+// Sources is a set of places in a request where a bearer token may travel
+// (RFC 6750 §2). Combine them with |.
+type Sources uint8
+
+// The token sources of RFC 6750 §2.
+const (
+	// FromHeader is the Authorization request header field (§2.1), the one
+	// source resource servers must support and the default.
+	FromHeader Sources = 1 << iota
+	// FromForm is an "access_token" parameter in an
+	// application/x-www-form-urlencoded body of a POST, PUT or PATCH
+	// request (§2.2).
+	FromForm
+	// FromQuery is an "access_token" parameter in the URI query (§2.3).
+	// RFC 6750 discourages it: URIs end up in logs and browser history.
+	// Successful responses to such requests get "Cache-Control: private".
+	FromQuery
+)
+
+// ParseSources reads a comma-separated list of source names, "header",
+// "form" and "query", as a command-line flag would give them.
+func ParseSources(s string) (Sources, error) {
+	var out Sources
+	for name := range strings.SplitSeq(s, ",") {
+		switch strings.ToLower(strings.TrimSpace(name)) {
+		case "header":
+			out |= FromHeader
+		case "form":
+			out |= FromForm
+		case "query":
+			out |= FromQuery
+		case "":
+		default:
+			return 0, fmt.Errorf("middleware: unknown token source %q (want header, form or query)", name)
+		}
+	}
+	if out == 0 {
+		return 0, errors.New("middleware: no token source given")
+	}
+	return out, nil
+}
+
+// String lists the sources in s, comma-separated.
+func (s Sources) String() string {
+	var names []string
+	for _, src := range []struct {
+		bit  Sources
+		name string
+	}{{FromHeader, "header"}, {FromForm, "form"}, {FromQuery, "query"}} {
+		if s&src.bit != 0 {
+			names = append(names, src.name)
+		}
+	}
+	return strings.Join(names, ",")
+}
+
+// errNoToken means the request carries no bearer token in any enabled
+// source. It is not a malformed request: RFC 6750 §3.1 answers it with a
+// bare challenge.
+var errNoToken = errors.New("no bearer token")
+
+// malformed describes why a request is malformed. Its text is a fixed,
+// client-safe description.
+type malformed string
+
+func (m malformed) Error() string { return string(m) }
+
+const paramName = "access_token"
+
+// extract finds the bearer token of r in the enabled sources. It returns the
+// token and its source, errNoToken, or a malformed error.
+func (a *Authenticator) extract(r *http.Request) (string, Sources, error) {
+	var token string
+	var from Sources
+	found := func(t string, src Sources) error {
+		if from != 0 {
+			return malformed("token sent in more than one way")
+		}
+		token, from = t, src
+		return nil
+	}
+
+	if a.sources&FromHeader != 0 {
+		t, err := a.fromHeader(r)
+		if err == nil {
+			err = found(t, FromHeader)
+		}
+		if err != nil && err != errNoToken {
+			return "", 0, err
+		}
+	}
+	if a.sources&FromForm != 0 {
+		t, err := a.fromForm(r)
+		if err == nil {
+			err = found(t, FromForm)
+		}
+		if err != nil && err != errNoToken {
+			return "", 0, err
+		}
+	}
+	if a.sources&FromQuery != 0 {
+		t, err := a.fromQuery(r)
+		if err == nil {
+			err = found(t, FromQuery)
+		}
+		if err != nil && err != errNoToken {
+			return "", 0, err
+		}
+	}
+	if from == 0 {
+		return "", 0, errNoToken
+	}
+	return token, from, nil
+}
+
+// fromHeader reads "Authorization: Bearer <b64token>" (RFC 6750 §2.1). The
+// scheme is case-insensitive and followed by one or more spaces; another
+// scheme means no bearer token.
+func (a *Authenticator) fromHeader(r *http.Request) (string, error) {
+	// Direct map access: r.Header.Values would canonicalise the key on
+	// every request.
+	values := r.Header["Authorization"]
+	switch len(values) {
+	case 0:
+		return "", errNoToken
+	case 1:
+	default:
+		return "", malformed("more than one Authorization header")
+	}
+	v := values[0]
+	// The scheme is a token (RFC 9110 §11.1) up to the first byte that
+	// cannot be part of one.
+	i := 0
+	for i < len(v) && isTchar(v[i]) {
+		i++
+	}
+	if i == 0 {
+		return "", malformed("malformed Authorization header")
+	}
+	if !strings.EqualFold(v[:i], "Bearer") {
+		return "", errNoToken // Basic, Negotiate, …: not ours to judge
+	}
+	if i == len(v) || v[i] != ' ' {
+		return "", malformed("malformed bearer credentials")
+	}
+	for i < len(v) && v[i] == ' ' {
+		i++
+	}
+	return a.checkToken(v[i:])
+}
+
+// fromForm reads the access_token parameter of a form-encoded body (RFC 6750
+// §2.2). The body is read up to the form limit and put back, so handlers
+// further on can still read it or call ParseForm.
+func (a *Authenticator) fromForm(r *http.Request) (string, error) {
+	switch r.Method {
+	case http.MethodPost, http.MethodPut, http.MethodPatch:
+	default:
+		return "", errNoToken
+	}
+	ct := r.Header.Get("Content-Type")
+	if ct == "" || r.Body == nil || r.Body == http.NoBody {
+		return "", errNoToken
+	}
+	mt, _, err := mime.ParseMediaType(ct)
+	if err != nil || mt != "application/x-www-form-urlencoded" {
+		return "", errNoToken // multipart, JSON, …: RFC 6750 allows only this type
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, a.maxFormBytes+1))
+	_ = r.Body.Close()
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	if err != nil {
+		return "", malformed("request body could not be read")
+	}
+	if int64(len(body)) > a.maxFormBytes {
+		return "", malformed("form body too large")
+	}
+	return a.fromParams(string(body))
+}
+
+// fromQuery reads the access_token parameter of the URI query (RFC 6750
+// §2.3).
+func (a *Authenticator) fromQuery(r *http.Request) (string, error) {
+	return a.fromParams(r.URL.RawQuery)
+}
+
+// fromParams finds the one access_token in form-encoded params.
+func (a *Authenticator) fromParams(params string) (string, error) {
+	if !strings.Contains(params, paramName) {
+		return "", errNoToken // the common case, without parsing
+	}
+	values, err := url.ParseQuery(params)
+	tokens, present := values[paramName]
+	switch {
+	case !present && err != nil:
+		// The parameter may be hidden behind a bad escape; it cannot be
+		// told apart, so the request is malformed rather than anonymous.
+		return "", malformed("malformed access_token parameter")
+	case !present:
+		return "", errNoToken
+	case len(tokens) > 1:
+		return "", malformed("access_token parameter repeated")
+	}
+	return a.checkToken(tokens[0])
+}
+
+// checkToken applies the length limit, then the b64token syntax of RFC 6750
+// §2.1: 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"=".
+func (a *Authenticator) checkToken(t string) (string, error) {
+	if len(t) > a.maxTokenLength {
+		return "", malformed("token too long")
+	}
+	if t == "" {
+		return "", malformed("empty token")
+	}
+	i := 0
+	for i < len(t) && isB64tokenChar(t[i]) {
+		i++
+	}
+	if i == 0 {
+		return "", malformed("token is not a valid b64token")
+	}
+	for i < len(t) && t[i] == '=' {
+		i++
+	}
+	if i != len(t) {
+		return "", malformed("token is not a valid b64token")
+	}
+	return t, nil
+}
+
+func isB64tokenChar(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
+		c == '-' || c == '.' || c == '_' || c == '~' || c == '+' || c == '/'
+}
+
+// isTchar reports whether c may appear in an RFC 9110 token.
+func isTchar(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
+		strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
+}

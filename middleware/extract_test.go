@@ -1,0 +1,243 @@
+package middleware
+
+import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/tokengate/tokengate/introspect"
+)
+
+func newExtractor(t *testing.T, sources Sources) *Authenticator {
+	t.Helper()
+	a, err := New(Config{Verifier: introspect.VerifierFunc(nil), Sources: sources})
+	require.NoError(t, err)
+	return a
+}
+
+func TestExtractHeader(t *testing.T) {
+	long := strings.Repeat("a", DefaultMaxTokenLength)
+	tests := []struct {
+		name    string
+		headers []string
+		want    string
+		wantErr string // "" ok, "none" errNoToken, else malformed text
+	}{
+		{"none", nil, "", "none"},
+		{"bearer", []string{"Bearer abc"}, "abc", ""},
+		{"lower case scheme", []string{"bearer abc"}, "abc", ""},
+		{"upper case scheme", []string{"BEARER abc"}, "abc", ""},
+		{"several spaces", []string{"Bearer    abc"}, "abc", ""},
+		{"all b64token characters", []string{"Bearer aZ09-._~+/=="}, "aZ09-._~+/==", ""},
+		{"padding only at the end", []string{"Bearer LTgaAik7F-smmQ65_nVfag=="}, "LTgaAik7F-smmQ65_nVfag==", ""},
+		{"longest token", []string{"Bearer " + long}, long, ""},
+		{"basic", []string{"Basic dXNlcjpwYXNz"}, "", "none"},
+		{"other scheme alone", []string{"Negotiate"}, "", "none"},
+		{"scheme prefix", []string{"Bearerabc"}, "", "none"},
+		{"empty header", []string{""}, "", "malformed Authorization header"},
+		{"no scheme", []string{" abc"}, "", "malformed Authorization header"},
+		{"bearer alone", []string{"Bearer"}, "", "malformed bearer credentials"},
+		{"tab", []string{"Bearer\tabc"}, "", "malformed bearer credentials"},
+		{"comma after scheme", []string{"Bearer,abc"}, "", "malformed bearer credentials"},
+		{"space inside", []string{"Bearer abc def"}, "", "not a valid b64token"},
+		{"tab inside", []string{"Bearer abc\tdef"}, "", "not a valid b64token"},
+		{"quoted", []string{`Bearer "abc"`}, "", "not a valid b64token"},
+		{"comma", []string{"Bearer abc,def"}, "", "not a valid b64token"},
+		{"inner equals", []string{"Bearer ab=cd"}, "", "not a valid b64token"},
+		{"only padding", []string{"Bearer =="}, "", "not a valid b64token"},
+		{"auth-param form", []string{"Bearer token=abc"}, "", "not a valid b64token"},
+		{"non-ASCII", []string{"Bearer tök"}, "", "not a valid b64token"},
+		{"too long", []string{"Bearer " + long + "a"}, "", "token too long"},
+		{"too long and bad", []string{"Bearer " + long + "\""}, "", "token too long"},
+		{"two headers", []string{"Bearer abc", "Bearer abc"}, "", "more than one Authorization header"},
+		{"two headers, other scheme", []string{"Bearer abc", "Basic x"}, "", "more than one Authorization header"},
+	}
+	a := newExtractor(t, FromHeader)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := httptest.NewRequest(http.MethodGet, "/", nil)
+			for _, h := range tt.headers {
+				r.Header.Add("Authorization", h)
+			}
+			got, from, err := a.extract(r)
+			checkExtract(t, got, from, err, tt.want, FromHeader, tt.wantErr)
+		})
+	}
+}
+
+func checkExtract(t *testing.T, got string, from Sources, err error, want string, wantFrom Sources, wantErr string) {
+	t.Helper()
+	switch wantErr {
+	case "":
+		require.NoError(t, err)
+		assert.Equal(t, want, got)
+		assert.Equal(t, wantFrom, from)
+	case "none":
+		assert.Equal(t, errNoToken, err)
+	default:
+		require.Error(t, err)
+		assert.IsType(t, malformed(""), err)
+		assert.Contains(t, err.Error(), wantErr)
+	}
+}
+
+func TestExtractFormAndQuery(t *testing.T) {
+	const form = "application/x-www-form-urlencoded"
+	tests := []struct {
+		name     string
+		method   string
+		target   string
+		ctype    string
+		body     string
+		header   string
+		sources  Sources
+		want     string
+		wantFrom Sources
+		wantErr  string
+	}{
+		{"form post", "POST", "/", form, "access_token=abc&x=1", "", FromForm, "abc", FromForm, ""},
+		{"form put", "PUT", "/", form, "access_token=abc", "", FromForm, "abc", FromForm, ""},
+		{"form patch", "PATCH", "/", form, "access_token=abc", "", FromForm, "abc", FromForm, ""},
+		{"form with charset", "POST", "/", form + "; charset=UTF-8", "access_token=abc", "", FromForm, "abc", FromForm, ""},
+		{"form type in capitals", "POST", "/", "Application/X-WWW-Form-URLEncoded", "access_token=abc", "", FromForm, "abc", FromForm, ""},
+		{"form escaped token", "POST", "/", form, "access_token=ab%2Bc%3D", "", FromForm, "ab+c=", FromForm, ""},
+		{"form on GET", "GET", "/", form, "access_token=abc", "", FromForm, "", 0, "none"},
+		{"form on DELETE", "DELETE", "/", form, "access_token=abc", "", FromForm, "", 0, "none"},
+		{"multipart", "POST", "/", "multipart/form-data; boundary=x", "--x\r\nContent-Disposition: form-data; name=\"access_token\"\r\n\r\nabc\r\n--x--", "", FromForm, "", 0, "none"},
+		{"json", "POST", "/", "application/json", `{"access_token":"abc"}`, "", FromForm, "", 0, "none"},
+		{"no content type", "POST", "/", "", "access_token=abc", "", FromForm, "", 0, "none"},
+		{"form without token", "POST", "/", form, "x=1", "", FromForm, "", 0, "none"},
+		{"form repeated", "POST", "/", form, "access_token=abc&access_token=abc", "", FromForm, "", 0, "repeated"},
+		{"form empty", "POST", "/", form, "access_token=", "", FromForm, "", 0, "empty token"},
+		{"form bad token", "POST", "/", form, "access_token=a%20b", "", FromForm, "", 0, "b64token"},
+		{"form bad escape", "POST", "/", form, "access_token=%zz", "", FromForm, "", 0, "malformed access_token"},
+		{"form source off", "POST", "/", form, "access_token=abc", "", FromHeader, "", 0, "none"},
+		{"query", "GET", "/?access_token=abc", "", "", "", FromQuery, "abc", FromQuery, ""},
+		{"query among others", "GET", "/?a=1&access_token=abc&b=2", "", "", "", FromQuery, "abc", FromQuery, ""},
+		{"query repeated", "GET", "/?access_token=abc&access_token=def", "", "", "", FromQuery, "", 0, "repeated"},
+		{"query empty", "GET", "/?access_token=", "", "", "", FromQuery, "", 0, "empty token"},
+		{"query name in a value", "GET", "/?q=access_token", "", "", "", FromQuery, "", 0, "none"},
+		{"query source off", "GET", "/?access_token=abc", "", "", "", FromHeader, "", 0, "none"},
+		{"header and query", "GET", "/?access_token=abc", "", "", "Bearer abc", FromHeader | FromQuery, "", 0, "more than one way"},
+		{"header and form", "POST", "/", form, "access_token=abc", "Bearer abc", FromHeader | FromForm, "", 0, "more than one way"},
+		{"form and query", "POST", "/?access_token=abc", form, "access_token=abc", "", FromForm | FromQuery, "", 0, "more than one way"},
+		{"header with query off", "GET", "/?access_token=abc", "", "", "Bearer def", FromHeader, "def", FromHeader, ""},
+		{"bad header beats a good query", "GET", "/?access_token=abc", "", "", "Bearer a b", FromHeader | FromQuery, "", 0, "b64token"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a := newExtractor(t, tt.sources)
+			r := httptest.NewRequest(tt.method, tt.target, strings.NewReader(tt.body))
+			if tt.ctype != "" {
+				r.Header.Set("Content-Type", tt.ctype)
+			}
+			if tt.header != "" {
+				r.Header.Set("Authorization", tt.header)
+			}
+			got, from, err := a.extract(r)
+			checkExtract(t, got, from, err, tt.want, tt.wantFrom, tt.wantErr)
+
+			// Whatever happened, the body is still there for the handler.
+			body, err := io.ReadAll(r.Body)
+			require.NoError(t, err)
+			assert.Equal(t, tt.body, string(body))
+		})
+	}
+}
+
+func TestExtractFormKeepsFormReadable(t *testing.T) {
+	a := newExtractor(t, FromForm)
+	r := httptest.NewRequest(http.MethodPost, "/", strings.NewReader("access_token=abc&name=werf"))
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	_, _, err := a.extract(r)
+	require.NoError(t, err)
+	assert.Equal(t, "werf", r.FormValue("name"))
+}
+
+func TestExtractFormBodyLimit(t *testing.T) {
+	a, err := New(Config{Verifier: introspect.VerifierFunc(nil), Sources: FromForm, MaxFormBytes: 16})
+	require.NoError(t, err)
+	r := httptest.NewRequest(http.MethodPost, "/", strings.NewReader("access_token=abc&padding=xxxxxxxxx"))
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	_, _, err = a.extract(r)
+	assert.ErrorContains(t, err, "form body too large")
+}
+
+func TestParseSources(t *testing.T) {
+	tests := []struct {
+		in      string
+		want    Sources
+		wantErr bool
+	}{
+		{"header", FromHeader, false},
+		{"header,form,query", FromHeader | FromForm | FromQuery, false},
+		{" Query , header ", FromHeader | FromQuery, false},
+		{"", 0, true},
+		{",", 0, true},
+		{"cookie", 0, true},
+	}
+	for _, tt := range tests {
+		got, err := ParseSources(tt.in)
+		if tt.wantErr {
+			assert.Error(t, err, tt.in)
+			continue
+		}
+		require.NoError(t, err, tt.in)
+		assert.Equal(t, tt.want, got)
+	}
+	assert.Equal(t, "header,form,query", (FromHeader | FromForm | FromQuery).String())
+	assert.Equal(t, "query", FromQuery.String())
+}
+
+func FuzzExtractHeader(f *testing.F) {
+	for _, seed := range []string{"Bearer abc", "bearer  a==", "Bearer\tabc", "Basic x", "Bearer a=b", "", "Bearer", `Bearer "x"`} {
+		f.Add(seed)
+	}
+	a, err := New(Config{Verifier: introspect.VerifierFunc(nil)})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, header string) {
+		r := &http.Request{Method: "GET", Header: http.Header{"Authorization": {header}}}
+		token, from, err := a.extract(r)
+		if err != nil {
+			if token != "" || from != 0 {
+				t.Fatalf("error %v came with a token", err)
+			}
+			return
+		}
+		if from != FromHeader || token == "" || len(token) > DefaultMaxTokenLength {
+			t.Fatalf("extract(%q) = %q, %v", header, token, from)
+		}
+		if _, err := a.checkToken(token); err != nil {
+			t.Fatalf("extract(%q) accepted %q, which is not a b64token", header, token)
+		}
+		if !strings.HasSuffix(header, " "+token) || !strings.EqualFold(header[:6], "bearer") {
+			t.Fatalf("extract(%q) = %q is not the credentials of the header", header, token)
+		}
+	})
+}
+
+func FuzzExtractParams(f *testing.F) {
+	for _, seed := range []string{"access_token=abc", "access_token=a&access_token=b", "access_token=%zz", "x=1", "access_token=", "access_token=a%3D"} {
+		f.Add(seed)
+	}
+	a, err := New(Config{Verifier: introspect.VerifierFunc(nil), Sources: FromQuery})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, query string) {
+		token, err := a.fromParams(query)
+		if err != nil {
+			return
+		}
+		if _, err := a.checkToken(token); err != nil {
+			t.Fatalf("fromParams(%q) accepted %q, which is not a b64token", query, token)
+		}
+	})
+}

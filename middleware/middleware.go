@@ -1,0 +1,368 @@
+package middleware
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/tokengate/tokengate/introspect"
+	"github.com/tokengate/tokengate/scopes"
+)
+
+// Defaults of [Config].
+const (
+	DefaultRealm          = "api"
+	DefaultMaxTokenLength = 4096
+	DefaultMaxFormBytes   = 1 << 20
+	DefaultRetryAfter     = 5 * time.Second
+)
+
+// Config configures an [Authenticator]. Verifier is required; the zero value
+// of every other field is a sensible default.
+type Config struct {
+	// Verifier checks tokens: usually an [*introspect.Cache] in front of a
+	// backend. Required.
+	Verifier introspect.Verifier
+	// Realm is the realm of WWW-Authenticate challenges. Empty means
+	// [DefaultRealm].
+	Realm string
+	// Sources are where tokens are looked for. Zero means [FromHeader].
+	Sources Sources
+	// MaxTokenLength is the longest token accepted; a longer one makes the
+	// request malformed before anything else is done with it. Zero means
+	// [DefaultMaxTokenLength] (4096 bytes).
+	MaxTokenLength int
+	// MaxFormBytes bounds the form body read to find a token when
+	// [FromForm] is enabled. Zero means [DefaultMaxFormBytes] (1 MiB).
+	MaxFormBytes int64
+	// Audiences, when not empty, is the allow-list of token audiences: a
+	// token is accepted only if one of its audiences is listed or, when it
+	// names no audience, if its client id is. Otherwise it is an
+	// invalid_token (401). For Geosecure, whose tokens name their holder's
+	// client id as audience, list the clients this API serves.
+	Audiences []string
+	// Optional lets requests without a token through, anonymously:
+	// [introspect.FromContext] returns nil for them. A malformed request or
+	// a bad token is still refused. It applies to Authenticate only: a
+	// route with a requirement always needs a token.
+	Optional bool
+	// Skipper, when it returns true, lets a request through untouched.
+	// It applies to the net/http middleware; the Echo adapter has its own.
+	Skipper func(r *http.Request) bool
+	// AllowPreflight lets CORS preflight requests (OPTIONS with an
+	// Access-Control-Request-Method header) through untouched: browsers
+	// never send credentials with them.
+	AllowPreflight bool
+	// ErrorHandler answers refused requests in the net/http middleware.
+	// Nil means [WriteError]. The Echo adapter returns an error to Echo's
+	// error handler instead.
+	ErrorHandler func(w http.ResponseWriter, r *http.Request, err *Error)
+	// RetryAfter is the Retry-After of a 503 when the authorization server
+	// sent none. Zero means [DefaultRetryAfter].
+	RetryAfter time.Duration
+	// Logger receives a line for each refused request, at debug level for
+	// the client's mistakes and at warn level when the authorization server
+	// fails. Tokens appear only as [introspect.Fingerprint]s. Nil means
+	// [slog.Default].
+	Logger *slog.Logger
+}
+
+// Policy decides whether a verified token may use a route.
+//
+// Implementations must be safe for concurrent use; they run on every
+// request, on cached facts, so they should be cheap.
+type Policy interface {
+	// Allow reports whether the token described by info may proceed.
+	Allow(info *introspect.TokenInfo) bool
+	// Scope returns the scopes to name in the insufficient_scope challenge
+	// when Allow refuses, space-delimited; "" names none.
+	Scope() string
+}
+
+// ScopePolicy returns a Policy that allows tokens whose scopes satisfy req.
+func ScopePolicy(req scopes.Requirement) Policy { return scopePolicy{req} }
+
+type scopePolicy struct{ req scopes.Requirement }
+
+func (p scopePolicy) Allow(info *introspect.TokenInfo) bool { return p.req.SatisfiedBy(info.Scopes) }
+func (p scopePolicy) Scope() string                         { return p.req.String() }
+
+// PolicyFunc adapts a function to the [Policy] interface. Its challenge
+// names no scope.
+type PolicyFunc func(info *introspect.TokenInfo) bool
+
+// Allow calls f(info).
+func (f PolicyFunc) Allow(info *introspect.TokenInfo) bool { return f(info) }
+
+// Scope returns "".
+func (f PolicyFunc) Scope() string { return "" }
+
+// AllOf returns a Policy that allows a token holding every one of the
+// given scopes.
+func AllOf(scope ...string) Policy { return ScopePolicy(scopes.AllOf(scope...)) }
+
+// AnyOf returns a Policy that allows a token holding at least one of the
+// given scopes.
+func AnyOf(scope ...string) Policy { return ScopePolicy(scopes.AnyOf(scope...)) }
+
+// Authenticator authenticates requests with bearer tokens and authorizes
+// them against per-route policies. It is the core of the net/http middleware
+// ([Authenticator.Authenticate], [Authenticator.Require]) and of the Echo
+// adapter.
+//
+// An Authenticator is safe for concurrent use.
+type Authenticator struct {
+	verifier       introspect.Verifier
+	realm          string
+	sources        Sources
+	maxTokenLength int
+	maxFormBytes   int64
+	audiences      []string
+	optional       bool
+	skipper        func(*http.Request) bool
+	allowPreflight bool
+	errorHandler   func(http.ResponseWriter, *http.Request, *Error)
+	retryAfter     time.Duration
+	logger         *slog.Logger
+	// noToken is the challenge of a request without a token, built once.
+	noToken string
+}
+
+// New returns an Authenticator, or an error when the configuration is
+// unusable.
+func New(cfg Config) (*Authenticator, error) {
+	if cfg.Verifier == nil {
+		return nil, errors.New("middleware: Config.Verifier is required")
+	}
+	if cfg.Sources&^(FromHeader|FromForm|FromQuery) != 0 {
+		return nil, fmt.Errorf("middleware: unknown token sources %#x", uint8(cfg.Sources))
+	}
+	if cfg.MaxTokenLength < 0 || cfg.MaxFormBytes < 0 || cfg.RetryAfter < 0 {
+		return nil, errors.New("middleware: negative MaxTokenLength, MaxFormBytes or RetryAfter")
+	}
+	realm := cmp.Or(cfg.Realm, DefaultRealm)
+	if strings.ContainsFunc(realm, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+		return nil, errors.New("middleware: Config.Realm holds control characters")
+	}
+	a := &Authenticator{
+		verifier:       cfg.Verifier,
+		realm:          realm,
+		sources:        cmp.Or(cfg.Sources, FromHeader),
+		maxTokenLength: cmp.Or(cfg.MaxTokenLength, DefaultMaxTokenLength),
+		maxFormBytes:   cmp.Or(cfg.MaxFormBytes, DefaultMaxFormBytes),
+		audiences:      slices.Clone(cfg.Audiences),
+		optional:       cfg.Optional,
+		skipper:        cfg.Skipper,
+		allowPreflight: cfg.AllowPreflight,
+		errorHandler:   cfg.ErrorHandler,
+		retryAfter:     cmp.Or(cfg.RetryAfter, DefaultRetryAfter),
+		logger:         cfg.Logger,
+	}
+	if a.errorHandler == nil {
+		a.errorHandler = WriteError
+	}
+	if a.logger == nil {
+		a.logger = slog.Default()
+	}
+	a.noToken = challenge(a.realm, "", "", "")
+	return a, nil
+}
+
+// Realm returns the realm of the Authenticator's challenges.
+func (a *Authenticator) Realm() string { return a.realm }
+
+// Result is what [Authenticator.Authorize] learnt about an allowed request.
+type Result struct {
+	// Request is the request with the token's facts in its context, for
+	// [introspect.FromContext]; the request itself when there is nothing
+	// new to carry.
+	Request *http.Request
+	// Info is the token's facts; nil for a request let through
+	// anonymously.
+	Info *introspect.TokenInfo
+	// Source is where the token was found; zero when Info was already in
+	// the request's context or the request is anonymous.
+	Source Sources
+}
+
+// Authorize authenticates r and checks it against p: the whole decision of
+// the middleware, for adapters to other frameworks. A nil p allows any valid
+// token; with a nil p and Config.Optional, a request without a token is
+// allowed anonymously.
+//
+// When r's context already holds a TokenInfo (an outer Authenticate put it
+// there), only p is checked. Skippers and preflight requests are the
+// caller's to handle, see [Authenticator.Skip].
+func (a *Authenticator) Authorize(r *http.Request, p Policy) (Result, *Error) {
+	if info := introspect.FromContext(r.Context()); info != nil {
+		if e := a.check(r, info, p); e != nil {
+			return Result{}, e
+		}
+		return Result{Request: r, Info: info}, nil
+	}
+
+	token, from, err := a.extract(r)
+	switch {
+	case err == errNoToken && a.optional && p == nil:
+		return Result{Request: r}, nil
+	case err == errNoToken:
+		return Result{}, a.refuse(r, &Error{
+			Status: http.StatusUnauthorized, Description: "a bearer token is required",
+			Challenge: a.noToken, Err: ErrNoToken,
+		}, "")
+	case err != nil:
+		return Result{}, a.refuse(r, a.newError(http.StatusBadRequest, CodeInvalidRequest, err.Error(), "",
+			fmt.Errorf("%w: %w", ErrMalformed, err)), "")
+	}
+
+	info, err := a.verifier.Verify(r.Context(), token)
+	switch {
+	case err == nil && info != nil:
+	case errors.Is(err, introspect.ErrInvalidToken):
+		return Result{}, a.refuse(r, a.newError(http.StatusUnauthorized, CodeInvalidToken,
+			"the access token is invalid or expired", "", err), token)
+	default:
+		if err == nil {
+			err = errors.New("verifier returned no result")
+		}
+		retry, ok := introspect.RetryAfter(err)
+		if !ok {
+			retry = a.retryAfter
+		}
+		return Result{}, a.refuse(r, &Error{
+			Status:      http.StatusServiceUnavailable,
+			Description: "the authorization server is unavailable; try again later",
+			RetryAfter:  retry, Err: err,
+		}, token)
+	}
+	if e := a.check(r, info, p); e != nil {
+		return Result{}, a.refuse(r, e, token)
+	}
+	return Result{Request: r.WithContext(introspect.NewContext(r.Context(), info)), Info: info, Source: from}, nil
+}
+
+// check applies the audience allow-list and p to a verified token.
+func (a *Authenticator) check(r *http.Request, info *introspect.TokenInfo, p Policy) *Error {
+	if !a.audienceAllowed(info) {
+		return a.newError(http.StatusUnauthorized, CodeInvalidToken,
+			"the access token is not meant for this service", "",
+			fmt.Errorf("%w (%w)", ErrAudience, introspect.ErrInvalidToken))
+	}
+	if p != nil && !p.Allow(info) {
+		scope := p.Scope()
+		return a.newError(http.StatusForbidden, CodeInsufficientScope,
+			"the access token does not grant what this request needs", scope, ErrInsufficientScope)
+	}
+	return nil
+}
+
+func (a *Authenticator) audienceAllowed(info *introspect.TokenInfo) bool {
+	if len(a.audiences) == 0 {
+		return true
+	}
+	if len(info.Audience) == 0 {
+		return slices.Contains(a.audiences, info.ClientID)
+	}
+	for _, aud := range info.Audience {
+		if slices.Contains(a.audiences, aud) {
+			return true
+		}
+	}
+	return false
+}
+
+func (a *Authenticator) newError(status int, code, description, scope string, cause error) *Error {
+	return &Error{
+		Status: status, Code: code, Description: description, Scope: scope,
+		Challenge: challenge(a.realm, code, description, scope), Err: cause,
+	}
+}
+
+// refuse logs e, identifying the token, if any, only by its fingerprint.
+func (a *Authenticator) refuse(r *http.Request, e *Error, token string) *Error {
+	level := slog.LevelDebug
+	if e.Status == http.StatusServiceUnavailable {
+		level = slog.LevelWarn
+	}
+	ctx := r.Context()
+	if !a.logger.Enabled(ctx, level) {
+		return e
+	}
+	attrs := []slog.Attr{
+		slog.Int("status", e.Status),
+		slog.String("method", r.Method),
+		slog.String("path", r.URL.Path),
+	}
+	if token != "" {
+		attrs = append(attrs, slog.String("token", introspect.Fingerprint(token)))
+	}
+	if e.Err != nil {
+		attrs = append(attrs, slog.String("error", e.Err.Error()))
+	}
+	a.logger.LogAttrs(ctx, level, "tokengate: request refused", attrs...)
+	return e
+}
+
+// Skip reports whether r is to pass untouched: a CORS preflight when
+// Config.AllowPreflight is set, or a request the Config.Skipper skips.
+func (a *Authenticator) Skip(r *http.Request) bool {
+	if a.allowPreflight && r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
+		return true
+	}
+	return a.skipper != nil && a.skipper(r)
+}
+
+// Authenticate is net/http middleware that lets through requests with a
+// valid token, putting its facts in the request context, and refuses the
+// others. With Config.Optional, requests without a token pass anonymously.
+func (a *Authenticator) Authenticate(next http.Handler) http.Handler {
+	return a.handler(next, nil)
+}
+
+// Require returns net/http middleware that lets through requests whose token
+// satisfies p. Behind [Authenticator.Authenticate] (say, on a route group)
+// it checks the token already verified; on its own it verifies the token
+// first.
+func (a *Authenticator) Require(p Policy) func(http.Handler) http.Handler {
+	if p == nil {
+		p = PolicyFunc(func(*introspect.TokenInfo) bool { return true })
+	}
+	return func(next http.Handler) http.Handler { return a.handler(next, p) }
+}
+
+// RequireScopes returns net/http middleware that lets through requests whose
+// token's scopes satisfy req.
+func (a *Authenticator) RequireScopes(req scopes.Requirement) func(http.Handler) http.Handler {
+	return a.Require(ScopePolicy(req))
+}
+
+func (a *Authenticator) handler(next http.Handler, p Policy) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if a.Skip(r) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		res, e := a.Authorize(r, p)
+		if e != nil {
+			a.errorHandler(w, r, e)
+			return
+		}
+		if res.Source == FromQuery {
+			// RFC 6750 §2.3: the URI holds the token, so the answer must
+			// not sit in shared caches.
+			w.Header().Set("Cache-Control", "private")
+		}
+		next.ServeHTTP(w, res.Request)
+	})
+}
+
+// TokenInfo returns the facts about the token of an authenticated request,
+// or nil. It is [introspect.FromContext] of the request's context.
+func TokenInfo(r *http.Request) *introspect.TokenInfo {
+	return introspect.FromContext(r.Context())
+}

@@ -1,0 +1,224 @@
+package middleware_test
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/tokengate/tokengate/introspect"
+	"github.com/tokengate/tokengate/middleware"
+	"github.com/tokengate/tokengate/scopes"
+)
+
+func verifierOf(tokens map[string]*introspect.TokenInfo) introspect.Verifier {
+	return introspect.VerifierFunc(func(_ context.Context, token string) (*introspect.TokenInfo, error) {
+		switch token {
+		case "down":
+			return nil, &introspect.UnavailableError{StatusCode: 502, Reason: "unexpected status"}
+		case "broken":
+			return nil, nil
+		}
+		if info, ok := tokens[token]; ok {
+			return info, nil
+		}
+		return nil, introspect.ErrInvalidToken
+	})
+}
+
+var okHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("ok")) })
+
+func TestNewValidatesConfig(t *testing.T) {
+	v := verifierOf(nil)
+	for name, cfg := range map[string]middleware.Config{
+		"no verifier":      {},
+		"unknown source":   {Verifier: v, Sources: 1 << 7},
+		"negative length":  {Verifier: v, MaxTokenLength: -1},
+		"negative form":    {Verifier: v, MaxFormBytes: -1},
+		"negative retry":   {Verifier: v, RetryAfter: -1},
+		"realm with CR LF": {Verifier: v, Realm: "a\r\nb"},
+	} {
+		_, err := middleware.New(cfg)
+		assert.Error(t, err, name)
+	}
+	a, err := middleware.New(middleware.Config{Verifier: v})
+	require.NoError(t, err)
+	assert.Equal(t, middleware.DefaultRealm, a.Realm())
+}
+
+func TestLogsFingerprintsNotTokens(t *testing.T) {
+	var buf bytes.Buffer
+	logger := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	a, err := middleware.New(middleware.Config{
+		Verifier: verifierOf(nil), Logger: logger,
+		Sources: middleware.FromHeader | middleware.FromQuery,
+	})
+	require.NoError(t, err)
+	h := a.Authenticate(okHandler)
+
+	const secret = "secret-token-value"
+	for _, target := range []string{"/?access_token=" + secret, "/"} {
+		r := httptest.NewRequest("GET", target, nil)
+		if target == "/" {
+			r.Header.Set("Authorization", "Bearer "+secret)
+		}
+		h.ServeHTTP(httptest.NewRecorder(), r)
+	}
+	r := httptest.NewRequest("GET", "/", nil)
+	r.Header.Set("Authorization", "Bearer down")
+	h.ServeHTTP(httptest.NewRecorder(), r)
+
+	logs := buf.String()
+	assert.NotContains(t, logs, secret)
+	assert.Contains(t, logs, "token="+introspect.Fingerprint(secret))
+	assert.Contains(t, logs, "level=WARN")
+	assert.Contains(t, logs, "status=503")
+	assert.Equal(t, 3, strings.Count(logs, "request refused"))
+}
+
+func TestCustomErrorHandler(t *testing.T) {
+	var got *middleware.Error
+	a, err := middleware.New(middleware.Config{
+		Verifier: verifierOf(nil),
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, e *middleware.Error) {
+			got = e
+			http.Error(w, "nope", e.Status)
+		},
+	})
+	require.NoError(t, err)
+	r := httptest.NewRequest("GET", "/", nil)
+	r.Header.Set("Authorization", "Bearer down")
+	w := httptest.NewRecorder()
+	a.Authenticate(okHandler).ServeHTTP(w, r)
+	assert.Equal(t, 503, w.Code)
+	require.NotNil(t, got)
+	assert.ErrorIs(t, got, introspect.ErrUnavailable)
+	assert.Equal(t, middleware.DefaultRetryAfter, got.RetryAfter)
+}
+
+func TestErrorsMatchTheirCauses(t *testing.T) {
+	a, err := middleware.New(middleware.Config{
+		Verifier:  verifierOf(map[string]*introspect.TokenInfo{"x": {Active: true, Audience: []string{"other"}}}),
+		Audiences: []string{"mine"},
+	})
+	require.NoError(t, err)
+	tests := []struct {
+		auth string
+		want error
+	}{
+		{"", middleware.ErrNoToken},
+		{"Bearer a b", middleware.ErrMalformed},
+		{"Bearer nope", introspect.ErrInvalidToken},
+		{"Bearer x", middleware.ErrAudience},
+		{"Bearer x", introspect.ErrInvalidToken},
+		{"Bearer down", introspect.ErrUnavailable},
+		{"Bearer broken", nil},
+	}
+	for _, tt := range tests {
+		r := httptest.NewRequest("GET", "/", nil)
+		if tt.auth != "" {
+			r.Header.Set("Authorization", tt.auth)
+		}
+		_, e := a.Authorize(r, nil)
+		require.NotNil(t, e, tt.auth)
+		if tt.want != nil {
+			assert.ErrorIs(t, e, tt.want, tt.auth)
+		} else {
+			assert.Equal(t, 503, e.Status, "a verifier breaking its contract fails closed")
+		}
+	}
+	_, e := a.Authorize(httptest.NewRequest("GET", "/", nil), middleware.AllOf("x"))
+	assert.ErrorIs(t, e, middleware.ErrNoToken)
+}
+
+func TestPolicyFuncAndSkipper(t *testing.T) {
+	info := &introspect.TokenInfo{Active: true, ClientID: "38890", Scopes: scopes.New("vo_info")}
+	a, err := middleware.New(middleware.Config{
+		Verifier: verifierOf(map[string]*introspect.TokenInfo{"t": info}),
+		Skipper:  func(r *http.Request) bool { return r.URL.Path == "/healthz" },
+	})
+	require.NoError(t, err)
+	onlyClient := a.Require(middleware.PolicyFunc(func(i *introspect.TokenInfo) bool { return i.ClientID == "38890" }))(okHandler)
+	otherClient := a.Require(middleware.PolicyFunc(func(i *introspect.TokenInfo) bool { return i.ClientID == "1" }))(okHandler)
+	anyToken := a.Require(nil)(okHandler)
+
+	do := func(h http.Handler, path string) *httptest.ResponseRecorder {
+		r := httptest.NewRequest("GET", path, nil)
+		if path != "/healthz" {
+			r.Header.Set("Authorization", "Bearer t")
+		}
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		return w
+	}
+	assert.Equal(t, 200, do(onlyClient, "/x").Code)
+	w := do(otherClient, "/x")
+	assert.Equal(t, 403, w.Code)
+	assert.Equal(t, `Bearer realm="api", error="insufficient_scope", error_description="the access token does not grant what this request needs"`, w.Header().Get("WWW-Authenticate"))
+	assert.Equal(t, 200, do(anyToken, "/x").Code)
+	assert.Equal(t, 200, do(otherClient, "/healthz").Code, "skipped")
+}
+
+func TestHandlerChecksScopeItself(t *testing.T) {
+	a, err := middleware.New(middleware.Config{Verifier: verifierOf(map[string]*introspect.TokenInfo{
+		"t": {Active: true, Scopes: scopes.New("gipod_pdo_read")},
+	})})
+	require.NoError(t, err)
+	h := a.Authenticate(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !middleware.TokenInfo(r).HasScope("gipod_pdo_write") {
+			w.WriteHeader(http.StatusForbidden)
+		}
+	}))
+	r := httptest.NewRequest("GET", "/", nil)
+	r.Header.Set("Authorization", "Bearer t")
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	assert.Equal(t, 403, w.Code)
+	assert.Nil(t, middleware.TokenInfo(httptest.NewRequest("GET", "/", nil)))
+}
+
+// benchmarkRoute serves one route, protected or not, with the token cached.
+func benchmarkRoute(b *testing.B, protect bool) {
+	v := introspect.VerifierFunc(func(context.Context, string) (*introspect.TokenInfo, error) {
+		return &introspect.TokenInfo{Active: true, Scopes: scopes.New("MapRequest"), ExpiresAt: time.Now().Add(time.Hour)}, nil
+	})
+	cache, err := introspect.NewCache(v, introspect.CacheConfig{})
+	require.NoError(b, err)
+	defer cache.Close()
+	a, err := middleware.New(middleware.Config{Verifier: cache})
+	require.NoError(b, err)
+
+	var h http.Handler = okHandler
+	if protect {
+		h = a.Require(middleware.AllOf("MapRequest"))(okHandler)
+	}
+	r := httptest.NewRequest("GET", "/v1/maps", nil)
+	r.Header.Set("Authorization", "Bearer "+strings.Repeat("A", 64))
+	w := &discardWriter{h: http.Header{}}
+	h.ServeHTTP(w, r)
+	b.ReportAllocs()
+	for b.Loop() {
+		h.ServeHTTP(w, r)
+	}
+	if protect && cache.Stats().UpstreamCalls != 1 {
+		b.Fatal("the token was not served from the cache")
+	}
+}
+
+type discardWriter struct{ h http.Header }
+
+func (w *discardWriter) Header() http.Header         { return w.h }
+func (w *discardWriter) Write(b []byte) (int, error) { return len(b), nil }
+func (w *discardWriter) WriteHeader(int)             {}
+
+func BenchmarkRoute(b *testing.B) {
+	b.Run("unprotected", func(b *testing.B) { benchmarkRoute(b, false) })
+	b.Run("protected-hit", func(b *testing.B) { benchmarkRoute(b, true) })
+}
