@@ -137,7 +137,9 @@ var stacks = map[string]func(a authenticators) http.Handler{
 		return mux
 	},
 	"echo": func(a authenticators) http.Handler {
-		gate := func(auth *middleware.Authenticator) *echogate.Middleware { return echogate.New(auth, echogate.Config{}) }
+		gate := func(auth *middleware.Authenticator) *echogate.Middleware {
+			return echogate.New(auth, echogate.Config{})
+		}
 		reply := func(status int) echo.HandlerFunc {
 			return func(c echo.Context) error {
 				info := echogate.TokenInfo(c)
@@ -165,14 +167,14 @@ var stacks = map[string]func(a authenticators) http.Handler{
 }
 
 type requestCase struct {
-	name    string
-	method  string
-	target  string
-	auth    []string // Authorization header values
-	ctype   string
-	body    string
-	header  map[string]string
-	status  int
+	name   string
+	method string
+	target string
+	auth   []string // Authorization header values
+	ctype  string
+	body   string
+	header map[string]string
+	status int
 	// challenge is the expected WWW-Authenticate, exactly; "" means none.
 	challenge string
 	// bodyHas must appear in the response body.
