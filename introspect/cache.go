@@ -213,6 +213,13 @@ func (c *Cache) fetch(callerCtx context.Context, token string, key uint64, sum [
 	gen := c.gen
 	c.invalidation.RUnlock()
 
+	// A caller that missed the cache just before the previous shared call
+	// for this token stored its answer, and joined only after that call
+	// ended, starts this one: the answer is there now.
+	if e, ok := c.store.Get(key); ok && e.sum == sum && c.nanos() < e.expires {
+		return e.info, e.err
+	}
+
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(callerCtx), c.timeout)
 	defer cancel()
 	select {

@@ -221,29 +221,47 @@ func (a *Authenticator) Authorize(r *http.Request, p Policy) (Result, *Error) {
 	}
 
 	info, err := a.verifier.Verify(r.Context(), token)
-	switch {
-	case err == nil && info != nil:
-	case errors.Is(err, introspect.ErrInvalidToken):
-		return Result{}, a.refuse(r, a.newError(http.StatusUnauthorized, CodeInvalidToken,
-			"the access token is invalid or expired", "", err), token)
-	default:
-		if err == nil {
-			err = errors.New("verifier returned no result")
-		}
-		retry, ok := introspect.RetryAfter(err)
-		if !ok {
-			retry = a.retryAfter
-		}
-		return Result{}, a.refuse(r, &Error{
-			Status:      http.StatusServiceUnavailable,
-			Description: "the authorization server is unavailable; try again later",
-			RetryAfter:  retry, Err: err,
-		}, token)
+	if err == nil && info == nil {
+		err = errors.New("middleware: verifier returned no result")
+	}
+	if err != nil {
+		return Result{}, a.refuse(r, a.ErrorFor(err), token)
 	}
 	if e := a.check(r, info, p); e != nil {
 		return Result{}, a.refuse(r, e, token)
 	}
 	return Result{Request: r.WithContext(introspect.NewContext(r.Context(), info)), Info: info, Source: from}, nil
+}
+
+// ErrorFor returns the refusal for err, an error of an [introspect.Verifier]
+// or of another call made with the token (such as
+// [introspect.ProfileClient.Profile]): 401 invalid_token for
+// [introspect.ErrInvalidToken], and 503 with Retry-After for anything else,
+// so that no failure passes for an answer about the token. Handlers use it
+// to answer as the middleware would.
+func (a *Authenticator) ErrorFor(err error) *Error {
+	if errors.Is(err, introspect.ErrInvalidToken) {
+		return a.newError(http.StatusUnauthorized, CodeInvalidToken,
+			"the access token is invalid or expired", "", err)
+	}
+	retry, ok := introspect.RetryAfter(err)
+	if !ok {
+		retry = a.retryAfter
+	}
+	return &Error{
+		Status:      http.StatusServiceUnavailable,
+		Description: "the authorization server is unavailable; try again later",
+		RetryAfter:  retry, Err: err,
+	}
+}
+
+// Token returns the bearer token of r, found as the middleware finds it, for
+// handlers that must pass it on (to a profile endpoint, say). It reports
+// false when r has no valid token syntax in an enabled source. Handle the
+// token with the care of a password: never log it.
+func (a *Authenticator) Token(r *http.Request) (string, bool) {
+	token, _, err := a.extract(r)
+	return token, err == nil
 }
 
 // check applies the audience allow-list and p to a verified token.

@@ -33,6 +33,8 @@ func verifierOf(tokens map[string]*introspect.TokenInfo) introspect.Verifier {
 	})
 }
 
+var quiet = slog.New(slog.DiscardHandler)
+
 var okHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("ok")) })
 
 func TestNewValidatesConfig(t *testing.T) {
@@ -87,6 +89,7 @@ func TestCustomErrorHandler(t *testing.T) {
 	var got *middleware.Error
 	a, err := middleware.New(middleware.Config{
 		Verifier: verifierOf(nil),
+		Logger:   quiet,
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, e *middleware.Error) {
 			got = e
 			http.Error(w, "nope", e.Status)
@@ -107,6 +110,7 @@ func TestErrorsMatchTheirCauses(t *testing.T) {
 	a, err := middleware.New(middleware.Config{
 		Verifier:  verifierOf(map[string]*introspect.TokenInfo{"x": {Active: true, Audience: []string{"other"}}}),
 		Audiences: []string{"mine"},
+		Logger:    quiet,
 	})
 	require.NoError(t, err)
 	tests := []struct {

@@ -86,8 +86,7 @@ func (m *Middleware) middleware(p middleware.Policy) echo.MiddlewareFunc {
 			}
 			res, e := m.auth.Authorize(c.Request(), p)
 			if e != nil {
-				e.SetHeaders(c.Response().Header())
-				return &echo.HTTPError{Code: e.Status, Message: e.Body(), Internal: e}
+				return HTTPError(c, e)
 			}
 			if res.Info != nil {
 				c.SetRequest(res.Request)
@@ -99,6 +98,16 @@ func (m *Middleware) middleware(p middleware.Policy) echo.MiddlewareFunc {
 			return next(c)
 		}
 	}
+}
+
+// HTTPError turns a refusal into the error an Echo handler returns: it sets
+// e's headers on the response and returns an [*echo.HTTPError] with e's
+// status, its [middleware.Body] as Message and e as Internal. Handlers use
+// it with [middleware.Authenticator.ErrorFor] to answer as the middleware
+// would.
+func HTTPError(c echo.Context, e *middleware.Error) error {
+	e.SetHeaders(c.Response().Header())
+	return &echo.HTTPError{Code: e.Status, Message: e.Body(), Internal: e}
 }
 
 // TokenInfo returns the facts about the token of an authenticated request,

@@ -3,6 +3,7 @@ package echogate_test
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -20,7 +21,7 @@ import (
 )
 
 func TestReturnsHTTPErrorWithInternal(t *testing.T) {
-	auth, err := middleware.New(middleware.Config{Verifier: &stubServer{calls: map[string]int{}}})
+	auth, err := middleware.New(middleware.Config{Verifier: &stubServer{calls: map[string]int{}}, Logger: slog.New(slog.DiscardHandler)})
 	require.NoError(t, err)
 	gate := echogate.New(auth, echogate.Config{})
 	var seen error
@@ -46,7 +47,7 @@ func TestReturnsHTTPErrorWithInternal(t *testing.T) {
 }
 
 func TestReturnsTheHandlersError(t *testing.T) {
-	auth, err := middleware.New(middleware.Config{Verifier: &stubServer{calls: map[string]int{}}})
+	auth, err := middleware.New(middleware.Config{Verifier: &stubServer{calls: map[string]int{}}, Logger: slog.New(slog.DiscardHandler)})
 	require.NoError(t, err)
 	gate := echogate.New(auth, echogate.Config{})
 	boom := errors.New("boom")
@@ -58,7 +59,7 @@ func TestReturnsTheHandlersError(t *testing.T) {
 }
 
 func TestSkipper(t *testing.T) {
-	auth, err := middleware.New(middleware.Config{Verifier: &stubServer{calls: map[string]int{}}})
+	auth, err := middleware.New(middleware.Config{Verifier: &stubServer{calls: map[string]int{}}, Logger: slog.New(slog.DiscardHandler)})
 	require.NoError(t, err)
 	gate := echogate.New(auth, echogate.Config{Skipper: func(c echo.Context) bool { return c.Path() == "/healthz" }})
 	e := echo.New()

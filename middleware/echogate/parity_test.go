@@ -3,6 +3,7 @@ package echogate_test
 import (
 	"context"
 	"encoding/json"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -91,7 +92,7 @@ type authenticators struct {
 func newAuthenticators(t *testing.T, v introspect.Verifier) authenticators {
 	t.Helper()
 	mk := func(cfg middleware.Config) *middleware.Authenticator {
-		cfg.Verifier, cfg.Realm = v, "test"
+		cfg.Verifier, cfg.Realm, cfg.Logger = v, "test", slog.New(slog.DiscardHandler)
 		a, err := middleware.New(cfg)
 		require.NoError(t, err)
 		return a

@@ -1,0 +1,170 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"sync"
+	"time"
+
+	"github.com/tokengate/tokengate/introspect"
+	"github.com/tokengate/tokengate/middleware"
+)
+
+// Route requirements, shared by both stacks.
+var (
+	needMapRequest = middleware.AllOf("MapRequest")
+	needReadOrRW   = middleware.AnyOf("gipod_pdo_read", "gipod_pdo_write")
+	needReadAndRW  = middleware.AllOf("gipod_pdo_read", "gipod_pdo_write")
+)
+
+// maxBodyBytes bounds what POST /v1/occupations reads.
+const maxBodyBytes = 1 << 20
+
+// api is the sample application, without any web framework: both stacks
+// call it and turn what it returns into responses.
+type api struct {
+	auth     *middleware.Authenticator
+	profiles *introspect.ProfileClient // nil when not configured
+
+	mu          sync.Mutex
+	occupations []occupation
+}
+
+// problem is a refusal by a handler that is not about the token.
+type problem struct {
+	status int
+	body   middleware.Body
+}
+
+func (p *problem) Error() string { return p.body.Description }
+
+// tokenView is what GET /v1/token shows of a token.
+type tokenView struct {
+	ClientID  string         `json:"client_id,omitempty"`
+	Audience  []string       `json:"audience"`
+	Scopes    any            `json:"scopes"`
+	Subject   string         `json:"subject,omitempty"`
+	Issuer    string         `json:"issuer,omitempty"`
+	ExpiresAt *time.Time     `json:"expires_at,omitempty"`
+	ExpiresIn int64          `json:"expires_in,omitempty"`
+	Claims    map[string]any `json:"claims,omitempty"`
+}
+
+func (a *api) token(info *introspect.TokenInfo) tokenView {
+	v := tokenView{
+		ClientID: info.ClientID,
+		Audience: info.Audience,
+		Scopes:   info.Scopes,
+		Subject:  info.Subject,
+		Issuer:   info.Issuer,
+		Claims:   info.Claims,
+	}
+	if v.Audience == nil {
+		v.Audience = []string{}
+	}
+	if !info.ExpiresAt.IsZero() {
+		exp := info.ExpiresAt.UTC().Truncate(time.Second)
+		v.ExpiresAt = &exp
+		v.ExpiresIn = int64(info.ExpiresIn(time.Now()) / time.Second)
+	}
+	return v
+}
+
+type mapLayer struct {
+	Name  string `json:"name"`
+	Title string `json:"title"`
+}
+
+func (a *api) maps() map[string]any {
+	return map[string]any{"layers": []mapLayer{
+		{"GRB_Basiskaart", "GRB basiskaart"},
+		{"Ortho", "Orthofoto's Vlaanderen"},
+		{"GIPOD_Innames", "Innames openbaar domein"},
+	}}
+}
+
+// occupation is a GIPOD-like occupation of the public domain.
+type occupation struct {
+	ID          string `json:"id"`
+	Description string `json:"description"`
+	Location    string `json:"location,omitempty"`
+	Start       string `json:"start,omitempty"`
+	End         string `json:"end,omitempty"`
+	CreatedBy   string `json:"created_by"`
+}
+
+func (a *api) listOccupations() []occupation {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	list := make([]occupation, len(a.occupations), len(a.occupations)+1)
+	copy(list, a.occupations)
+	if len(list) == 0 {
+		list = append(list, occupation{ID: "occ-0", Description: "Heraanleg Grote Markt", Location: "Brugge", CreatedBy: "gipod"})
+	}
+	return list
+}
+
+// createOccupation reads an occupation from a JSON object or a form body.
+// Only the occupation's own fields are kept: a form that carried the token
+// in access_token does not have it stored or echoed.
+func (a *api) createOccupation(r *http.Request, info *introspect.TokenInfo) (occupation, error) {
+	var in occupation
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxBodyBytes+1))
+	if err != nil || len(body) > maxBodyBytes {
+		return occupation{}, badRequest("the body is too large or could not be read")
+	}
+	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	switch {
+	case len(body) == 0:
+	case mt == "application/x-www-form-urlencoded":
+		form, err := url.ParseQuery(string(body))
+		if err != nil {
+			return occupation{}, badRequest("the form body is malformed")
+		}
+		in = occupation{Description: form.Get("description"), Location: form.Get("location"), Start: form.Get("start"), End: form.Get("end")}
+	default:
+		if err := json.Unmarshal(body, &in); err != nil {
+			return occupation{}, badRequest("the body is not a JSON occupation")
+		}
+	}
+	if in.Description == "" {
+		in.Description = "Nieuwe inname"
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	in.ID = fmt.Sprintf("occ-%d", len(a.occupations)+1)
+	in.CreatedBy = info.ClientID
+	a.occupations = append(a.occupations, in)
+	return in, nil
+}
+
+func badRequest(description string) *problem {
+	return &problem{status: http.StatusBadRequest, body: middleware.Body{Error: "invalid_request", Description: description}}
+}
+
+// profile fetches the profile of the token's owner with the client
+// credentials. It returns a *middleware.Error when the authorization server
+// refuses the token or fails, and a *problem when profiles are not
+// configured.
+func (a *api) profile(ctx context.Context, r *http.Request) (*introspect.Profile, error) {
+	if a.profiles == nil {
+		return nil, &problem{status: http.StatusNotImplemented, body: middleware.Body{
+			Error: "not_configured", Description: "profile lookup needs -client-id and -client-secret",
+		}}
+	}
+	token, ok := a.auth.Token(r)
+	if !ok {
+		return nil, errors.New("the token vanished from the request") // unreachable behind the middleware
+	}
+	p, err := a.profiles.Profile(ctx, token)
+	if err != nil {
+		return nil, a.auth.ErrorFor(err)
+	}
+	return p, nil
+}

@@ -1,0 +1,136 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/tokengate/tokengate/middleware"
+)
+
+// config is the sample server's command line.
+type config struct {
+	addr                string
+	framework           string
+	verifyURL           string
+	profileURL          string
+	clientID            string
+	clientSecret        string
+	audiences           []string
+	sources             middleware.Sources
+	cacheTTL            time.Duration
+	upstreamTimeout     time.Duration
+	upstreamConcurrency int
+	realm               string
+}
+
+// demo reports whether no authorization server was named, so the embedded
+// demo server is to be used.
+func (c *config) demo() bool { return c.verifyURL == "" }
+
+// parseConfig reads flags from args; each flag can also be set by the
+// environment variable TOKENGATE_<NAME> (dashes as underscores), and a flag
+// on the command line wins.
+func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*config, error) {
+	fs := flag.NewFlagSet("example", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: example [flags]\n\n"+
+			"A GIPOD-like API protected by tokengate. With no -verify-url it starts an\n"+
+			"embedded demo authorization server and prints curl commands to try.\n\n"+
+			"Every flag can also be set as TOKENGATE_<FLAG> (e.g. TOKENGATE_VERIFY_URL).\n\n")
+		fs.PrintDefaults()
+	}
+	var (
+		c                              config
+		audience, tokenFrom            string
+		cacheTTL, timeout, concurrency string
+	)
+	fs.StringVar(&c.addr, "addr", "127.0.0.1:8080", "listen `address`")
+	fs.StringVar(&c.framework, "framework", "echo", "`stack` to serve with: echo (Echo v4) or http (net/http ServeMux)")
+	fs.StringVar(&c.verifyURL, "verify-url", "", "Geosecure verify endpoint `URL`, e.g. "+
+		"https://oauth.vlaanderen.be/authorization/ws/oauth/v2/authorization/verify; empty starts the demo server")
+	fs.StringVar(&c.profileURL, "profile-url", "", "profile endpoint `URL`; default: -verify-url with its last segment \"verify\" replaced by \"profile\"")
+	fs.StringVar(&c.clientID, "client-id", "", "client id for the profile call")
+	fs.StringVar(&c.clientSecret, "client-secret", "", "client secret for the profile call")
+	fs.StringVar(&audience, "audience", "", "comma-separated allow-list of token audiences (Geosecure: client ids); empty accepts any")
+	fs.StringVar(&tokenFrom, "token-from", "header", "comma-separated token `sources`: header, form, query (RFC 6750 §2.1-2.3)")
+	fs.StringVar(&cacheTTL, "cache-ttl", "5m", "longest `duration` a verification result is reused, never past the token's expiry; 0 disables the cache")
+	fs.StringVar(&timeout, "upstream-timeout", "5s", "time limit for one call to the authorization server")
+	fs.StringVar(&concurrency, "upstream-concurrency", "64", "most calls to the authorization server in flight at once")
+	fs.StringVar(&c.realm, "realm", "example", "realm in WWW-Authenticate challenges")
+
+	// The environment first, then the command line over it.
+	var envErr error
+	fs.VisitAll(func(f *flag.Flag) {
+		name := "TOKENGATE_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		if v := getenv(name); v != "" {
+			if err := f.Value.Set(v); err != nil && envErr == nil {
+				envErr = fmt.Errorf("%s: %w", name, err)
+			}
+		}
+	})
+	if envErr != nil {
+		return nil, envErr
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected arguments: %q", fs.Args())
+	}
+
+	var err error
+	if c.framework != "echo" && c.framework != "http" {
+		return nil, fmt.Errorf("-framework must be echo or http, not %q", c.framework)
+	}
+	if c.sources, err = middleware.ParseSources(tokenFrom); err != nil {
+		return nil, fmt.Errorf("-token-from: %w", err)
+	}
+	if c.cacheTTL, err = time.ParseDuration(cacheTTL); err != nil || c.cacheTTL < 0 {
+		return nil, fmt.Errorf("-cache-ttl: want a duration such as 5m or 0, got %q", cacheTTL)
+	}
+	if c.upstreamTimeout, err = time.ParseDuration(timeout); err != nil || c.upstreamTimeout <= 0 {
+		return nil, fmt.Errorf("-upstream-timeout: want a positive duration such as 5s, got %q", timeout)
+	}
+	if _, err := fmt.Sscan(concurrency, &c.upstreamConcurrency); err != nil || c.upstreamConcurrency <= 0 {
+		return nil, fmt.Errorf("-upstream-concurrency: want a positive number, got %q", concurrency)
+	}
+	for a := range strings.SplitSeq(audience, ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			c.audiences = append(c.audiences, a)
+		}
+	}
+	if c.profileURL == "" && c.verifyURL != "" {
+		c.profileURL, err = deriveProfileURL(c.verifyURL)
+		if err != nil {
+			return nil, err
+		}
+	}
+	return &c, nil
+}
+
+// deriveProfileURL replaces the last path segment "verify" of a Geosecure
+// verify URL by "profile".
+func deriveProfileURL(verifyURL string) (string, error) {
+	u, err := url.Parse(verifyURL)
+	if err != nil {
+		return "", fmt.Errorf("-verify-url: %w", err)
+	}
+	dir, last := path.Split(u.Path)
+	if last != "verify" {
+		return "", errors.New("-profile-url: cannot derive it from -verify-url, whose last path segment is not \"verify\"; set it")
+	}
+	u.Path = dir + "profile"
+	u.RawPath = ""
+	return u.String(), nil
+}
+
+// osEnv is the real environment.
+var osEnv = os.Getenv

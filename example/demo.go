@@ -1,0 +1,70 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/tokengate/tokengate/introspect/introspecttest"
+)
+
+// demoToken is one of the tokens the demo authorization server issues.
+type demoToken struct {
+	label  string
+	token  string
+	path   string // a route to try it on
+	method string
+	expect string
+}
+
+// demoServer is the embedded authorization server of `go run ./example`.
+type demoServer struct {
+	*introspecttest.Server
+	tokens []demoToken
+}
+
+// startDemo starts the fake Geosecure server on a loopback port and issues
+// a token for each scope set the API uses, one that expires in a minute, and
+// names one that it does not know.
+func startDemo(clientID, clientSecret string) *demoServer {
+	srv := introspecttest.NewUnstartedServer()
+	srv.ClientID, srv.ClientSecret = clientID, clientSecret
+	srv.Start()
+
+	d := &demoServer{Server: srv}
+	issue := func(label, path, method, expect string, life time.Duration, scopes ...string) {
+		t := introspecttest.Token{Scopes: scopes, Audience: srv.ClientID}
+		if life > 0 {
+			t.ExpiresAt = time.Now().Add(life)
+		}
+		d.tokens = append(d.tokens, demoToken{label, srv.IssueToken(t), path, method, expect})
+	}
+	issue("MapRequest", "/v1/maps", "GET", "200", 0, "MapRequest")
+	issue("gipod_pdo_read", "/v1/occupations", "GET", "200", 0, "gipod_pdo_read")
+	issue("gipod_pdo_read gipod_pdo_write", "/v1/occupations", "POST", "201", 0, "gipod_pdo_read", "gipod_pdo_write")
+	issue("gipod_pdo_read, on a route that needs MapRequest", "/v1/maps", "GET", "403", 0, "gipod_pdo_read")
+	issue("MapRequest, expires in a minute", "/v1/token", "GET", "200, then 401", time.Minute, "MapRequest")
+	d.tokens = append(d.tokens, demoToken{"unknown to the server", "not-a-valid-token", "/v1/token", "GET", "401"})
+	return d
+}
+
+// printCurls writes ready-to-paste commands for the API at base.
+func (d *demoServer) printCurls(w io.Writer, base string) {
+	fmt.Fprintf(w, "\nDemo authorization server (Geosecure verify and profile) at %s\n", d.URL)
+	fmt.Fprintf(w, "\nTry these (expected status on the right):\n\n")
+	fmt.Fprintf(w, "  curl -i %s/healthz   # 200\n", base)
+	fmt.Fprintf(w, "  curl -i %s/v1/token   # 401, no token\n", base)
+	for _, t := range d.tokens {
+		fmt.Fprintf(w, "\n  # %s\n", t.label)
+		data := ""
+		if t.method == "POST" {
+			data = ` -H 'Content-Type: application/json' -d '{"description":"Werf Kerkstraat"}'`
+		}
+		fmt.Fprintf(w, "  curl -i -X %s -H 'Authorization: Bearer %s'%s %s%s   # %s\n",
+			t.method, t.token, data, base, t.path, t.expect)
+	}
+	fmt.Fprintf(w, "\n  # the profile of a token's owner\n")
+	fmt.Fprintf(w, "  curl -i -H 'Authorization: Bearer %s' %s/v1/profile   # 200\n\n", d.tokens[0].token, base)
+	fmt.Fprintln(w, strings.Repeat("-", 72))
+}

@@ -1,0 +1,75 @@
+package main
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	echomw "github.com/labstack/echo/v4/middleware"
+
+	"github.com/tokengate/tokengate/middleware"
+	"github.com/tokengate/tokengate/middleware/echogate"
+)
+
+// newEchoHandler serves the API with Echo v4: the same routes, requirements
+// and answers as newHTTPHandler.
+func newEchoHandler(a *api, logger *slog.Logger) http.Handler {
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = func(err error, c echo.Context) {
+		var p *problem
+		if errors.As(err, &p) {
+			err = &echo.HTTPError{Code: p.status, Message: p.body}
+		}
+		e.DefaultHTTPErrorHandler(err, c)
+	}
+	e.Use(func(next echo.HandlerFunc) echo.HandlerFunc {
+		// Logs the path, never the query string, which may hold an
+		// access_token.
+		return func(c echo.Context) error {
+			start := time.Now()
+			err := next(c)
+			if err != nil {
+				c.Error(err)
+			}
+			logRequest(logger, c.Request().Method, c.Request().URL.Path, c.Response().Status, time.Since(start))
+			return nil
+		}
+	})
+	e.Use(echomw.Recover())
+
+	gate := echogate.New(a.auth, echogate.Config{})
+	e.GET("/healthz", func(c echo.Context) error {
+		return c.String(http.StatusOK, "ok")
+	})
+	e.GET("/v1/token", func(c echo.Context) error {
+		return c.JSON(http.StatusOK, a.token(echogate.TokenInfo(c)))
+	}, gate.Authenticate())
+	e.GET("/v1/maps", func(c echo.Context) error {
+		return c.JSON(http.StatusOK, a.maps())
+	}, gate.Require(needMapRequest))
+	e.GET("/v1/occupations", func(c echo.Context) error {
+		return c.JSON(http.StatusOK, a.listOccupations())
+	}, gate.Require(needReadOrRW))
+	e.POST("/v1/occupations", func(c echo.Context) error {
+		occ, err := a.createOccupation(c.Request(), echogate.TokenInfo(c))
+		if err != nil {
+			return err
+		}
+		return c.JSON(http.StatusCreated, occ)
+	}, gate.Require(needReadAndRW))
+	e.GET("/v1/profile", func(c echo.Context) error {
+		p, err := a.profile(c.Request().Context(), c.Request())
+		var me *middleware.Error
+		if errors.As(err, &me) {
+			return echogate.HTTPError(c, me)
+		}
+		if err != nil {
+			return err
+		}
+		return c.JSON(http.StatusOK, p)
+	}, gate.Authenticate())
+	return e
+}

@@ -1,0 +1,138 @@
+// Command example is a GIPOD-like API protected by tokengate, on Echo v4 or
+// net/http, written as a team would copy it.
+//
+// With no -verify-url it starts an embedded demo authorization server on a
+// loopback port and prints curl commands with demo tokens, so
+//
+//	go run ./example
+//
+// works on a machine without network. Against Digitaal Vlaanderen's
+// Geosecure server:
+//
+//	go run ./example -verify-url https://oauth.vlaanderen.be/authorization/ws/oauth/v2/authorization/verify \
+//	    -client-id 38890 -client-secret "$SECRET" -audience 38890
+//
+// Run it with -h for every flag.
+package main
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/tokengate/tokengate/introspect"
+	"github.com/tokengate/tokengate/middleware"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	err := run(ctx, os.Args[1:], osEnv, os.Stdout, os.Stderr)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+	case err != nil:
+		fmt.Fprintln(os.Stderr, "example:", err)
+		os.Exit(1)
+	}
+}
+
+// run serves the API until ctx is done.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cfg, err := parseConfig(args, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, nil))
+
+	var demo *demoServer
+	if cfg.demo() {
+		demo = startDemo(cmp.Or(cfg.clientID, "demo-client"), cmp.Or(cfg.clientSecret, "demo-secret"))
+		defer demo.Close()
+		cfg.verifyURL, cfg.profileURL = demo.VerifyURL(), demo.ProfileURL()
+		cfg.clientID, cfg.clientSecret = demo.ClientID, demo.ClientSecret
+	}
+
+	geosecure, err := introspect.NewGeosecure(introspect.GeosecureConfig{URL: cfg.verifyURL, Timeout: cfg.upstreamTimeout})
+	if err != nil {
+		return err
+	}
+	cacheCfg := introspect.CacheConfig{
+		MaxTTL:        cfg.cacheTTL,
+		Timeout:       cfg.upstreamTimeout,
+		MaxConcurrent: cfg.upstreamConcurrency,
+	}
+	if cfg.cacheTTL == 0 {
+		// No cache: nothing is stored, but concurrent requests for one
+		// token still share one call and upstream calls stay bounded.
+		cacheCfg.MaxTTL, cacheCfg.InvalidTTL = -1, -1
+	}
+	cache, err := introspect.NewCache(geosecure, cacheCfg)
+	if err != nil {
+		return err
+	}
+	defer cache.Close()
+
+	auth, err := middleware.New(middleware.Config{
+		Verifier:  cache,
+		Realm:     cfg.realm,
+		Sources:   cfg.sources,
+		Audiences: cfg.audiences,
+		Logger:    logger,
+	})
+	if err != nil {
+		return err
+	}
+	app := &api{auth: auth}
+	if cfg.clientID != "" && cfg.clientSecret != "" {
+		app.profiles, err = introspect.NewProfileClient(introspect.ProfileConfig{
+			URL: cfg.profileURL, ClientID: cfg.clientID, ClientSecret: cfg.clientSecret, Timeout: cfg.upstreamTimeout,
+		})
+		if err != nil {
+			return err
+		}
+	}
+
+	handler, stack := newEchoHandler(app, logger), "Echo v4"
+	if cfg.framework == "http" {
+		handler, stack = newHTTPHandler(app, logger), "net/http"
+	}
+	ln, err := net.Listen("tcp", cfg.addr)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      cfg.upstreamTimeout + 30*time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	base := "http://" + ln.Addr().String()
+	fmt.Fprintf(stdout, "tokengate example (%s) listening on %s\n", stack, base)
+	if demo != nil {
+		demo.printCurls(stdout, base)
+	}
+
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	select {
+	case err := <-served:
+		return err
+	case <-ctx.Done():
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return srv.Shutdown(shutdownCtx)
+}

@@ -1,0 +1,424 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/tokengate/tokengate/introspect/introspecttest"
+)
+
+// binary is the example, built once by TestMain: the tests drive the real
+// program through its flags, as a user would.
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "tokengate-example")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binary = filepath.Join(dir, "example")
+	build := exec.Command("go", "build", "-o", binary, ".")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "building the example:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// syncBuffer collects a process's output safely.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+var listening = regexp.MustCompile(`listening on (http://\S+)`)
+
+// example is one running sample server.
+type example struct {
+	base   string
+	stdout *syncBuffer
+	logs   *syncBuffer
+}
+
+// start runs the example with args (and -addr 127.0.0.1:0) until the test
+// ends.
+func start(t *testing.T, args ...string) *example {
+	t.Helper()
+	cmd := exec.Command(binary, append([]string{"-addr", "127.0.0.1:0"}, args...)...)
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH")}
+	ex := &example{stdout: &syncBuffer{}, logs: &syncBuffer{}}
+	cmd.Stderr = ex.logs
+	out, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		_ = cmd.Wait()
+	})
+	lines := bufio.NewScanner(out)
+	for lines.Scan() {
+		ex.stdout.Write([]byte(lines.Text() + "\n"))
+		if m := listening.FindStringSubmatch(lines.Text()); m != nil {
+			ex.base = m[1]
+			break
+		}
+	}
+	require.NotEmpty(t, ex.base, "the example did not start: %s", ex.logs.String())
+	go func() {
+		for lines.Scan() {
+			ex.stdout.Write([]byte(lines.Text() + "\n"))
+		}
+	}()
+	return ex
+}
+
+type reply struct {
+	status    int
+	challenge string
+	retry     string
+	cache     string
+	body      string
+}
+
+func (ex *example) do(t *testing.T, method, path string, headers map[string][]string, body string) reply {
+	t.Helper()
+	req, err := http.NewRequest(method, ex.base+path, strings.NewReader(body))
+	require.NoError(t, err)
+	for k, vs := range headers {
+		for _, v := range vs {
+			req.Header.Add(k, v)
+		}
+	}
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return reply{resp.StatusCode, resp.Header.Get("WWW-Authenticate"), resp.Header.Get("Retry-After"), resp.Header.Get("Cache-Control"), string(b)}
+}
+
+func bearer(token string) map[string][]string {
+	return map[string][]string{"Authorization": {"Bearer " + token}}
+}
+
+const secret = "s3cr&t=+/x"
+
+// fixture is a fake Geosecure server with the tokens the tests use.
+type fixture struct {
+	as                                  *introspecttest.Server
+	mapTok, readTok, rwTok, otherAudTok string
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	as := introspecttest.NewUnstartedServer()
+	as.ClientID, as.ClientSecret = "38890", secret
+	as.Start()
+	t.Cleanup(as.Close)
+	issue := func(aud string, s ...string) string {
+		return as.IssueToken(introspecttest.Token{Scopes: s, Audience: aud, Profile: &introspecttest.Profile{
+			Name: "johnd", GivenName: "John", Surname: "Doe", ContactID: "12345",
+		}})
+	}
+	return &fixture{
+		as:          as,
+		mapTok:      issue("38890", "MapRequest"),
+		readTok:     issue("38890", "gipod_pdo_read"),
+		rwTok:       issue("38890", "gipod_pdo_read", "gipod_pdo_write"),
+		otherAudTok: issue("99999", "MapRequest"),
+	}
+}
+
+func (f *fixture) args(framework string, extra ...string) []string {
+	return append([]string{"-framework", framework, "-verify-url", f.as.VerifyURL(), "-client-id", "38890", "-client-secret", secret}, extra...)
+}
+
+var frameworks = []string{"echo", "http"}
+
+func TestContract(t *testing.T) {
+	for _, fw := range frameworks {
+		t.Run(fw, func(t *testing.T) {
+			f := newFixture(t)
+			ex := start(t, f.args(fw)...)
+
+			r := ex.do(t, "GET", "/healthz", nil, "")
+			assert.Equal(t, 200, r.status)
+			assert.Equal(t, "ok", r.body)
+
+			r = ex.do(t, "GET", "/v1/token", nil, "")
+			assert.Equal(t, 401, r.status)
+			assert.Equal(t, `Bearer realm="example"`, r.challenge)
+
+			r = ex.do(t, "GET", "/v1/token", map[string][]string{"Authorization": {"Basic eDp5"}}, "")
+			assert.Equal(t, 401, r.status)
+			assert.Equal(t, `Bearer realm="example"`, r.challenge)
+
+			r = ex.do(t, "GET", "/v1/token", bearer(f.mapTok), "")
+			require.Equal(t, 200, r.status, r.body)
+			var view map[string]any
+			require.NoError(t, json.Unmarshal([]byte(r.body), &view))
+			assert.Equal(t, []any{"38890"}, view["audience"])
+			assert.Equal(t, []any{"MapRequest"}, view["scopes"])
+			assert.NotEmpty(t, view["expires_at"])
+
+			r = ex.do(t, "GET", "/v1/maps", bearer(f.mapTok), "")
+			assert.Equal(t, 200, r.status)
+			r = ex.do(t, "GET", "/v1/maps", bearer(f.readTok), "")
+			assert.Equal(t, 403, r.status)
+			assert.Contains(t, r.challenge, `error="insufficient_scope"`)
+			assert.Contains(t, r.challenge, `scope="MapRequest"`)
+
+			r = ex.do(t, "GET", "/v1/occupations", bearer(f.readTok), "")
+			assert.Equal(t, 200, r.status)
+			assert.True(t, strings.HasPrefix(r.body, "["), r.body)
+			r = ex.do(t, "GET", "/v1/occupations", bearer(f.mapTok), "")
+			assert.Equal(t, 403, r.status)
+			assert.Contains(t, r.challenge, `scope="gipod_pdo_read gipod_pdo_write"`)
+
+			r = ex.do(t, "POST", "/v1/occupations", bearer(f.readTok), `{"description":"x"}`)
+			assert.Equal(t, 403, r.status)
+			jsonBody := bearer(f.rwTok)
+			jsonBody["Content-Type"] = []string{"application/json"}
+			r = ex.do(t, "POST", "/v1/occupations", jsonBody, `{"description":"Werf Kerkstraat"}`)
+			assert.Equal(t, 201, r.status)
+			assert.Contains(t, r.body, `"description":"Werf Kerkstraat"`)
+			formBody := bearer(f.rwTok)
+			formBody["Content-Type"] = []string{"application/x-www-form-urlencoded"}
+			r = ex.do(t, "POST", "/v1/occupations", formBody, "description=Werf+Markt")
+			assert.Equal(t, 201, r.status)
+			assert.Contains(t, r.body, `"description":"Werf Markt"`)
+
+			r = ex.do(t, "GET", "/v1/profile", bearer(f.mapTok), "")
+			assert.Equal(t, 200, r.status)
+			assert.JSONEq(t, `{"name":"johnd","givenName":"John","surname":"Doe","contactId":"12345"}`, r.body)
+
+			// Malformed requests never reach the authorization server.
+			before := f.as.TotalCalls()
+			for name, h := range map[string]map[string][]string{
+				"empty token":  {"Authorization": {"Bearer "}},
+				"bad syntax":   {"Authorization": {"Bearer a,b"}},
+				"two headers":  {"Authorization": {"Bearer " + f.mapTok, "Bearer " + f.mapTok}},
+				"too long":     {"Authorization": {"Bearer " + strings.Repeat("a", 4097)}},
+				"quoted token": {"Authorization": {`Bearer "abc"`}},
+			} {
+				r = ex.do(t, "GET", "/v1/maps", h, "")
+				assert.Equal(t, 400, r.status, name)
+				assert.Contains(t, r.challenge, `error="invalid_request"`, name)
+			}
+			assert.Equal(t, before, f.as.TotalCalls())
+
+			// An invalid token is refused, and the answer is reused.
+			for range 3 {
+				r = ex.do(t, "GET", "/v1/maps", bearer("unknown-token"), "")
+				assert.Equal(t, 401, r.status)
+				assert.Contains(t, r.challenge, `error="invalid_token"`)
+			}
+			assert.Equal(t, 1, f.as.Calls("unknown-token"))
+
+			// Every route re-checks the cached facts: one verify call per
+			// token (mapTok also went to the profile endpoint once).
+			assert.Equal(t, 1, f.as.Calls(f.readTok))
+			assert.Equal(t, 1, f.as.Calls(f.rwTok))
+			assert.Equal(t, 2, f.as.Calls(f.mapTok))
+
+			// Nothing secret in any response or log line.
+			logs := ex.logs.String()
+			for _, s := range []string{secret, f.mapTok, f.readTok, f.rwTok} {
+				assert.NotContains(t, logs, s)
+			}
+		})
+	}
+}
+
+func TestUpstreamFailures(t *testing.T) {
+	for _, fw := range frameworks {
+		t.Run(fw, func(t *testing.T) {
+			f := newFixture(t)
+			ex := start(t, f.args(fw, "-upstream-timeout", "1s")...)
+
+			for _, fault := range []introspecttest.Fault{
+				{Status: 500, Body: "<html>", ContentType: "text/html"},
+				{Status: 503, Body: "{}", RetryAfter: "17"},
+				{Status: 200, Body: `{"audience":`},
+				{BodySize: 8 << 20},
+				{Drop: true},
+				{Delay: time.Hour},
+			} {
+				f.as.SetFault(fault)
+				r := ex.do(t, "GET", "/v1/maps", bearer(f.mapTok), "")
+				assert.Equal(t, 503, r.status, "%+v", fault)
+				assert.Empty(t, r.challenge)
+				assert.NotContains(t, r.body, "invalid_token")
+				want := "5"
+				if fault.RetryAfter != "" {
+					want = fault.RetryAfter
+				}
+				assert.Equal(t, want, r.retry)
+			}
+			f.as.SetFault(introspecttest.Fault{})
+			r := ex.do(t, "GET", "/v1/maps", bearer(f.mapTok), "")
+			assert.Equal(t, 200, r.status, "failures are not cached")
+		})
+	}
+}
+
+func TestConcurrentRequestsShareOneCall(t *testing.T) {
+	for _, fw := range frameworks {
+		t.Run(fw, func(t *testing.T) {
+			f := newFixture(t)
+			ex := start(t, f.args(fw)...)
+			token := f.as.IssueToken(introspecttest.Token{Scopes: []string{"MapRequest"}, Audience: "38890"})
+
+			f.as.Hold()
+			var wg sync.WaitGroup
+			statuses := make([]int, 50)
+			for i := range statuses {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					statuses[i] = ex.do(t, "GET", "/v1/maps", bearer(token), "").status
+				}()
+			}
+			deadline := time.Now().Add(30 * time.Second)
+			for f.as.Held() == 0 && time.Now().Before(deadline) {
+				time.Sleep(time.Millisecond)
+			}
+			f.as.Release()
+			wg.Wait()
+			for _, s := range statuses {
+				assert.Equal(t, 200, s)
+			}
+			assert.Equal(t, 1, f.as.Calls(token))
+		})
+	}
+}
+
+func TestFlags(t *testing.T) {
+	f := newFixture(t)
+	t.Run("audience", func(t *testing.T) {
+		ex := start(t, f.args("http", "-audience", "38890,11111")...)
+		assert.Equal(t, 200, ex.do(t, "GET", "/v1/maps", bearer(f.mapTok), "").status)
+		r := ex.do(t, "GET", "/v1/maps", bearer(f.otherAudTok), "")
+		assert.Equal(t, 401, r.status)
+		assert.Contains(t, r.challenge, `error="invalid_token"`)
+	})
+	t.Run("token sources", func(t *testing.T) {
+		ex := start(t, f.args("echo", "-token-from", "header,form,query", "-realm", "gipod")...)
+		r := ex.do(t, "GET", "/v1/maps?access_token="+f.mapTok, nil, "")
+		assert.Equal(t, 200, r.status)
+		assert.Equal(t, "private", r.cache)
+		form := map[string][]string{"Content-Type": {"application/x-www-form-urlencoded"}}
+		r = ex.do(t, "POST", "/v1/occupations", form, "access_token="+f.rwTok+"&description=Werf")
+		assert.Equal(t, 201, r.status)
+		assert.NotContains(t, r.body, f.rwTok)
+		r = ex.do(t, "GET", "/v1/maps?access_token="+f.mapTok, bearer(f.mapTok), "")
+		assert.Equal(t, 400, r.status)
+		r = ex.do(t, "GET", "/v1/maps?access_token=a&access_token=a", nil, "")
+		assert.Equal(t, 400, r.status)
+		assert.Equal(t, `Bearer realm="gipod"`, ex.do(t, "GET", "/v1/maps", nil, "").challenge)
+		assert.NotContains(t, ex.logs.String(), f.mapTok, "a query token must not be logged")
+	})
+	t.Run("query off by default", func(t *testing.T) {
+		ex := start(t, f.args("http")...)
+		r := ex.do(t, "GET", "/v1/maps?access_token="+f.mapTok, nil, "")
+		assert.Equal(t, 401, r.status)
+		assert.Equal(t, `Bearer realm="example"`, r.challenge)
+	})
+	t.Run("no cache", func(t *testing.T) {
+		token := f.as.IssueToken(introspecttest.Token{Scopes: []string{"MapRequest"}, Audience: "38890"})
+		ex := start(t, f.args("http", "-cache-ttl", "0")...)
+		for range 3 {
+			assert.Equal(t, 200, ex.do(t, "GET", "/v1/maps", bearer(token), "").status)
+		}
+		assert.Equal(t, 3, f.as.Calls(token))
+	})
+	t.Run("environment", func(t *testing.T) {
+		cmd := exec.Command(binary, "-addr", "127.0.0.1:0", "-upstream-timeout", "nope")
+		out, err := cmd.CombinedOutput()
+		require.Error(t, err)
+		assert.Contains(t, string(out), "-upstream-timeout")
+	})
+}
+
+func TestDemoModePrintsWorkingCurls(t *testing.T) {
+	for _, fw := range frameworks {
+		t.Run(fw, func(t *testing.T) {
+			ex := start(t, "-framework", fw)
+			var out string
+			deadline := time.Now().Add(30 * time.Second)
+			for !strings.Contains(out, "-----") && time.Now().Before(deadline) {
+				time.Sleep(10 * time.Millisecond)
+				out = ex.stdout.String()
+			}
+			curl := regexp.MustCompile(`curl -i (?:-X (\w+) )?(?:-H 'Authorization: Bearer (\S+)' )?(?:-H '[^']*' -d '([^']*)' )?(\S+)\s+# (\d+)`)
+			matches := curl.FindAllStringSubmatch(out, -1)
+			require.GreaterOrEqual(t, len(matches), 8, out)
+			for _, m := range matches {
+				method, token, body, url, want := m[1], m[2], m[3], m[4], m[5]
+				if method == "" {
+					method = "GET"
+				}
+				headers := map[string][]string{}
+				if token != "" {
+					headers = bearer(token)
+				}
+				if body != "" {
+					headers["Content-Type"] = []string{"application/json"}
+				}
+				r := ex.do(t, method, strings.TrimPrefix(url, ex.base), headers, body)
+				assert.Equal(t, want, fmt.Sprint(r.status), "%s %s", method, url)
+			}
+		})
+	}
+}
+
+func TestDeriveProfileURL(t *testing.T) {
+	got, err := deriveProfileURL("https://oauth.vlaanderen.be/authorization/ws/oauth/v2/authorization/verify")
+	require.NoError(t, err)
+	assert.Equal(t, "https://oauth.vlaanderen.be/authorization/ws/oauth/v2/authorization/profile", got)
+	_, err = deriveProfileURL("https://x/introspect")
+	assert.Error(t, err)
+}
+
+func TestParseConfigEnvironment(t *testing.T) {
+	env := map[string]string{"TOKENGATE_VERIFY_URL": "https://a/verify", "TOKENGATE_CLIENT_ID": "env-id", "TOKENGATE_REALM": "env"}
+	cfg, err := parseConfig([]string{"-realm", "flag"}, func(k string) string { return env[k] }, io.Discard)
+	require.NoError(t, err)
+	assert.Equal(t, "https://a/verify", cfg.verifyURL)
+	assert.Equal(t, "https://a/profile", cfg.profileURL)
+	assert.Equal(t, "env-id", cfg.clientID)
+	assert.Equal(t, "flag", cfg.realm, "a flag wins")
+	assert.False(t, cfg.demo())
+}
