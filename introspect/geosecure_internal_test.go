@@ -123,3 +123,30 @@ func TestParseRetryAfter(t *testing.T) {
 		assert.Equal(t, tt.want, parseRetryAfter(tt.in, t0), "%q", tt.in)
 	}
 }
+
+func FuzzParseProfile(f *testing.F) {
+	for _, seed := range []string{
+		`{"name":"johnd","givenName":"John","surname":"Doe","contactId":"12345"}`,
+		`{"contactId":12345}`,
+		`{"error":"invalid_token"}`,
+		`{"error":"invalid_client"}`,
+		`{"name":1,"contactId":"1"}`,
+		`null`, `[]`, ``,
+	} {
+		f.Add(200, []byte(seed))
+		f.Add(401, []byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, status int, body []byte) {
+		p, err := parseProfile(status, body)
+		switch {
+		case err == nil:
+			if p == nil || p.ContactID == "" || status != http.StatusOK {
+				t.Fatalf("accepted answer (status %d) gives %+v", status, p)
+			}
+		case errors.Is(err, ErrInvalidToken) == errors.Is(err, ErrUnavailable):
+			t.Fatalf("error %v is not exactly one of invalid and unavailable", err)
+		case p != nil:
+			t.Fatalf("error %v came with a result", err)
+		}
+	})
+}
