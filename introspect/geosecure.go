@@ -86,7 +86,7 @@ func (g *Geosecure) Verify(ctx context.Context, token string) (*TokenInfo, error
 	}
 	req.Header.Set("Authorization", "Bearer "+token)
 	req.Header.Set("Accept", "application/json")
-	resp, err := roundTrip(ctx, g.client, req, g.now())
+	resp, err := roundTrip(g.client, req, g.now())
 	if err != nil {
 		return nil, err
 	}

@@ -1,7 +1,6 @@
 package introspect
 
 import (
-	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -117,11 +116,11 @@ type response struct {
 	body []byte
 }
 
-// roundTrip sends req and reads at most MaxBodyBytes of the answer. Every
-// failure is an [*UnavailableError]; the caller decides what the answer
-// means.
-func roundTrip(ctx context.Context, client *http.Client, req *http.Request, now time.Time) (*response, error) {
-	resp, err := client.Do(req.WithContext(ctx))
+// roundTrip sends req, which carries the call's context, and reads at most
+// MaxBodyBytes of the answer. Every failure is an [*UnavailableError]; the
+// caller decides what the answer means.
+func roundTrip(client *http.Client, req *http.Request, now time.Time) (*response, error) {
+	resp, err := client.Do(req)
 	if err != nil {
 		return nil, unavailable(nil, now, "request failed", err)
 	}

@@ -129,7 +129,7 @@ func (p *ProfileClient) Profile(ctx context.Context, token string) (*Profile, er
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Accept", "application/json")
 	now := time.Now()
-	resp, err := roundTrip(ctx, p.client, req, now)
+	resp, err := roundTrip(p.client, req, now)
 	if err != nil {
 		return nil, err
 	}
