@@ -34,7 +34,7 @@ func startDemo(clientID, clientSecret string) *demoServer {
 
 	d := &demoServer{Server: srv}
 	issue := func(label, path, method, expect string, life time.Duration, scopes ...string) {
-		t := introspecttest.Token{Scopes: scopes, Audience: srv.ClientID}
+		t := introspecttest.Token{Scopes: scopes, ClientID: srv.ClientID}
 		if life > 0 {
 			t.ExpiresAt = time.Now().Add(life)
 		}

@@ -148,7 +148,7 @@ func newFixture(t *testing.T) *fixture {
 	as.Start()
 	t.Cleanup(as.Close)
 	issue := func(aud string, s ...string) string {
-		return as.IssueToken(introspecttest.Token{Scopes: s, Audience: aud, Profile: &introspecttest.Profile{
+		return as.IssueToken(introspecttest.Token{Scopes: s, ClientID: aud, Profile: &introspecttest.Profile{
 			Name: "johnd", GivenName: "John", Surname: "Doe", ContactID: "12345",
 		}})
 	}
@@ -299,7 +299,7 @@ func TestConcurrentRequestsShareOneCall(t *testing.T) {
 		t.Run(fw, func(t *testing.T) {
 			f := newFixture(t)
 			ex := start(t, f.args(fw)...)
-			token := f.as.IssueToken(introspecttest.Token{Scopes: []string{"MapRequest"}, Audience: "38890"})
+			token := f.as.IssueToken(introspecttest.Token{Scopes: []string{"MapRequest"}, ClientID: "38890"})
 
 			f.as.Hold()
 			var wg sync.WaitGroup
@@ -357,7 +357,7 @@ func TestFlags(t *testing.T) {
 		assert.Equal(t, `Bearer realm="example"`, r.challenge)
 	})
 	t.Run("no cache", func(t *testing.T) {
-		token := f.as.IssueToken(introspecttest.Token{Scopes: []string{"MapRequest"}, Audience: "38890"})
+		token := f.as.IssueToken(introspecttest.Token{Scopes: []string{"MapRequest"}, ClientID: "38890"})
 		ex := start(t, f.args("http", "-cache-ttl", "0")...)
 		for range 3 {
 			assert.Equal(t, 200, ex.do(t, "GET", "/v1/maps", bearer(token), "").status)

@@ -3,10 +3,10 @@
 //
 // A [Verifier] turns a token into a [TokenInfo]: the token's scopes, client,
 // audience, subject, expiry and remaining claims. The backends are
-// [Geosecure], for Digitaal Vlaanderen's legacy verify endpoint, and, for
-// servers with RFC 7662 token introspection, the introspection backend. The
-// [ProfileClient] reads resource owners' profiles from Geosecure's profile
-// endpoint. A [Cache] wraps any Verifier.
+// [Geosecure], for Digitaal Vlaanderen's legacy verify endpoint, and
+// [Introspector], for ACM/IDM and any other server with RFC 7662 token
+// introspection. The [ProfileClient] reads resource owners' profiles from
+// Geosecure's profile endpoint. A [Cache] wraps any Verifier.
 //
 // Every error a Verifier returns falls in one of two classes, told apart
 // with [errors.Is]: [ErrInvalidToken] (the token is bad; answer 401) and
@@ -15,7 +15,18 @@
 // [*UnavailableError] carries the upstream status and Retry-After.
 //
 // [NewContext] and [FromContext] carry a TokenInfo in a request's context;
-// the middleware packages put it there.
+// the middleware packages put it there. [TokenInfo.VO] reads ACM/IDM's
+// Flemish claims, and [TokenInfo.OVOCode] the organisation's OVO code.
+//
+// # ACM/IDM
+//
+// An [Introspector] for ACM/IDM needs the issuer ([ACMProductionIssuer] or
+// [ACMTestIssuer]), from which it discovers the introspection endpoint, and
+// the resource server's client credentials. Clients migrated from Geosecure
+// authenticate with [PrivateKeyJWT] only: load the private JWK whose public
+// half is registered for the client with [ParseJWK]. Every request then
+// carries a fresh assertion, signed RS256, with iss and sub the client id,
+// aud the issuer, a random jti and a lifetime of [DefaultAssertionLifetime].
 //
 // # Caching
 //
@@ -49,6 +60,10 @@
 // line that prints one: errors name only the endpoint and the failure. The
 // cache does not keep tokens, only their hashes. Configuration types with
 // secrets redact them when printed or logged.
+//
+// A refusal of the resource server's own credentials by the introspection
+// endpoint is [ErrUnavailable], not [ErrInvalidToken]: a misconfigured
+// resource server must not make its clients throw good tokens away.
 //
 // Backends accept only https endpoints, except to loopback addresses for
 // tests and demos; they never follow redirects, which would carry the token

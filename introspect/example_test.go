@@ -2,6 +2,9 @@ package introspect_test
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log"
@@ -14,7 +17,7 @@ import (
 func Example() {
 	srv := introspecttest.NewServer() // in production: introspect.GeosecureProductionURL
 	defer srv.Close()
-	token := srv.IssueToken(introspecttest.Token{Scopes: []string{"MapRequest"}, Audience: "38890"})
+	token := srv.IssueToken(introspecttest.Token{Scopes: []string{"MapRequest"}, ClientID: "38890"})
 
 	geosecure, err := introspect.NewGeosecure(introspect.GeosecureConfig{URL: srv.VerifyURL()})
 	if err != nil {
@@ -101,4 +104,41 @@ func ExampleFromContext() {
 	// Output:
 	// 38890
 	// true
+}
+
+// An ACM/IDM-style introspection backend, authenticating with a private JWK,
+// checked against the fake OpenID Provider.
+func ExampleIntrospector() {
+	srv := introspecttest.NewServer() // in production: introspect.ACMProductionIssuer
+	defer srv.Close()
+
+	// The client's key pair. In production, read the private JWK from a
+	// file or secret store with introspect.ParseJWK and register its public
+	// half for the client in the Beheerportaal.
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		log.Fatal(err)
+	}
+	srv.AddClient(introspecttest.Client{ID: "my-api", Key: key.Public()})
+
+	in, err := introspect.NewIntrospector(introspect.IntrospectorConfig{
+		Issuer:    srv.Issuer(), // the endpoint comes from discovery
+		ClientID:  "my-api",
+		ClientKey: &introspect.SigningKey{Key: key, KeyID: "my-api-2026"},
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	token := srv.IssueToken(introspecttest.Token{
+		Scopes: []string{"dv_ar_adres_beheer"},
+		Claims: map[string]any{"vo_id": "d6b5a1f4", "vo_orgcode": "OVO002949"},
+	})
+	info, err := in.Verify(context.Background(), token)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(info.Scopes, info.VO().ID, info.OVOCode())
+	// Output:
+	// dv_ar_adres_beheer d6b5a1f4 OVO002949
 }

@@ -69,7 +69,7 @@ func TestGeosecureAgainstFake(t *testing.T) {
 
 	token := srv.IssueToken(introspecttest.Token{
 		Scopes:    []string{"MapRequest", "gipod_pdo_read"},
-		Audience:  "38890",
+		ClientID:  "38890",
 		ExpiresAt: clock.Now().Add(14556 * time.Second),
 	})
 

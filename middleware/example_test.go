@@ -18,7 +18,7 @@ import (
 func Example() {
 	as := introspecttest.NewServer()
 	defer as.Close()
-	token := as.IssueToken(introspecttest.Token{Scopes: []string{"gipod_pdo_read"}, Audience: "38890"})
+	token := as.IssueToken(introspecttest.Token{Scopes: []string{"gipod_pdo_read"}, ClientID: "38890"})
 
 	geosecure, err := introspect.NewGeosecure(introspect.GeosecureConfig{URL: as.VerifyURL()})
 	if err != nil {

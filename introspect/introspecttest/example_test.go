@@ -15,7 +15,7 @@ import (
 func Example() {
 	srv := introspecttest.NewServer()
 	defer srv.Close()
-	token := srv.IssueToken(introspecttest.Token{Scopes: []string{"gipod_pdo_read"}, Audience: "38890"})
+	token := srv.IssueToken(introspecttest.Token{Scopes: []string{"gipod_pdo_read"}, ClientID: "38890"})
 
 	v, err := introspect.NewGeosecure(introspect.GeosecureConfig{URL: srv.VerifyURL()})
 	if err != nil {

@@ -17,8 +17,16 @@ import (
 // production servers, so a URL can be swapped for the real one by changing
 // only its host.
 const (
+	// Geosecure's verify and profile endpoints.
 	VerifyPath  = "/authorization/ws/oauth/v2/authorization/verify"
 	ProfilePath = "/authorization/ws/oauth/v2/authorization/profile"
+
+	// IssuerPath is the path of the issuer identifier of the ACM/IDM-style
+	// OpenID Provider; its discovery document and RFC 7662 introspection
+	// endpoint are below it.
+	IssuerPath     = "/op"
+	DiscoveryPath  = IssuerPath + "/.well-known/openid-configuration"
+	IntrospectPath = IssuerPath + "/v1/introspect"
 )
 
 // DefaultLifetime is how long a registered token stays valid when its
@@ -29,15 +37,28 @@ const DefaultLifetime = time.Hour
 type Token struct {
 	// Scopes are the scopes granted to the token.
 	Scopes []string
-	// Audience is the client id of the token's holder, which Geosecure's
-	// verify endpoint returns as "audience". Empty means "demo-client".
-	Audience string
+	// ClientID is the client id of the token's holder: Geosecure's verify
+	// endpoint returns it as "audience", the introspection endpoint as
+	// "client_id". Empty means "demo-client".
+	ClientID string
+	// Audience is the introspection answer's "aud", left out when empty.
+	// Geosecure has no such member.
+	Audience []string
+	// Subject is the introspection answer's "sub", left out when empty.
+	Subject string
+	// Claims are further members of the introspection and verify answers,
+	// such as ACM/IDM's "vo_id", "vo_orgcode" or "credential_manager".
+	Claims map[string]any
 	// ExpiresAt is when the token stops being valid. Zero means
 	// [DefaultLifetime] after the token is registered.
 	ExpiresAt time.Time
 	// Profile is what the profile endpoint returns for the token's owner.
-	// Nil means a profile derived from the audience.
+	// Nil means a profile derived from the client id.
 	Profile *Profile
+	// Fault, when not zero, is how every endpoint answers about this token,
+	// unless the server-wide fault of [Server.SetFault] overrides it. It
+	// lets one test hold working and failing tokens side by side.
+	Fault Fault
 }
 
 // Profile is a resource owner's profile, as the profile endpoint returns it.
@@ -101,15 +122,35 @@ type Server struct {
 	// before Start.
 	ExpiresInAsNumber bool
 
+	// AssertionAudience is the "aud" a private_key_jwt client assertion
+	// must name. Set it before Start; empty means the issuer, which is
+	// ACM/IDM's rule.
+	AssertionAudience string
+	// ScopeAsArray makes the introspection endpoint send "scope" as a JSON
+	// array instead of a space-delimited string. Set it before Start.
+	ScopeAsArray bool
+
 	ts *httptest.Server
 
-	mu     sync.Mutex
-	tokens map[string]Token
-	calls  map[string]int
-	total  int
-	fault  Fault
-	hold   chan struct{} // while not nil, answers wait for it to close
-	held   int
+	mu       sync.Mutex
+	tokens   map[string]registered
+	clients  map[string]Client
+	jtis     map[string]time.Time // assertion ids seen, until they expire
+	jtiPrune int                  // prune jtis when it grows to this size
+	calls    map[string]int
+	total    int
+	fault    Fault
+	hold     chan struct{} // while not nil, answers wait for it to close
+	held     int
+
+	discoveryFault Fault
+	discoveryCalls int
+}
+
+// registered is a token as the server holds it.
+type registered struct {
+	Token
+	issuedAt time.Time
 }
 
 // NewServer starts and returns a Server. The caller must call Close when
@@ -124,8 +165,10 @@ func NewServer() *Server {
 // its fields can be changed before Start.
 func NewUnstartedServer() *Server {
 	s := &Server{
-		tokens: make(map[string]Token),
-		calls:  make(map[string]int),
+		tokens:  make(map[string]registered),
+		clients: make(map[string]Client),
+		jtis:    make(map[string]time.Time),
+		calls:   make(map[string]int),
 	}
 	s.ts = httptest.NewUnstartedServer(s.handler())
 	return s
@@ -142,6 +185,7 @@ func (s *Server) Start() {
 	if s.InvalidTokenStatus == 0 {
 		s.InvalidTokenStatus = http.StatusBadRequest
 	}
+	s.AddClient(Client{ID: s.ClientID, Secret: s.ClientSecret})
 	s.ts.Start()
 	s.URL = s.ts.URL
 }
@@ -164,6 +208,13 @@ func (s *Server) VerifyURL() string { return s.URL + VerifyPath }
 // ProfileURL returns the URL of the Geosecure profile endpoint.
 func (s *Server) ProfileURL() string { return s.URL + ProfilePath }
 
+// Issuer returns the issuer identifier of the OpenID Provider, whose
+// discovery document names the introspection endpoint.
+func (s *Server) Issuer() string { return s.URL + IssuerPath }
+
+// IntrospectionURL returns the URL of the RFC 7662 introspection endpoint.
+func (s *Server) IntrospectionURL() string { return s.URL + IntrospectPath }
+
 func (s *Server) now() time.Time {
 	if s.Now != nil {
 		return s.Now()
@@ -179,7 +230,7 @@ func (s *Server) AddToken(token string, t Token) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.tokens[token] = t
+	s.tokens[token] = registered{Token: t, issuedAt: s.now()}
 }
 
 // IssueToken registers a new random token with the facts in t and returns
@@ -220,8 +271,9 @@ func (s *Server) TotalCalls() int {
 	return s.total
 }
 
-// SetFault makes every later request get f. SetFault(Fault{}) restores
-// normal answers.
+// SetFault makes every later request to a verify, profile or introspection
+// endpoint get f. SetFault(Fault{}) restores normal answers. The discovery
+// document has [Server.SetDiscoveryFault].
 func (s *Server) SetFault(f Fault) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -260,6 +312,8 @@ func (s *Server) handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+VerifyPath, s.verify)
 	mux.HandleFunc("POST "+ProfilePath, s.profile)
+	mux.HandleFunc("GET "+DiscoveryPath, s.discovery)
+	mux.HandleFunc("POST "+IntrospectPath, s.introspect)
 	return mux
 }
 
@@ -270,6 +324,9 @@ func (s *Server) begin(w http.ResponseWriter, r *http.Request, token string) boo
 	s.calls[token]++
 	s.total++
 	fault, hold := s.fault, s.hold
+	if fault.isZero() {
+		fault = s.tokens[token].Fault
+	}
 	if hold != nil {
 		s.held++
 	}
@@ -284,6 +341,12 @@ func (s *Server) begin(w http.ResponseWriter, r *http.Request, token string) boo
 		s.held--
 		s.mu.Unlock()
 	}
+	return applyFault(w, r, fault)
+}
+
+// applyFault answers r with fault, unless it is the zero Fault or only a
+// delay. It reports whether it answered.
+func applyFault(w http.ResponseWriter, r *http.Request, fault Fault) bool {
 	if fault.isZero() {
 		return false
 	}
@@ -344,12 +407,12 @@ func writeFiller(w http.ResponseWriter, n int64) {
 
 // lookup returns the facts about a token that is registered and not
 // expired.
-func (s *Server) lookup(token string) (Token, bool) {
+func (s *Server) lookup(token string) (registered, bool) {
 	s.mu.Lock()
 	t, ok := s.tokens[token]
 	s.mu.Unlock()
 	if !ok || !s.now().Before(t.ExpiresAt) {
-		return Token{}, false
+		return registered{}, false
 	}
 	return t, true
 }
@@ -373,11 +436,21 @@ func (s *Server) verify(w http.ResponseWriter, r *http.Request) {
 	if s.ExpiresInAsNumber {
 		expiresIn = secs
 	}
-	writeJSON(w, http.StatusOK, map[string]any{
-		"audience":   cmp.Or(t.Audience, "demo-client"),
-		"scope":      strings.Join(t.Scopes, " "),
-		"expires_in": expiresIn,
-	})
+	answer := withClaims(t.Claims, 3)
+	answer["audience"] = cmp.Or(t.ClientID, "demo-client")
+	answer["scope"] = strings.Join(t.Scopes, " ")
+	answer["expires_in"] = expiresIn
+	writeJSON(w, http.StatusOK, answer)
+}
+
+// withClaims returns a new answer holding claims, with room for n more
+// members.
+func withClaims(claims map[string]any, n int) map[string]any {
+	answer := make(map[string]any, len(claims)+n)
+	for name, v := range claims {
+		answer[name] = v
+	}
+	return answer
 }
 
 func (s *Server) profile(w http.ResponseWriter, r *http.Request) {
@@ -400,7 +473,7 @@ func (s *Server) profile(w http.ResponseWriter, r *http.Request) {
 	}
 	p := t.Profile
 	if p == nil {
-		aud := cmp.Or(t.Audience, "demo-client")
+		aud := cmp.Or(t.ClientID, "demo-client")
 		p = &Profile{Name: aud, GivenName: "Demo", Surname: "User " + aud, ContactID: "12345"}
 	}
 	writeJSON(w, http.StatusOK, p)

@@ -33,7 +33,7 @@ func TestServerVerify(t *testing.T) {
 	srv.Start()
 	defer srv.Close()
 
-	token := srv.IssueToken(introspecttest.Token{Scopes: []string{"MapRequest", "vo_info"}, Audience: "38890", ExpiresAt: now.Add(14556 * time.Second)})
+	token := srv.IssueToken(introspecttest.Token{Scopes: []string{"MapRequest", "vo_info"}, ClientID: "38890", ExpiresAt: now.Add(14556 * time.Second)})
 	assert.Len(t, token, 43)
 
 	status, body := get(t, srv, token)
@@ -82,7 +82,7 @@ func TestServerFaults(t *testing.T) {
 func TestServerProfileChecksClient(t *testing.T) {
 	srv := introspecttest.NewServer()
 	defer srv.Close()
-	token := srv.IssueToken(introspecttest.Token{Audience: "abc"})
+	token := srv.IssueToken(introspecttest.Token{ClientID: "abc"})
 	post := func(form string) (int, string) {
 		resp, err := srv.Client().Post(srv.ProfileURL(), "application/x-www-form-urlencoded", strings.NewReader(form))
 		require.NoError(t, err)

@@ -21,7 +21,7 @@ import (
 func Example() {
 	as := introspecttest.NewServer() // stands in for introspect.GeosecureProductionURL
 	defer as.Close()
-	token := as.IssueToken(introspecttest.Token{Scopes: []string{"MapRequest"}, Audience: "38890"})
+	token := as.IssueToken(introspecttest.Token{Scopes: []string{"MapRequest"}, ClientID: "38890"})
 
 	geosecure, err := introspect.NewGeosecure(introspect.GeosecureConfig{URL: as.VerifyURL()})
 	if err != nil {

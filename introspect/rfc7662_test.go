@@ -1,0 +1,484 @@
+package introspect_test
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/tokengate/tokengate/introspect"
+	"github.com/tokengate/tokengate/introspect/introspecttest"
+	"github.com/tokengate/tokengate/scopes"
+)
+
+// Keys are slow to make, so the tests share a few.
+var (
+	rsaKey   = sync.OnceValue(func() *rsa.PrivateKey { return must(rsa.GenerateKey(rand.Reader, 2048)) })
+	otherKey = sync.OnceValue(func() *rsa.PrivateKey { return must(rsa.GenerateKey(rand.Reader, 2048)) })
+	ecKey    = sync.OnceValue(func() *ecdsa.PrivateKey { return must(ecdsa.GenerateKey(elliptic.P256(), rand.Reader)) })
+)
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
+}
+
+// newOP starts a fake OpenID Provider on clock with a client "rs-jwt" that
+// authenticates with rsaKey and one "rs-ec" with ecKey, besides the default
+// "demo-client" with secret "demo-secret".
+func newOP(t *testing.T, clock *fixedClock) *introspecttest.Server {
+	t.Helper()
+	srv := introspecttest.NewUnstartedServer()
+	srv.Now = clock.Now
+	srv.Start()
+	t.Cleanup(srv.Close)
+	srv.AddClient(introspecttest.Client{ID: "rs-jwt", Key: rsaKey().Public()})
+	srv.AddClient(introspecttest.Client{ID: "rs-ec", Key: ecKey().Public()})
+	return srv
+}
+
+func newIntrospector(t *testing.T, cfg introspect.IntrospectorConfig) *introspect.Introspector {
+	t.Helper()
+	if cfg.Timeout == 0 {
+		cfg.Timeout = 5 * time.Second
+	}
+	in, err := introspect.NewIntrospector(cfg)
+	require.NoError(t, err)
+	return in
+}
+
+func TestIntrospectorClientAuthentication(t *testing.T) {
+	clock := newClock()
+	srv := newOP(t, clock)
+	srv.AddClient(introspecttest.Client{ID: "id:with space/+", Secret: "p@ss:w/rd+%"})
+
+	methods := map[string]introspect.IntrospectorConfig{
+		"client_secret_basic":            {ClientID: "demo-client", ClientSecret: "demo-secret"},
+		"basic with reserved characters": {ClientID: "id:with space/+", ClientSecret: "p@ss:w/rd+%"},
+		"client_secret_post":             {ClientID: "demo-client", ClientSecret: "demo-secret", AuthMethod: introspect.ClientSecretPost},
+		"post with reserved characters":  {ClientID: "id:with space/+", ClientSecret: "p@ss:w/rd+%", AuthMethod: introspect.ClientSecretPost},
+		"private_key_jwt RSA":            {ClientID: "rs-jwt", ClientKey: &introspect.SigningKey{Key: rsaKey(), KeyID: "k1"}},
+		"private_key_jwt PS256":          {ClientID: "rs-jwt", ClientKey: &introspect.SigningKey{Key: rsaKey(), Algorithm: "PS256"}},
+		"private_key_jwt EC":             {ClientID: "rs-ec", ClientKey: &introspect.SigningKey{Key: ecKey()}, AuthMethod: introspect.PrivateKeyJWT},
+	}
+	for name, cfg := range methods {
+		t.Run(name, func(t *testing.T) {
+			cfg.Issuer = srv.Issuer()
+			cfg.Now = clock.Now
+			in := newIntrospector(t, cfg)
+			token := srv.IssueToken(introspecttest.Token{
+				Scopes:    []string{"gipod_pdo_read", "vo_info"},
+				ClientID:  "38890",
+				Audience:  []string{"gipod-api"},
+				Subject:   "user-1",
+				ExpiresAt: clock.Now().Add(time.Hour),
+				Claims:    map[string]any{"vo_id": "d6b5a1f4", "vo_orgcode": "OVO002949"},
+			})
+			for range 3 { // every call authenticates afresh: no jti is reused
+				info, err := in.Verify(context.Background(), token)
+				require.NoError(t, err)
+				assert.Equal(t, &introspect.TokenInfo{
+					Active: true, Scopes: scopes.New("gipod_pdo_read", "vo_info"), ClientID: "38890",
+					Audience: []string{"gipod-api"}, Subject: "user-1", Issuer: srv.Issuer(), TokenType: "Bearer",
+					ExpiresAt: clock.Now().Add(time.Hour).Local(), IssuedAt: clock.Now().Local(),
+					Claims: map[string]any{"vo_id": "d6b5a1f4", "vo_orgcode": "OVO002949"},
+				}, info)
+			}
+
+			_, err := in.Verify(context.Background(), introspecttest.NewToken())
+			assert.ErrorIs(t, err, introspect.ErrInvalidToken)
+		})
+	}
+	assert.Equal(t, len(methods), srv.DiscoveryCalls(), "one discovery per introspector, however many calls")
+}
+
+func TestIntrospectorRefusedCredentialsAreUnavailable(t *testing.T) {
+	clock := newClock()
+	srv := newOP(t, clock)
+	token := srv.IssueToken(introspecttest.Token{})
+
+	behind := func() time.Time { return clock.Now().Add(-20 * time.Minute) }
+	cases := map[string]introspect.IntrospectorConfig{
+		"wrong secret":        {ClientID: "demo-client", ClientSecret: "nope"},
+		"unknown client":      {ClientID: "nobody", ClientSecret: "demo-secret", AuthMethod: introspect.ClientSecretPost},
+		"wrong key":           {ClientID: "rs-jwt", ClientKey: &introspect.SigningKey{Key: otherKey()}},
+		"key of other client": {ClientID: "rs-jwt", ClientKey: &introspect.SigningKey{Key: ecKey()}},
+		"expired assertion":   {ClientID: "rs-jwt", ClientKey: &introspect.SigningKey{Key: rsaKey()}, Now: behind},
+		"assertion aud is the endpoint": {ClientID: "rs-jwt", ClientKey: &introspect.SigningKey{Key: rsaKey()},
+			AssertionAudience: srv.IntrospectionURL()},
+		"secret for a key-only client": {ClientID: "rs-jwt", ClientSecret: "demo-secret"},
+	}
+	for name, cfg := range cases {
+		t.Run(name, func(t *testing.T) {
+			cfg.Endpoint = srv.IntrospectionURL()
+			if cfg.Now == nil {
+				cfg.Now = clock.Now
+			}
+			in := newIntrospector(t, cfg)
+			before := srv.Calls(token)
+			_, err := in.Verify(context.Background(), token)
+			require.ErrorIs(t, err, introspect.ErrUnavailable)
+			assert.NotErrorIs(t, err, introspect.ErrInvalidToken, "our own bad credentials must not condemn the token")
+			var ue *introspect.UnavailableError
+			require.ErrorAs(t, err, &ue)
+			assert.Equal(t, http.StatusUnauthorized, ue.StatusCode)
+			assert.Equal(t, before+1, srv.Calls(token))
+		})
+	}
+}
+
+func TestIntrospectorAssertionAudienceEndpoint(t *testing.T) {
+	clock := newClock()
+	srv := introspecttest.NewUnstartedServer()
+	srv.Now = clock.Now
+	srv.AssertionAudience = "" // set after Start, when the URL is known
+	srv.Start()
+	defer srv.Close()
+	srv.AssertionAudience = srv.IntrospectionURL()
+	srv.AddClient(introspecttest.Client{ID: "rs-jwt", Key: rsaKey().Public()})
+	token := srv.IssueToken(introspecttest.Token{})
+
+	in := newIntrospector(t, introspect.IntrospectorConfig{
+		Issuer: srv.Issuer(), ClientID: "rs-jwt", ClientKey: &introspect.SigningKey{Key: rsaKey()},
+		AssertionAudience: srv.IntrospectionURL(), Now: clock.Now,
+	})
+	_, err := in.Verify(context.Background(), token)
+	assert.NoError(t, err)
+
+	// Without an issuer the endpoint is the audience by default.
+	in = newIntrospector(t, introspect.IntrospectorConfig{
+		Endpoint: srv.IntrospectionURL(), ClientID: "rs-jwt", ClientKey: &introspect.SigningKey{Key: rsaKey()}, Now: clock.Now,
+	})
+	_, err = in.Verify(context.Background(), token)
+	assert.NoError(t, err)
+}
+
+// captured is one request as an endpoint received it.
+type captured struct {
+	header http.Header
+	form   url.Values
+}
+
+// recorder answers every introspection with an active token and keeps what
+// it received.
+func recorder(t *testing.T) (*httptest.Server, func() []captured) {
+	var mu sync.Mutex
+	var got []captured
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		require.NoError(t, r.ParseForm())
+		mu.Lock()
+		got = append(got, captured{r.Header.Clone(), r.PostForm})
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"active":true}`))
+	}))
+	t.Cleanup(ts.Close)
+	return ts, func() []captured {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]captured(nil), got...)
+	}
+}
+
+func TestIntrospectorRequest(t *testing.T) {
+	clock := newClock()
+	ts, got := recorder(t)
+	const issuer = "https://authenticatie-ti.vlaanderen.be/op"
+
+	t.Run("client_secret_basic", func(t *testing.T) {
+		in := newIntrospector(t, introspect.IntrospectorConfig{Issuer: issuer, Endpoint: ts.URL, ClientID: "a b", ClientSecret: "s:é"})
+		_, err := in.Verify(context.Background(), "tok")
+		require.NoError(t, err)
+		req := got()[len(got())-1]
+		assert.Equal(t, url.Values{"token": {"tok"}, "token_type_hint": {"access_token"}}, req.form)
+		assert.Equal(t, "application/x-www-form-urlencoded", req.header.Get("Content-Type"))
+		// RFC 6749 §2.3.1: form-url-encode, then Basic.
+		r := &http.Request{Header: req.header}
+		id, secret, ok := r.BasicAuth()
+		require.True(t, ok)
+		assert.Equal(t, "a+b", id)
+		assert.Equal(t, "s%3A%C3%A9", secret)
+	})
+
+	t.Run("private_key_jwt", func(t *testing.T) {
+		in := newIntrospector(t, introspect.IntrospectorConfig{Issuer: issuer, Endpoint: ts.URL, ClientID: "rs-jwt",
+			ClientKey: &introspect.SigningKey{Key: rsaKey(), KeyID: "key-2026"}, Now: clock.Now})
+		var jtis []string
+		for range 2 {
+			_, err := in.Verify(context.Background(), "tok")
+			require.NoError(t, err)
+			req := got()[len(got())-1]
+			assert.Empty(t, req.header.Get("Authorization"))
+			assert.Equal(t, "rs-jwt", req.form.Get("client_id"))
+			assert.Equal(t, "urn:ietf:params:oauth:client-assertion-type:jwt-bearer", req.form.Get("client_assertion_type"))
+
+			jws, err := jose.ParseSigned(req.form.Get("client_assertion"), []jose.SignatureAlgorithm{jose.RS256})
+			require.NoError(t, err, "RS256 by default")
+			assert.Equal(t, "key-2026", jws.Signatures[0].Header.KeyID)
+			payload, err := jws.Verify(rsaKey().Public())
+			require.NoError(t, err)
+			var claims map[string]any
+			require.NoError(t, json.Unmarshal(payload, &claims))
+			assert.Equal(t, "rs-jwt", claims["iss"])
+			assert.Equal(t, "rs-jwt", claims["sub"])
+			assert.Equal(t, issuer, claims["aud"], "ACM wants the issuer as audience")
+			assert.InDelta(t, clock.Now().Unix(), claims["iat"], 0)
+			assert.InDelta(t, clock.Now().Add(introspect.DefaultAssertionLifetime).Unix(), claims["exp"], 0)
+			jtis = append(jtis, claims["jti"].(string))
+		}
+		assert.NotEqual(t, jtis[0], jtis[1], "every assertion has a fresh jti")
+	})
+}
+
+func TestIntrospectorDiscovery(t *testing.T) {
+	clock := newClock()
+	srv := newOP(t, clock)
+	token := srv.IssueToken(introspecttest.Token{})
+	in := newIntrospector(t, introspect.IntrospectorConfig{Issuer: srv.Issuer(), ClientID: "demo-client", ClientSecret: "demo-secret", Now: clock.Now})
+
+	srv.SetDiscoveryFault(introspecttest.Fault{Status: http.StatusServiceUnavailable, Body: "<html>down</html>", ContentType: "text/html"})
+	_, err := in.Verify(context.Background(), token)
+	require.ErrorIs(t, err, introspect.ErrUnavailable)
+	assert.Contains(t, err.Error(), "discovery")
+	assert.Equal(t, 1, srv.DiscoveryCalls())
+	assert.Zero(t, srv.Calls(token))
+
+	// Within the retry delay the failure is remembered, with a Retry-After.
+	srv.SetDiscoveryFault(introspecttest.Fault{})
+	clock.Advance(introspect.DefaultDiscoveryRetry / 2)
+	_, err = in.Verify(context.Background(), token)
+	require.ErrorIs(t, err, introspect.ErrUnavailable)
+	retry, ok := introspect.RetryAfter(err)
+	assert.True(t, ok)
+	assert.Equal(t, introspect.DefaultDiscoveryRetry/2, retry)
+	assert.Equal(t, 1, srv.DiscoveryCalls())
+
+	// After it, discovery is tried again, and its success is kept.
+	clock.Advance(introspect.DefaultDiscoveryRetry / 2)
+	for range 3 {
+		_, err = in.Verify(context.Background(), token)
+		require.NoError(t, err)
+	}
+	assert.Equal(t, 2, srv.DiscoveryCalls())
+	endpoint, err := in.Endpoint(context.Background())
+	require.NoError(t, err)
+	assert.Equal(t, srv.IntrospectionURL(), endpoint)
+}
+
+func TestIntrospectorExplicitEndpointSkipsDiscovery(t *testing.T) {
+	clock := newClock()
+	srv := newOP(t, clock)
+	token := srv.IssueToken(introspecttest.Token{})
+	in := newIntrospector(t, introspect.IntrospectorConfig{Issuer: srv.Issuer(), Endpoint: srv.IntrospectionURL(),
+		ClientID: "demo-client", ClientSecret: "demo-secret", Now: clock.Now})
+	_, err := in.Verify(context.Background(), token)
+	require.NoError(t, err)
+	assert.Zero(t, srv.DiscoveryCalls())
+}
+
+func TestIntrospectorDiscoveryDocumentChecks(t *testing.T) {
+	clock := newClock()
+	srv := newOP(t, clock)
+	docs := map[string]string{
+		"other issuer":       `{"issuer":"https://evil.example/op","introspection_endpoint":"` + srv.IntrospectionURL() + `"}`,
+		"no endpoint":        `{"issuer":"%s"}`,
+		"http endpoint":      `{"issuer":"%s","introspection_endpoint":"http://example.com/introspect"}`,
+		"not JSON":           `<html></html>`,
+		"wrong member types": `{"issuer":"%s","introspection_endpoint":7}`,
+	}
+	for name, doc := range docs {
+		t.Run(name, func(t *testing.T) {
+			var issuer string
+			ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				assert.Equal(t, "/op"+introspect.DiscoveryPath, r.URL.Path)
+				body := doc
+				if strings.Contains(doc, "%s") {
+					body = fmt.Sprintf(doc, issuer)
+				}
+				_, _ = w.Write([]byte(body))
+			}))
+			defer ts.Close()
+			issuer = ts.URL + "/op"
+			in := newIntrospector(t, introspect.IntrospectorConfig{Issuer: issuer, ClientID: "demo-client", ClientSecret: "demo-secret", Now: clock.Now})
+			_, err := in.Verify(context.Background(), "tok")
+			require.ErrorIs(t, err, introspect.ErrUnavailable)
+			assert.NotErrorIs(t, err, introspect.ErrInvalidToken)
+		})
+	}
+}
+
+func TestIntrospectorDiscoveryHerdMakesOneRequest(t *testing.T) {
+	release := make(chan struct{})
+	var discoveries atomic.Int32
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/op/v1/introspect" {
+			_, _ = w.Write([]byte(`{"active":true}`))
+			return
+		}
+		discoveries.Add(1)
+		<-release
+		base := "http://" + r.Host
+		_, _ = fmt.Fprintf(w, `{"issuer":%q,"introspection_endpoint":%q}`, base+"/op", base+"/op/v1/introspect")
+	}))
+	defer ts.Close()
+
+	in := newIntrospector(t, introspect.IntrospectorConfig{Issuer: ts.URL + "/op", ClientID: "demo-client", ClientSecret: "demo-secret"})
+	const n = 50
+	errs := make(chan error, n)
+	for range n {
+		go func() {
+			_, err := in.Verify(context.Background(), "tok")
+			errs <- err
+		}()
+	}
+	waitFor(t, "the discovery request", func() bool { return discoveries.Load() == 1 })
+	close(release)
+	for range n {
+		assert.NoError(t, <-errs)
+	}
+	assert.EqualValues(t, 1, discoveries.Load())
+}
+
+func TestIntrospectorIssuerMismatchIsInvalid(t *testing.T) {
+	clock := newClock()
+	srv := newOP(t, clock)
+	token := srv.IssueToken(introspecttest.Token{})
+	in := newIntrospector(t, introspect.IntrospectorConfig{Issuer: introspect.ACMProductionIssuer, Endpoint: srv.IntrospectionURL(),
+		ClientID: "demo-client", ClientSecret: "demo-secret", Now: clock.Now})
+	_, err := in.Verify(context.Background(), token)
+	assert.ErrorIs(t, err, introspect.ErrInvalidToken)
+}
+
+func TestIntrospectorFaults(t *testing.T) {
+	clock := newClock()
+	srv := newOP(t, clock)
+	token := srv.IssueToken(introspecttest.Token{})
+	in := newIntrospector(t, introspect.IntrospectorConfig{Endpoint: srv.IntrospectionURL(), ClientID: "demo-client",
+		ClientSecret: "demo-secret", Now: clock.Now, Timeout: time.Second})
+	faults := map[string]introspecttest.Fault{
+		"500":                {Status: 500},
+		"503 HTML":           {Status: 503, Body: "<html>maintenance</html>", ContentType: "text/html", RetryAfter: "120"},
+		"429":                {Status: 429, RetryAfter: "7"},
+		"truncated JSON":     {Status: 200, Body: `{"active":tr`},
+		"wrong types":        {Status: 200, Body: `{"active":true,"scope":{"a":1}}`},
+		"dropped connection": {Drop: true},
+		"huge body":          {BodySize: 2 * introspect.MaxBodyBytes},
+	}
+	for name, f := range faults {
+		t.Run(name, func(t *testing.T) {
+			srv.SetFault(f)
+			defer srv.SetFault(introspecttest.Fault{})
+			_, err := in.Verify(context.Background(), token)
+			require.ErrorIs(t, err, introspect.ErrUnavailable)
+			assert.NotErrorIs(t, err, introspect.ErrInvalidToken)
+			if f.RetryAfter != "" {
+				retry, _ := introspect.RetryAfter(err)
+				assert.Equal(t, f.RetryAfter, fmt.Sprint(retry.Seconds()))
+			}
+		})
+	}
+}
+
+func TestNewIntrospectorConfig(t *testing.T) {
+	key := &introspect.SigningKey{Key: rsaKey()}
+	bad := map[string]introspect.IntrospectorConfig{
+		"nothing":                 {},
+		"no endpoint or issuer":   {ClientID: "c", ClientSecret: "s"},
+		"no client id":            {Issuer: introspect.ACMTestIssuer, ClientSecret: "s"},
+		"no secret":               {Issuer: introspect.ACMTestIssuer, ClientID: "c"},
+		"post without secret":     {Issuer: introspect.ACMTestIssuer, ClientID: "c", AuthMethod: introspect.ClientSecretPost},
+		"jwt without key":         {Issuer: introspect.ACMTestIssuer, ClientID: "c", AuthMethod: introspect.PrivateKeyJWT, ClientSecret: "s"},
+		"unknown method":          {Issuer: introspect.ACMTestIssuer, ClientID: "c", ClientSecret: "s", AuthMethod: "tls_client_auth"},
+		"http issuer":             {Issuer: "http://authenticatie.vlaanderen.be/op", ClientID: "c", ClientSecret: "s"},
+		"http endpoint":           {Endpoint: "http://example.com/introspect", ClientID: "c", ClientSecret: "s"},
+		"issuer with query":       {Issuer: "https://op.example/?tenant=1", ClientID: "c", ClientSecret: "s"},
+		"assertion too long":      {Issuer: introspect.ACMTestIssuer, ClientID: "c", ClientKey: key, AssertionLifetime: 11 * time.Minute},
+		"negative timeout":        {Issuer: introspect.ACMTestIssuer, ClientID: "c", ClientSecret: "s", Timeout: -1},
+		"alg that does not fit":   {Issuer: introspect.ACMTestIssuer, ClientID: "c", ClientKey: &introspect.SigningKey{Key: rsaKey(), Algorithm: "ES256"}},
+		"alg that is symmetric":   {Issuer: introspect.ACMTestIssuer, ClientID: "c", ClientKey: &introspect.SigningKey{Key: rsaKey(), Algorithm: "HS256"}},
+		"key missing from struct": {Issuer: introspect.ACMTestIssuer, ClientID: "c", ClientKey: &introspect.SigningKey{}},
+	}
+	for name, cfg := range bad {
+		_, err := introspect.NewIntrospector(cfg)
+		assert.Error(t, err, name)
+	}
+	for _, cfg := range []introspect.IntrospectorConfig{
+		{Issuer: introspect.ACMProductionIssuer, ClientID: "c", ClientSecret: "s"},
+		{Issuer: introspect.ACMTestIssuer, ClientID: "c", ClientKey: key},
+		{Endpoint: "https://idp.example/introspect", ClientID: "c", ClientSecret: "s", AuthMethod: introspect.ClientSecretPost},
+	} {
+		_, err := introspect.NewIntrospector(cfg)
+		assert.NoError(t, err)
+	}
+}
+
+func TestIntrospectorConfigRedactsSecrets(t *testing.T) {
+	cfg := introspect.IntrospectorConfig{
+		Issuer: introspect.ACMTestIssuer, ClientID: "c", ClientSecret: "hunter2-secret",
+		ClientKey: &introspect.SigningKey{Key: rsaKey(), KeyID: "k1"},
+	}
+	d := rsaKey().D.String()
+	var logged strings.Builder
+	slog.New(slog.NewJSONHandler(&logged, nil)).Info("config", "cfg", cfg, "key", cfg.ClientKey)
+	slog.New(slog.NewTextHandler(&logged, nil)).Info("config", "cfg", cfg, "key", *cfg.ClientKey)
+	for _, s := range []string{
+		fmt.Sprint(cfg), fmt.Sprintf("%+v", cfg), fmt.Sprintf("%#v", cfg), fmt.Sprintf("%v", &cfg),
+		fmt.Sprint(cfg.ClientKey), fmt.Sprintf("%+v", *cfg.ClientKey), fmt.Sprintf("%#v", *cfg.ClientKey),
+		logged.String(),
+	} {
+		assert.NotContains(t, s, "hunter2")
+		assert.NotContains(t, s, d)
+		assert.NotContains(t, s, d[:20])
+		assert.Contains(t, s, "k1", "the key id is not secret and helps")
+	}
+}
+
+func TestParseJWK(t *testing.T) {
+	private := func(key any, kid, alg string) []byte {
+		return must(json.Marshal(jose.JSONWebKey{Key: key, KeyID: kid, Algorithm: alg}))
+	}
+	k, err := introspect.ParseJWK(private(rsaKey(), "acm-2026", "RS256"))
+	require.NoError(t, err)
+	assert.Equal(t, "acm-2026", k.KeyID)
+	assert.Equal(t, "RS256", k.Algorithm)
+	assert.True(t, rsaKey().Equal(k.Key))
+
+	k, err = introspect.ParseJWK(private(ecKey(), "", ""))
+	require.NoError(t, err)
+	assert.True(t, ecKey().Equal(k.Key))
+
+	small := must(rsa.GenerateKey(rand.Reader, 1024))
+	for name, data := range map[string][]byte{
+		"public key":   private(rsaKey().Public(), "k", ""),
+		"symmetric":    private([]byte("0123456789abcdef0123456789abcdef"), "k", "HS256"),
+		"short RSA":    private(small, "", ""),
+		"wrong alg":    private(ecKey(), "", "RS256"),
+		"not JSON":     []byte("-----BEGIN PRIVATE KEY-----"),
+		"key set":      []byte(`{"keys":[]}`),
+		"empty object": []byte(`{}`),
+	} {
+		_, err := introspect.ParseJWK(data)
+		assert.Error(t, err, name)
+		if err != nil {
+			assert.NotContains(t, err.Error(), rsaKey().D.String()[:20], name)
+		}
+	}
+}
