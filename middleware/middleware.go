@@ -72,44 +72,6 @@ type Config struct {
 	Logger *slog.Logger
 }
 
-// Policy decides whether a verified token may use a route.
-//
-// Implementations must be safe for concurrent use; they run on every
-// request, on cached facts, so they should be cheap.
-type Policy interface {
-	// Allow reports whether the token described by info may proceed.
-	Allow(info *introspect.TokenInfo) bool
-	// Scope returns the scopes to name in the insufficient_scope challenge
-	// when Allow refuses, space-delimited; "" names none.
-	Scope() string
-}
-
-// ScopePolicy returns a Policy that allows tokens whose scopes satisfy req.
-func ScopePolicy(req scopes.Requirement) Policy { return scopePolicy{req} }
-
-type scopePolicy struct{ req scopes.Requirement }
-
-func (p scopePolicy) Allow(info *introspect.TokenInfo) bool { return p.req.SatisfiedBy(info.Scopes) }
-func (p scopePolicy) Scope() string                         { return p.req.String() }
-
-// PolicyFunc adapts a function to the [Policy] interface. Its challenge
-// names no scope.
-type PolicyFunc func(info *introspect.TokenInfo) bool
-
-// Allow calls f(info).
-func (f PolicyFunc) Allow(info *introspect.TokenInfo) bool { return f(info) }
-
-// Scope returns "".
-func (f PolicyFunc) Scope() string { return "" }
-
-// AllOf returns a Policy that allows a token holding every one of the
-// given scopes.
-func AllOf(scope ...string) Policy { return ScopePolicy(scopes.AllOf(scope...)) }
-
-// AnyOf returns a Policy that allows a token holding at least one of the
-// given scopes.
-func AnyOf(scope ...string) Policy { return ScopePolicy(scopes.AnyOf(scope...)) }
-
 // Authenticator authenticates requests with bearer tokens and authorizes
 // them against per-route policies. It is the core of the net/http middleware
 // ([Authenticator.Authenticate], [Authenticator.Require]) and of the Echo

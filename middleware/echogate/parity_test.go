@@ -2,6 +2,8 @@ package echogate_test
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/rsa"
 	"encoding/json"
 	"log/slog"
 	"net/http"
@@ -16,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tokengate/tokengate/introspect"
+	"github.com/tokengate/tokengate/introspect/introspecttest"
 	"github.com/tokengate/tokengate/middleware"
 	"github.com/tokengate/tokengate/middleware/echogate"
 	"github.com/tokengate/tokengate/scopes"
@@ -32,6 +35,10 @@ var (
 		"no-aud":      {Active: true, Scopes: scopes.New("MapRequest"), ClientID: "38890"},
 		"padded+/t==": {Active: true, Scopes: scopes.New("MapRequest"), ClientID: "38890", Audience: []string{"38890"}},
 		longToken:     {Active: true, Scopes: scopes.New("MapRequest"), ClientID: "38890", Audience: []string{"38890"}},
+		"ovo-token": {Active: true, Scopes: scopes.New("dv_ar_adres_beheer"), ClientID: "38890", Audience: []string{"38890"},
+			Claims: map[string]any{"vo_orgcode": "OVO002949"}},
+		"kbo-token": {Active: true, Scopes: scopes.New("dv_ar_adres_beheer"), ClientID: "38890", Audience: []string{"38890"},
+			Claims: map[string]any{"vo_orgcode": "0316381039"}},
 	}
 )
 
@@ -58,6 +65,12 @@ func (s *stubServer) Verify(_ context.Context, token string) (*introspect.TokenI
 	return nil, introspect.ErrInvalidToken
 }
 
+func (s *stubServer) callsFor(token string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.calls[token]
+}
+
 func (s *stubServer) total() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -66,6 +79,69 @@ func (s *stubServer) total() int {
 		n += c
 	}
 	return n
+}
+
+// upstream is the authorization server behind a backend, as the tests see
+// it.
+type upstream interface {
+	callsFor(token string) int
+	total() int
+}
+
+// fakeUpstream is an introspecttest.Server as an upstream.
+type fakeUpstream struct{ *introspecttest.Server }
+
+func (f fakeUpstream) callsFor(token string) int { return f.Calls(token) }
+func (f fakeUpstream) total() int                { return f.TotalCalls() }
+
+// newFake starts a fake authorization server that knows what the stub
+// knows, and fails as the stub fails.
+func newFake(t *testing.T) *introspecttest.Server {
+	srv := introspecttest.NewServer()
+	t.Cleanup(srv.Close)
+	for token, info := range known {
+		srv.AddToken(token, introspecttest.Token{Scopes: info.Scopes.List(), ClientID: info.ClientID, Audience: info.Audience, Claims: info.Claims})
+	}
+	srv.AddToken("down-token", introspecttest.Token{Fault: introspecttest.Fault{Status: 500, Body: `{"error":"server_error"}`}})
+	srv.AddToken("busy-token", introspecttest.Token{Fault: introspecttest.Fault{Status: 429, RetryAfter: "30"}})
+	srv.AddClient(introspecttest.Client{ID: "rs-jwt", Key: clientKey().Public()})
+	return srv
+}
+
+// clientKey is the RSA key of the resource server's private_key_jwt client.
+var clientKey = sync.OnceValue(func() *rsa.PrivateKey {
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		panic(err)
+	}
+	return key
+})
+
+// backends are the verifiers the request table runs with, behind a cache:
+// a stub, and the real Geosecure and RFC 7662 backends against the fake
+// authorization server.
+var backends = []struct {
+	name  string
+	start func(t *testing.T) (introspect.Verifier, upstream)
+}{
+	{"stub", func(t *testing.T) (introspect.Verifier, upstream) {
+		stub := &stubServer{calls: map[string]int{}}
+		return stub, stub
+	}},
+	{"geosecure", func(t *testing.T) (introspect.Verifier, upstream) {
+		srv := newFake(t)
+		v, err := introspect.NewGeosecure(introspect.GeosecureConfig{URL: srv.VerifyURL()})
+		require.NoError(t, err)
+		return v, fakeUpstream{srv}
+	}},
+	{"rfc7662", func(t *testing.T) (introspect.Verifier, upstream) {
+		srv := newFake(t)
+		v, err := introspect.NewIntrospector(introspect.IntrospectorConfig{
+			Issuer: srv.Issuer(), ClientID: "rs-jwt", ClientKey: &introspect.SigningKey{Key: clientKey()},
+		})
+		require.NoError(t, err)
+		return v, fakeUpstream{srv}
+	}},
 }
 
 // payload is what every protected handler answers, on both stacks.
@@ -110,6 +186,7 @@ var (
 	mapRequest = middleware.AllOf("MapRequest")
 	readOrRW   = middleware.AnyOf("gipod_pdo_read", "gipod_pdo_write")
 	readAndRW  = middleware.AllOf("gipod_pdo_read", "gipod_pdo_write")
+	addresses  = middleware.Every(middleware.AllOf("dv_ar_adres_beheer"), middleware.OVOCodes("OVO002949", "OVO001833"))
 )
 
 // stacks builds the same application on net/http and on Echo.
@@ -128,6 +205,7 @@ var stacks = map[string]func(a authenticators) http.Handler{
 		mux.Handle("GET /v1/occupations", a.strict.Require(readOrRW)(reply(200)))
 		mux.Handle("POST /v1/occupations", a.all.Require(readAndRW)(reply(201)))
 		mux.Handle("GET /aud/maps", a.audience.Require(mapRequest)(reply(200)))
+		mux.Handle("GET /v1/addresses", a.strict.Require(addresses)(reply(200)))
 		mux.Handle("/all/token", a.all.Authenticate(reply(200)))
 		mux.Handle("GET /optional/token", a.optional.Authenticate(reply(200)))
 		mux.Handle("/preflight/token", a.preflight.Authenticate(reply(200)))
@@ -157,6 +235,7 @@ var stacks = map[string]func(a authenticators) http.Handler{
 		e.GET("/v1/occupations", reply(200), strict.RequireScopes(scopes.AnyOf("gipod_pdo_read", "gipod_pdo_write")))
 		e.POST("/v1/occupations", reply(201), gate(a.all).Require(readAndRW))
 		e.GET("/aud/maps", reply(200), gate(a.audience).Require(mapRequest))
+		e.GET("/v1/addresses", reply(200), strict.Require(addresses))
 		e.Any("/all/token", reply(200), gate(a.all).Authenticate())
 		e.GET("/optional/token", reply(200), gate(a.optional).Authenticate())
 		e.Any("/preflight/token", reply(200), gate(a.preflight).Authenticate())
@@ -244,6 +323,11 @@ var requestCases = []requestCase{
 	{name: "all of, both present", method: "POST", target: "/v1/occupations", auth: []string{"Bearer pdo-rw"}, status: 201, calls: 1},
 	{name: "scope checks need a token", target: "/v1/maps", status: 401, challenge: bare},
 
+	// Policies over claims: an OVO code with a scope.
+	{name: "OVO code and scope", target: "/v1/addresses", auth: []string{"Bearer ovo-token"}, status: 200, calls: 1},
+	{name: "no OVO code", target: "/v1/addresses", auth: []string{"Bearer kbo-token"}, status: 403, challenge: insufficient + `"dv_ar_adres_beheer"`, calls: 1},
+	{name: "OVO policy, scope missing", target: "/v1/addresses", auth: []string{"Bearer map-token"}, status: 403, challenge: insufficient + `"dv_ar_adres_beheer"`, calls: 1},
+
 	// The authorization server failing.
 	{name: "unavailable", target: "/v1/token", auth: []string{"Bearer down-token"}, status: 503, retry: "5", bodyHas: `"error":"temporarily_unavailable"`, calls: 1},
 	{name: "unavailable with retry-after", target: "/v1/maps", auth: []string{"Bearer busy-token"}, status: 503, retry: "30", calls: 1},
@@ -294,90 +378,105 @@ func serve(h http.Handler, tc requestCase) answer {
 	}
 }
 
+// TestRequestTable runs every request case on both stacks with every
+// backend, and asserts that all of them answer alike.
 func TestRequestTable(t *testing.T) {
 	for _, tc := range requestCases {
 		t.Run(tc.name, func(t *testing.T) {
 			answers := map[string]answer{}
-			for stack, build := range stacks {
-				stub := &stubServer{calls: map[string]int{}}
-				cache, err := introspect.NewCache(stub, introspect.CacheConfig{})
-				require.NoError(t, err)
-				defer cache.Close()
-				got := serve(build(newAuthenticators(t, cache)), tc)
-				answers[stack] = got
-
-				assert.Equal(t, tc.status, got.status, "%s: status", stack)
-				if strings.HasSuffix(tc.challenge, `error_description="`) {
-					assert.True(t, strings.HasPrefix(got.challenge, tc.challenge), "%s: challenge %q", stack, got.challenge)
-				} else {
-					assert.Equal(t, tc.challenge, got.challenge, "%s: challenge", stack)
-				}
-				assert.Equal(t, tc.retry, got.retry, "%s: Retry-After", stack)
-				if tc.cache != "" {
-					assert.Equal(t, tc.cache, got.cache, "%s: Cache-Control", stack)
-				}
-				if got.status >= 400 {
-					assert.Equal(t, "no-store", got.cache, "%s: error answers are not cached", stack)
-					assert.True(t, strings.HasPrefix(got.ctype, "application/json"), "%s: content type %q", stack, got.ctype)
-				}
-				assert.Contains(t, got.body, tc.bodyHas, "%s: body", stack)
-				assert.Equal(t, tc.calls, stub.total(), "%s: upstream calls", stack)
-				for token := range known {
-					if len(token) > 20 {
-						continue
-					}
-					assert.NotContains(t, got.body, `"`+token+`"`, "%s: the token is in the body", stack)
+			for _, backend := range backends {
+				for stack, build := range stacks {
+					verifier, upstream := backend.start(t)
+					cache, err := introspect.NewCache(verifier, introspect.CacheConfig{})
+					require.NoError(t, err)
+					defer cache.Close()
+					got := serve(build(newAuthenticators(t, cache)), tc)
+					where := backend.name + "/" + stack
+					answers[where] = got
+					checkAnswer(t, where, tc, got)
+					assert.Equal(t, tc.calls, upstream.total(), "%s: upstream calls", where)
 				}
 			}
-			assert.Equal(t, answers["nethttp"], answers["echo"], "the stacks answer differently")
+			want := answers["stub/nethttp"]
+			for where, got := range answers {
+				assert.Equal(t, want, got, "%s answers differently from stub/nethttp", where)
+			}
 		})
+	}
+}
+
+// checkAnswer checks what one stack answered to tc.
+func checkAnswer(t *testing.T, stack string, tc requestCase, got answer) {
+	t.Helper()
+	assert.Equal(t, tc.status, got.status, "%s: status", stack)
+	if strings.HasSuffix(tc.challenge, `error_description="`) {
+		assert.True(t, strings.HasPrefix(got.challenge, tc.challenge), "%s: challenge %q", stack, got.challenge)
+	} else {
+		assert.Equal(t, tc.challenge, got.challenge, "%s: challenge", stack)
+	}
+	assert.Equal(t, tc.retry, got.retry, "%s: Retry-After", stack)
+	if tc.cache != "" {
+		assert.Equal(t, tc.cache, got.cache, "%s: Cache-Control", stack)
+	}
+	if got.status >= 400 {
+		assert.Equal(t, "no-store", got.cache, "%s: error answers are not cached", stack)
+		assert.True(t, strings.HasPrefix(got.ctype, "application/json"), "%s: content type %q", stack, got.ctype)
+	}
+	assert.Contains(t, got.body, tc.bodyHas, "%s: body", stack)
+	for token := range known {
+		if len(token) > 20 {
+			continue
+		}
+		assert.NotContains(t, got.body, `"`+token+`"`, "%s: the token is in the body", stack)
 	}
 }
 
 // TestCacheHitRechecksRoute: the cache stores the server's facts, not a
 // route's decision, so every route re-checks them on a hit.
 func TestCacheHitRechecksRoute(t *testing.T) {
-	for stack, build := range stacks {
-		t.Run(stack, func(t *testing.T) {
-			stub := &stubServer{calls: map[string]int{}}
-			cache, err := introspect.NewCache(stub, introspect.CacheConfig{})
-			require.NoError(t, err)
-			defer cache.Close()
-			h := build(newAuthenticators(t, cache))
-			read := []string{"Bearer pdo-read"}
+	for _, backend := range backends {
+		for stack, build := range stacks {
+			t.Run(backend.name+"/"+stack, func(t *testing.T) {
+				verifier, upstream := backend.start(t)
+				cache, err := introspect.NewCache(verifier, introspect.CacheConfig{})
+				require.NoError(t, err)
+				defer cache.Close()
+				h := build(newAuthenticators(t, cache))
+				read := []string{"Bearer pdo-read"}
 
-			steps := []struct {
-				target string
-				status int
-			}{
-				{"/v1/occupations", 200},
-				{"/v1/maps", 403},
-				{"/v1/token", 200},
-				{"/aud/maps", 403},
-				{"/v1/occupations", 200},
-			}
-			for _, s := range steps {
-				got := serve(h, requestCase{target: s.target, auth: read})
-				assert.Equal(t, s.status, got.status, s.target)
-			}
-			other := serve(h, requestCase{target: "/aud/maps", auth: []string{"Bearer other-aud"}})
-			assert.Equal(t, 401, other.status)
-			other = serve(h, requestCase{target: "/v1/maps", auth: []string{"Bearer other-aud"}})
-			assert.Equal(t, 200, other.status, "the audience is a route's decision too")
+				steps := []struct {
+					target string
+					status int
+				}{
+					{"/v1/occupations", 200},
+					{"/v1/maps", 403},
+					{"/v1/token", 200},
+					{"/aud/maps", 403},
+					{"/v1/occupations", 200},
+				}
+				for _, s := range steps {
+					got := serve(h, requestCase{target: s.target, auth: read})
+					assert.Equal(t, s.status, got.status, s.target)
+				}
+				other := serve(h, requestCase{target: "/aud/maps", auth: []string{"Bearer other-aud"}})
+				assert.Equal(t, 401, other.status)
+				other = serve(h, requestCase{target: "/v1/maps", auth: []string{"Bearer other-aud"}})
+				assert.Equal(t, 200, other.status, "the audience is a route's decision too")
 
-			assert.Equal(t, 1, stub.calls["pdo-read"])
-			assert.Equal(t, 1, stub.calls["other-aud"])
-			st := cache.Stats()
-			assert.EqualValues(t, 5, st.Hits)
-			assert.EqualValues(t, 2, st.UpstreamCalls)
+				assert.Equal(t, 1, upstream.callsFor("pdo-read"))
+				assert.Equal(t, 1, upstream.callsFor("other-aud"))
+				st := cache.Stats()
+				assert.EqualValues(t, 5, st.Hits)
+				assert.EqualValues(t, 2, st.UpstreamCalls)
 
-			// Invalid answers are cached too; failures are not.
-			for range 3 {
-				serve(h, requestCase{target: "/v1/token", auth: []string{"Bearer nope"}})
-				serve(h, requestCase{target: "/v1/token", auth: []string{"Bearer down-token"}})
-			}
-			assert.Equal(t, 1, stub.calls["nope"])
-			assert.Equal(t, 3, stub.calls["down-token"])
-		})
+				// Invalid answers are cached too; failures are not.
+				for range 3 {
+					serve(h, requestCase{target: "/v1/token", auth: []string{"Bearer nope"}})
+					serve(h, requestCase{target: "/v1/token", auth: []string{"Bearer down-token"}})
+				}
+				assert.Equal(t, 1, upstream.callsFor("nope"))
+				assert.Equal(t, 3, upstream.callsFor("down-token"))
+			})
+		}
 	}
 }
