@@ -155,7 +155,8 @@ func badRequest(description string) *problem {
 func (a *api) profile(ctx context.Context, r *http.Request) (*introspect.Profile, error) {
 	if a.profiles == nil {
 		return nil, &problem{status: http.StatusNotImplemented, body: middleware.Body{
-			Error: "not_configured", Description: "profile lookup needs -client-id and -client-secret",
+			Error: "not_configured", Description: "profile lookup is Geosecure's and needs -client-id and -client-secret; " +
+				"with ACM/IDM, GET /v1/token shows the token's claims",
 		}}
 	}
 	token, ok := a.auth.Token(r)

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tokengate/tokengate/introspect"
 	"github.com/tokengate/tokengate/middleware"
 )
 
@@ -20,6 +21,12 @@ type config struct {
 	framework           string
 	verifyURL           string
 	profileURL          string
+	issuer              string
+	introspectionURL    string
+	clientAuth          introspect.AuthMethod
+	clientAuthSet       bool // -client-auth was given, not defaulted
+	clientJWK           string
+	demoKind            string
 	clientID            string
 	clientSecret        string
 	audiences           []string
@@ -32,7 +39,11 @@ type config struct {
 
 // demo reports whether no authorization server was named, so the embedded
 // demo server is to be used.
-func (c *config) demo() bool { return c.verifyURL == "" }
+func (c *config) demo() bool { return c.verifyURL == "" && !c.rfc7662() }
+
+// rfc7662 reports whether the backend is RFC 7662 introspection (ACM/IDM)
+// rather than Geosecure's verify endpoint.
+func (c *config) rfc7662() bool { return c.issuer != "" || c.introspectionURL != "" }
 
 // parseConfig reads flags from args; each flag can also be set by the
 // environment variable TOKENGATE_<NAME> (dashes as underscores), and a flag
@@ -42,23 +53,33 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: example [flags]\n\n"+
-			"A GIPOD-like API protected by tokengate. With no -verify-url it starts an\n"+
-			"embedded demo authorization server and prints curl commands to try.\n\n"+
+			"A GIPOD-like API protected by tokengate, against Geosecure (-verify-url) or\n"+
+			"ACM/IDM and other RFC 7662 servers (-issuer or -introspection-url). With\n"+
+			"neither it starts an embedded demo authorization server (-demo) and prints\n"+
+			"curl commands to try.\n\n"+
 			"Every flag can also be set as TOKENGATE_<FLAG> (e.g. TOKENGATE_VERIFY_URL).\n\n")
 		fs.PrintDefaults()
 	}
 	var (
-		c                              config
-		audience, tokenFrom            string
-		cacheTTL, timeout, concurrency string
+		c                               config
+		audience, tokenFrom, clientAuth string
+		cacheTTL, timeout, concurrency  string
 	)
 	fs.StringVar(&c.addr, "addr", "127.0.0.1:8080", "listen `address`")
 	fs.StringVar(&c.framework, "framework", "echo", "`stack` to serve with: echo (Echo v4) or http (net/http ServeMux)")
 	fs.StringVar(&c.verifyURL, "verify-url", "", "Geosecure verify endpoint `URL`, e.g. "+
 		"https://oauth.vlaanderen.be/authorization/ws/oauth/v2/authorization/verify; empty starts the demo server")
 	fs.StringVar(&c.profileURL, "profile-url", "", "profile endpoint `URL`; default: -verify-url with its last segment \"verify\" replaced by \"profile\"")
-	fs.StringVar(&c.clientID, "client-id", "", "client id for the profile call")
-	fs.StringVar(&c.clientSecret, "client-secret", "", "client secret for the profile call")
+	fs.StringVar(&c.issuer, "issuer", "", "RFC 7662 issuer `URL`, e.g. "+introspect.ACMProductionIssuer+
+		" (ACM/IDM) or "+introspect.ACMTestIssuer+" (T&I); the introspection endpoint comes from discovery")
+	fs.StringVar(&c.introspectionURL, "introspection-url", "", "RFC 7662 introspection endpoint `URL`; skips discovery (give -issuer too for ACM/IDM, "+
+		"whose client assertions must name the issuer)")
+	fs.StringVar(&clientAuth, "client-auth", "", "how to authenticate to the introspection endpoint: basic, post or private_key_jwt "+
+		"(default basic, or private_key_jwt when -client-jwk is set)")
+	fs.StringVar(&c.clientJWK, "client-jwk", "", "`path` to the client's private JWK (JSON) for private_key_jwt")
+	fs.StringVar(&c.demoKind, "demo", "geosecure", "`kind` of embedded demo authorization server when no other is named: geosecure or acm")
+	fs.StringVar(&c.clientID, "client-id", "", "client id for the profile call (Geosecure) or for introspection (RFC 7662)")
+	fs.StringVar(&c.clientSecret, "client-secret", "", "client secret for the profile call (Geosecure) or for basic and post (RFC 7662)")
 	fs.StringVar(&audience, "audience", "", "comma-separated allow-list of token audiences (Geosecure: client ids); empty accepts any")
 	fs.StringVar(&tokenFrom, "token-from", "header", "comma-separated token `sources`: header, form, query (RFC 6750 §2.1-2.3)")
 	fs.StringVar(&cacheTTL, "cache-ttl", "5m", "longest `duration` a verification result is reused, never past the token's expiry; 0 disables the cache")
@@ -89,6 +110,33 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	var err error
 	if c.framework != "echo" && c.framework != "http" {
 		return nil, fmt.Errorf("-framework must be echo or http, not %q", c.framework)
+	}
+	if c.demoKind != "geosecure" && c.demoKind != "acm" {
+		return nil, fmt.Errorf("-demo must be geosecure or acm, not %q", c.demoKind)
+	}
+	if c.verifyURL != "" && c.rfc7662() {
+		return nil, errors.New("-verify-url (Geosecure) and -issuer or -introspection-url (RFC 7662) name two backends; choose one")
+	}
+	switch {
+	case clientAuth != "":
+		c.clientAuthSet = true
+		if c.clientAuth, err = introspect.ParseAuthMethod(clientAuth); err != nil {
+			return nil, fmt.Errorf("-client-auth: %w", err)
+		}
+	case c.clientJWK != "":
+		c.clientAuth = introspect.PrivateKeyJWT
+	default:
+		c.clientAuth = introspect.ClientSecretBasic
+	}
+	if c.rfc7662() {
+		switch {
+		case c.clientID == "":
+			return nil, errors.New("-client-id is required with -issuer or -introspection-url")
+		case c.clientAuth == introspect.PrivateKeyJWT && c.clientJWK == "":
+			return nil, errors.New("-client-auth private_key_jwt needs -client-jwk")
+		case c.clientAuth != introspect.PrivateKeyJWT && c.clientSecret == "":
+			return nil, fmt.Errorf("-client-auth %s needs -client-secret", c.clientAuth)
+		}
 	}
 	if c.sources, err = middleware.ParseSources(tokenFrom); err != nil {
 		return nil, fmt.Errorf("-token-from: %w", err)

@@ -1,11 +1,15 @@
 package main
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"fmt"
 	"io"
 	"strings"
 	"time"
 
+	"github.com/tokengate/tokengate/introspect"
 	"github.com/tokengate/tokengate/introspect/introspecttest"
 )
 
@@ -21,20 +25,44 @@ type demoToken struct {
 // demoServer is the embedded authorization server of `go run ./example`.
 type demoServer struct {
 	*introspecttest.Server
+	acm    bool
+	key    *introspect.SigningKey // the example's client key, in ACM mode
+	method introspect.AuthMethod  // how the example authenticates, in ACM mode
 	tokens []demoToken
 }
 
-// startDemo starts the fake Geosecure server on a loopback port and issues
-// a token for each scope set the API uses, one that expires in a minute, and
-// names one that it does not know.
-func startDemo(clientID, clientSecret string) *demoServer {
+// startDemo starts the fake authorization server on a loopback port and
+// issues a token for each scope set the API uses, one that expires in a
+// minute, and names one that it does not know. In ACM mode the server is an
+// OpenID Provider with RFC 7662 introspection, the tokens carry a subject
+// and Flemish claims, and the example's client gets a fresh key pair for
+// private_key_jwt.
+func startDemo(acm bool, clientID, clientSecret string) (*demoServer, error) {
 	srv := introspecttest.NewUnstartedServer()
 	srv.ClientID, srv.ClientSecret = clientID, clientSecret
 	srv.Start()
 
-	d := &demoServer{Server: srv}
+	d := &demoServer{Server: srv, acm: acm}
+	if acm {
+		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			srv.Close()
+			return nil, err
+		}
+		d.key = &introspect.SigningKey{Key: key, KeyID: "demo-key"}
+		srv.AddClient(introspecttest.Client{ID: srv.ClientID, Secret: srv.ClientSecret, Key: key.Public()})
+	}
 	issue := func(label, path, method, expect string, life time.Duration, scopes ...string) {
 		t := introspecttest.Token{Scopes: scopes, ClientID: srv.ClientID}
+		if acm {
+			t.Subject = "d6b5a1f4-8c2b-4e52-9f1b-3a2e7c9d0e11"
+			t.Claims = map[string]any{
+				"vo_id":              t.Subject,
+				"vo_orgcode":         "OVO002949",
+				"vo_doelgroepcode":   "GID",
+				"credential_manager": map[string]any{"code": "DV", "name": "Digitaal Vlaanderen"},
+			}
+		}
 		if life > 0 {
 			t.ExpiresAt = time.Now().Add(life)
 		}
@@ -46,12 +74,17 @@ func startDemo(clientID, clientSecret string) *demoServer {
 	issue("gipod_pdo_read, on a route that needs MapRequest", "/v1/maps", "GET", "403", 0, "gipod_pdo_read")
 	issue("MapRequest, expires in a minute", "/v1/token", "GET", "200, then 401", time.Minute, "MapRequest")
 	d.tokens = append(d.tokens, demoToken{"unknown to the server", "not-a-valid-token", "/v1/token", "GET", "401"})
-	return d
+	return d, nil
 }
 
 // printCurls writes ready-to-paste commands for the API at base.
 func (d *demoServer) printCurls(w io.Writer, base string) {
-	fmt.Fprintf(w, "\nDemo authorization server (Geosecure verify and profile) at %s\n", d.URL)
+	if d.acm {
+		fmt.Fprintf(w, "\nDemo OpenID Provider (ACM/IDM-style RFC 7662 introspection) at %s\n", d.Issuer())
+		fmt.Fprintf(w, "The example authenticates to it with %s, as client %q.\n", d.method, d.ClientID)
+	} else {
+		fmt.Fprintf(w, "\nDemo authorization server (Geosecure verify and profile) at %s\n", d.URL)
+	}
 	fmt.Fprintf(w, "\nTry these (expected status on the right):\n\n")
 	fmt.Fprintf(w, "  curl -i %s/healthz   # 200\n", base)
 	fmt.Fprintf(w, "  curl -i %s/v1/token   # 401, no token\n", base)
@@ -64,7 +97,10 @@ func (d *demoServer) printCurls(w io.Writer, base string) {
 		fmt.Fprintf(w, "  curl -i -X %s -H 'Authorization: Bearer %s'%s %s%s   # %s\n",
 			t.method, t.token, data, base, t.path, t.expect)
 	}
-	fmt.Fprintf(w, "\n  # the profile of a token's owner\n")
-	fmt.Fprintf(w, "  curl -i -H 'Authorization: Bearer %s' %s/v1/profile   # 200\n\n", d.tokens[0].token, base)
+	if !d.acm {
+		fmt.Fprintf(w, "\n  # the profile of a token's owner\n")
+		fmt.Fprintf(w, "  curl -i -H 'Authorization: Bearer %s' %s/v1/profile   # 200\n", d.tokens[0].token, base)
+	}
+	fmt.Fprintln(w)
 	fmt.Fprintln(w, strings.Repeat("-", 72))
 }

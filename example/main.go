@@ -6,11 +6,16 @@
 //
 //	go run ./example
 //
-// works on a machine without network. Against Digitaal Vlaanderen's
-// Geosecure server:
+// works on a machine without network (add -demo acm for an ACM/IDM-style
+// OpenID Provider). Against Digitaal Vlaanderen's Geosecure server:
 //
 //	go run ./example -verify-url https://oauth.vlaanderen.be/authorization/ws/oauth/v2/authorization/verify \
 //	    -client-id 38890 -client-secret "$SECRET" -audience 38890
+//
+// Against ACM/IDM, authenticating with the client's private JWK:
+//
+//	go run ./example -issuer https://authenticatie.vlaanderen.be/op \
+//	    -client-id "$CLIENT_ID" -client-jwk client-key.json
 //
 // Run it with -h for every flag.
 package main
@@ -56,13 +61,24 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 	var demo *demoServer
 	if cfg.demo() {
-		demo = startDemo(cmp.Or(cfg.clientID, "demo-client"), cmp.Or(cfg.clientSecret, "demo-secret"))
+		demo, err = startDemo(cfg.demoKind == "acm", cmp.Or(cfg.clientID, "demo-client"), cmp.Or(cfg.clientSecret, "demo-secret"))
+		if err != nil {
+			return err
+		}
 		defer demo.Close()
-		cfg.verifyURL, cfg.profileURL = demo.VerifyURL(), demo.ProfileURL()
 		cfg.clientID, cfg.clientSecret = demo.ClientID, demo.ClientSecret
+		if demo.acm {
+			cfg.issuer = demo.Issuer()
+			if !cfg.clientAuthSet {
+				cfg.clientAuth = introspect.PrivateKeyJWT
+			}
+			demo.method = cfg.clientAuth
+		} else {
+			cfg.verifyURL, cfg.profileURL = demo.VerifyURL(), demo.ProfileURL()
+		}
 	}
 
-	geosecure, err := introspect.NewGeosecure(introspect.GeosecureConfig{URL: cfg.verifyURL, Timeout: cfg.upstreamTimeout})
+	backend, err := newBackend(cfg, demo)
 	if err != nil {
 		return err
 	}
@@ -76,7 +92,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		// token still share one call and upstream calls stay bounded.
 		cacheCfg.MaxTTL, cacheCfg.InvalidTTL = -1, -1
 	}
-	cache, err := introspect.NewCache(geosecure, cacheCfg)
+	cache, err := introspect.NewCache(backend, cacheCfg)
 	if err != nil {
 		return err
 	}
@@ -93,7 +109,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	app := &api{auth: auth}
-	if cfg.clientID != "" && cfg.clientSecret != "" {
+	if !cfg.rfc7662() && cfg.clientID != "" && cfg.clientSecret != "" {
 		app.profiles, err = introspect.NewProfileClient(introspect.ProfileConfig{
 			URL: cfg.profileURL, ClientID: cfg.clientID, ClientSecret: cfg.clientSecret, Timeout: cfg.upstreamTimeout,
 		})
@@ -135,4 +151,35 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	return srv.Shutdown(shutdownCtx)
+}
+
+// newBackend returns the verifier cfg names: Geosecure's verify endpoint, or
+// RFC 7662 introspection. In the ACM demo the client key is the demo's.
+func newBackend(cfg *config, demo *demoServer) (introspect.Verifier, error) {
+	if !cfg.rfc7662() {
+		return introspect.NewGeosecure(introspect.GeosecureConfig{URL: cfg.verifyURL, Timeout: cfg.upstreamTimeout})
+	}
+	in := introspect.IntrospectorConfig{
+		Issuer:       cfg.issuer,
+		Endpoint:     cfg.introspectionURL,
+		ClientID:     cfg.clientID,
+		ClientSecret: cfg.clientSecret,
+		AuthMethod:   cfg.clientAuth,
+		Timeout:      cfg.upstreamTimeout,
+	}
+	if cfg.clientAuth == introspect.PrivateKeyJWT {
+		switch {
+		case cfg.clientJWK != "":
+			data, err := os.ReadFile(cfg.clientJWK)
+			if err != nil {
+				return nil, fmt.Errorf("-client-jwk: %w", err)
+			}
+			if in.ClientKey, err = introspect.ParseJWK(data); err != nil {
+				return nil, fmt.Errorf("-client-jwk %s: %w", cfg.clientJWK, err)
+			}
+		case demo != nil && demo.acm:
+			in.ClientKey = demo.key
+		}
+	}
+	return introspect.NewIntrospector(in)
 }

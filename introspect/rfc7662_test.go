@@ -230,7 +230,7 @@ func TestIntrospectorRequest(t *testing.T) {
 			assert.Equal(t, "rs-jwt", req.form.Get("client_id"))
 			assert.Equal(t, "urn:ietf:params:oauth:client-assertion-type:jwt-bearer", req.form.Get("client_assertion_type"))
 
-			jws, err := jose.ParseSigned(req.form.Get("client_assertion"), []jose.SignatureAlgorithm{jose.RS256})
+			jws, err := jose.ParseSignedCompact(req.form.Get("client_assertion"), []jose.SignatureAlgorithm{jose.RS256})
 			require.NoError(t, err, "RS256 by default")
 			assert.Equal(t, "key-2026", jws.Signatures[0].Header.KeyID)
 			payload, err := jws.Verify(rsaKey().Public())
