@@ -13,7 +13,6 @@ import (
 	"unsafe"
 
 	"github.com/dgraph-io/ristretto/v2"
-	"golang.org/x/sync/singleflight"
 )
 
 // Defaults of [CacheConfig].
@@ -92,7 +91,7 @@ type CacheStats struct {
 type Cache struct {
 	next       Verifier
 	store      *ristretto.Cache[uint64, *entry]
-	flights    singleflight.Group
+	flights    flights
 	slots      chan struct{}
 	maxTTL     time.Duration
 	invalidTTL time.Duration
@@ -110,6 +109,11 @@ type Cache struct {
 	// stored only if gen is unchanged since its fetch began.
 	invalidation sync.RWMutex
 	gen          uint64
+
+	// life orders Close against the store's Set and Wait, which must not
+	// run on a closed store: ristretto's own check of that is racy.
+	life   sync.RWMutex
+	closed bool
 
 	hits, misses, upstream, invalid, failures, evictions paddedCounter
 	waiting                                              atomic.Int64
@@ -189,26 +193,51 @@ func (c *Cache) Verify(ctx context.Context, token string) (*TokenInfo, error) {
 // under way. It is apart from Verify so that what the call captures is moved
 // to the heap on a miss only.
 func (c *Cache) miss(ctx context.Context, token string, key uint64, sum [sha256.Size]byte) (*TokenInfo, error) {
+	f, lead := c.flights.join(sum, c.nanos())
+	if !lead && f.landed() {
+		// The answer is stored, but the store does not show it yet.
+		c.hits.Add(1)
+		return f.info, f.err
+	}
 	c.misses.Add(1)
-	ch := c.flights.DoChan(string(sum[:]), func() (any, error) {
-		return c.fetch(ctx, token, key, sum)
-	})
+	if lead {
+		// The call runs on a goroutine of its own, on a context detached
+		// from this caller's, so that the others still get an answer when
+		// this caller gives up.
+		go c.fly(ctx, token, key, sum, f)
+	}
 	c.waiting.Add(1)
 	defer c.waiting.Add(-1)
 	select {
-	case res := <-ch:
-		if res.Err != nil {
-			return nil, res.Err
-		}
-		return res.Val.(*TokenInfo), nil
+	case <-f.done:
+		return f.info, f.err
 	case <-ctx.Done():
 		return nil, &UnavailableError{Reason: "gave up waiting for the authorization server", Err: ctx.Err()}
 	}
 }
 
-// fetch makes the one upstream call for a token and stores its answer. It
-// runs on the singleflight goroutine, never on a caller's.
-func (c *Cache) fetch(callerCtx context.Context, token string, key uint64, sum [sha256.Size]byte) (info *TokenInfo, err error) {
+// fly runs the flight f: it fetches, lands the answer for the waiting
+// callers, and then, off their path, waits until the store shows the answer
+// before forgetting the flight. Ristretto applies sets asynchronously, and
+// waiting for it takes tens of microseconds; until then, latecomers join the
+// landed flight instead of starting a second upstream call.
+func (c *Cache) fly(callerCtx context.Context, token string, key uint64, sum [sha256.Size]byte, f *flight) {
+	info, err, expires := c.fetch(callerCtx, token, key, sum)
+	f.land(info, err, expires)
+	if expires != 0 {
+		c.life.RLock()
+		if !c.closed {
+			c.store.Wait()
+		}
+		c.life.RUnlock()
+	}
+	c.flights.forget(sum, f)
+}
+
+// fetch makes the one upstream call for a token and stores its answer,
+// returning when the stored answer expires (zero when it was not stored).
+// It runs on the flight's goroutine, never on a caller's.
+func (c *Cache) fetch(callerCtx context.Context, token string, key uint64, sum [sha256.Size]byte) (info *TokenInfo, err error, expires int64) {
 	c.invalidation.RLock()
 	gen := c.gen
 	c.invalidation.RUnlock()
@@ -217,7 +246,7 @@ func (c *Cache) fetch(callerCtx context.Context, token string, key uint64, sum [
 	// for this token stored its answer, and joined only after that call
 	// ended, starts this one: the answer is there now.
 	if e, ok := c.store.Get(key); ok && e.sum == sum && c.nanos() < e.expires {
-		return e.info, e.err
+		return e.info, e.err, 0
 	}
 
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(callerCtx), c.timeout)
@@ -226,7 +255,7 @@ func (c *Cache) fetch(callerCtx context.Context, token string, key uint64, sum [
 	case c.slots <- struct{}{}:
 	case <-ctx.Done():
 		c.failures.Add(1)
-		return nil, &UnavailableError{Reason: "too many calls to the authorization server in flight", Err: ctx.Err()}
+		return nil, &UnavailableError{Reason: "too many calls to the authorization server in flight", Err: ctx.Err()}, 0
 	}
 	c.upstream.Add(1)
 	info, err = c.callNext(ctx, token)
@@ -235,19 +264,19 @@ func (c *Cache) fetch(callerCtx context.Context, token string, key uint64, sum [
 	now := c.clock()
 	switch {
 	case err == nil && info.ExpiresAt.IsZero():
-		c.put(key, sum, gen, &entry{info: info}, c.maxTTL, now)
+		expires = c.put(key, sum, gen, &entry{info: info}, c.maxTTL, now)
 	case err == nil && info.ExpiresAt.After(now):
-		c.put(key, sum, gen, &entry{info: info}, min(c.maxTTL, info.ExpiresAt.Sub(now)), now)
+		expires = c.put(key, sum, gen, &entry{info: info}, min(c.maxTTL, info.ExpiresAt.Sub(now)), now)
 	case err == nil:
 		info, err = nil, invalidToken("token expired")
 		fallthrough
 	case errors.Is(err, ErrInvalidToken):
 		c.invalid.Add(1)
-		c.put(key, sum, gen, &entry{err: err}, c.invalidTTL, now)
+		expires = c.put(key, sum, gen, &entry{err: err}, c.invalidTTL, now)
 	default:
 		c.failures.Add(1)
 	}
-	return info, err
+	return info, err, expires
 }
 
 // callNext calls the wrapped Verifier and holds it to its contract: an error
@@ -274,24 +303,26 @@ func (c *Cache) callNext(ctx context.Context, token string) (info *TokenInfo, er
 }
 
 // put stores e for ttl, unless ttl is not positive or the token was
-// invalidated since its fetch began at generation gen.
-func (c *Cache) put(key uint64, sum [sha256.Size]byte, gen uint64, e *entry, ttl time.Duration, now time.Time) {
+// invalidated since its fetch began at generation gen. It returns when e
+// expires if the store accepted it, which it applies asynchronously, and
+// zero otherwise.
+func (c *Cache) put(key uint64, sum [sha256.Size]byte, gen uint64, e *entry, ttl time.Duration, now time.Time) int64 {
 	if ttl <= 0 {
-		return
+		return 0
 	}
 	e.sum = sum
 	e.expires = c.nanosAt(now.Add(ttl))
 	c.invalidation.RLock()
 	defer c.invalidation.RUnlock()
 	if c.gen != gen {
-		return
+		return 0
 	}
-	// Ristretto applies sets asynchronously. Waiting for this one before the
-	// shared call returns means a request arriving just after it finds the
-	// result, instead of starting a second upstream call.
-	if c.store.Set(key, e, e.cost()) {
-		c.store.Wait()
+	c.life.RLock()
+	defer c.life.RUnlock()
+	if c.closed || !c.store.Set(key, e, e.cost()) {
+		return 0
 	}
+	return e.expires
 }
 
 // clock returns the current time by the injected clock, or the wall clock.
@@ -329,8 +360,17 @@ func (c *Cache) Invalidate(token string) {
 	c.invalidation.Lock()
 	defer c.invalidation.Unlock()
 	c.gen++
-	c.flights.Forget(string(sum[:]))
+	c.flights.drop(sum)
+	c.life.RLock()
+	defer c.life.RUnlock()
+	if c.closed {
+		return
+	}
+	// Ristretto applies sets and deletes asynchronously, in order: waiting
+	// until it has applied this delete means a set of the token's answer
+	// still queued cannot make it visible again after Invalidate returns.
 	c.store.Del(binary.LittleEndian.Uint64(sum[:8]))
+	c.store.Wait()
 }
 
 // Stats returns the counts since the cache was made. It is safe to call at
@@ -350,7 +390,12 @@ func (c *Cache) Stats() CacheStats {
 // Close releases the cache's memory and background goroutines. A closed
 // Cache still verifies tokens, sharing concurrent calls, but stores nothing.
 func (c *Cache) Close() {
-	c.store.Close()
+	c.life.Lock()
+	defer c.life.Unlock()
+	if !c.closed {
+		c.closed = true
+		c.store.Close()
+	}
 }
 
 // tokenSum returns the SHA-256 of token without copying it: converting a
@@ -362,12 +407,16 @@ func tokenSum(token string) [sha256.Size]byte {
 
 // typicalEntryCost is the estimated cost of a result with a few scopes and
 // claims, used to size ristretto's frequency counters.
-const typicalEntryCost = 448
+const typicalEntryCost = 900
 
 // cost estimates the bytes e holds, so that MaxCost bounds memory rather
-// than a number of entries.
+// than a number of entries. entrySize is an entry with ristretto's
+// bookkeeping for it (its store and policy maps, at their load factor);
+// infoSize is a TokenInfo's fixed part. With them the estimate of a result
+// with two scopes and an audience is within a few percent of the heap that
+// BenchmarkMemory (in bench/) measures per cached token.
 func (e *entry) cost() int64 {
-	const entrySize, infoSize = 80, 256
+	const entrySize, infoSize = 520, 256
 	n := entrySize
 	if info := e.info; info != nil {
 		n += infoSize + len(info.ClientID) + len(info.Subject) + len(info.Issuer) + len(info.TokenType)

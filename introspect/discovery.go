@@ -61,6 +61,14 @@ func (d *discovery) introspectionEndpoint(ctx context.Context) (string, error) {
 	}
 
 	ch := d.flight.DoChan("", func() (any, error) {
+		// A caller that looked just before the previous lookup finished,
+		// and joined just after, finds its answer here.
+		d.mu.Lock()
+		endpoint := d.endpoint
+		d.mu.Unlock()
+		if endpoint != "" {
+			return endpoint, nil
+		}
 		// The request outlives a caller that gives up, so that the others
 		// waiting for it still get an answer; the client's timeout bounds it.
 		endpoint, err := d.fetch(context.WithoutCancel(ctx))
