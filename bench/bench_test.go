@@ -1,0 +1,447 @@
+// Package bench measures tokengate side by side with the libraries a team
+// would pick instead: local JWT validation with auth0's go-jwt-middleware and
+// labstack's echo-jwt. It is a module of its own, so that those libraries
+// never enter tokengate's go.mod.
+//
+// Run it with run.sh, which also makes BENCHMARKS.md; see README.md.
+package bench
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	jwtmiddleware "github.com/auth0/go-jwt-middleware/v2"
+	"github.com/auth0/go-jwt-middleware/v2/validator"
+	"github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
+	echojwt "github.com/labstack/echo-jwt/v4"
+	"github.com/labstack/echo/v4"
+
+	"github.com/tokengate/tokengate/introspect"
+	"github.com/tokengate/tokengate/middleware"
+	"github.com/tokengate/tokengate/middleware/echogate"
+	"github.com/tokengate/tokengate/scopes"
+)
+
+const (
+	route    = "/v1/maps"
+	issuer   = "https://authenticatie.vlaanderen.be/op"
+	audience = "gipod-api"
+)
+
+// hmacKey signs the HS256 tokens; rsaKey the RS256 ones.
+var (
+	hmacKey = []byte("0123456789abcdef0123456789abcdef")
+	rsaKey  = sync.OnceValue(func() *rsa.PrivateKey {
+		key, err := rsa.GenerateKey(rand.Reader, 2048)
+		if err != nil {
+			panic(err)
+		}
+		return key
+	})
+)
+
+// opaqueToken returns a random 64-byte opaque token, as an authorization
+// server issues them.
+func opaqueToken() string {
+	b := make([]byte, 48)
+	_, _ = rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// signedJWT returns a JWT with the claims a resource server checks, signed
+// with alg.
+func signedJWT(b *testing.B, alg jose.SignatureAlgorithm, key any) string {
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: alg, Key: key}, (&jose.SignerOptions{}).WithType("JWT"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	now := time.Now()
+	token, err := jwt.Signed(signer).Claims(jwt.Claims{
+		Issuer: issuer, Subject: "user-1", Audience: jwt.Audience{audience},
+		IssuedAt: jwt.NewNumericDate(now), Expiry: jwt.NewNumericDate(now.Add(time.Hour)),
+	}).Claims(map[string]any{"scope": "MapRequest"}).Serialize()
+	if err != nil {
+		b.Fatal(err)
+	}
+	return token
+}
+
+// okHandler is the protected handler on net/http; okEcho on Echo.
+var (
+	okHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusOK) })
+	okEcho    = func(c echo.Context) error { return c.NoContent(http.StatusOK) }
+)
+
+// discardWriter is a ResponseWriter that allocates nothing, so that the
+// measurements are of the middleware, not of the recorder.
+type discardWriter struct {
+	h    http.Header
+	code int
+}
+
+func (w *discardWriter) Header() http.Header         { return w.h }
+func (w *discardWriter) Write(b []byte) (int, error) { return len(b), nil }
+func (w *discardWriter) WriteHeader(code int)        { w.code = code }
+
+// cachedTokengate returns an Authenticator whose cache already holds token.
+func cachedTokengate(b *testing.B, token string) *middleware.Authenticator {
+	stub := introspect.VerifierFunc(func(context.Context, string) (*introspect.TokenInfo, error) {
+		return &introspect.TokenInfo{Active: true, Scopes: scopes.New("MapRequest"), ClientID: "38890",
+			Audience: []string{"38890"}, ExpiresAt: time.Now().Add(time.Hour)}, nil
+	})
+	cache, err := introspect.NewCache(stub, introspect.CacheConfig{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(cache.Close)
+	if _, err := cache.Verify(context.Background(), token); err != nil {
+		b.Fatal(err)
+	}
+	auth, err := middleware.New(middleware.Config{Verifier: cache})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return auth
+}
+
+func auth0(b *testing.B, alg validator.SignatureAlgorithm, key any) func(http.Handler) http.Handler {
+	v, err := validator.New(func(context.Context) (any, error) { return key, nil }, alg, issuer, []string{audience})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return jwtmiddleware.New(v.ValidateToken).CheckJWT
+}
+
+// hitCase is one protected (or bare) route and the token it is sent.
+type hitCase struct {
+	name    string
+	handler func(b *testing.B) (http.Handler, string)
+}
+
+// hitCases are the sub-benchmarks of BenchmarkHit and BenchmarkHitParallel,
+// by the names the report expects.
+var hitCases = []hitCase{
+	{"nethttp/bare", func(b *testing.B) (http.Handler, string) { return okHandler, opaqueToken() }},
+	{"nethttp/tokengate", func(b *testing.B) (http.Handler, string) {
+		token := opaqueToken()
+		return cachedTokengate(b, token).Require(middleware.AllOf("MapRequest"))(okHandler), token
+	}},
+	{"nethttp/auth0-HS256", func(b *testing.B) (http.Handler, string) {
+		return auth0(b, validator.HS256, hmacKey)(okHandler), signedJWT(b, jose.HS256, hmacKey)
+	}},
+	{"nethttp/auth0-RS256", func(b *testing.B) (http.Handler, string) {
+		return auth0(b, validator.RS256, &rsaKey().PublicKey)(okHandler), signedJWT(b, jose.RS256, rsaKey())
+	}},
+	{"echo/bare", func(b *testing.B) (http.Handler, string) {
+		e := echo.New()
+		e.GET(route, okEcho)
+		return e, opaqueToken()
+	}},
+	{"echo/tokengate", func(b *testing.B) (http.Handler, string) {
+		token := opaqueToken()
+		gate := echogate.New(cachedTokengate(b, token), echogate.Config{})
+		e := echo.New()
+		e.GET(route, okEcho, gate.Require(middleware.AllOf("MapRequest")))
+		return e, token
+	}},
+	{"echo/echojwt-HS256", func(b *testing.B) (http.Handler, string) {
+		e := echo.New()
+		e.GET(route, okEcho, echojwt.JWT(hmacKey))
+		return e, signedJWT(b, jose.HS256, hmacKey)
+	}},
+}
+
+// template is the request every benchmark sends, but for its token.
+var template = httptest.NewRequest(http.MethodGet, route, nil)
+
+// newRequest returns a GET of the route carrying token. It allocates little,
+// so that a benchmark that needs a request per operation measures the
+// middleware rather than the making of requests.
+func newRequest(token string) *http.Request {
+	r := *template
+	r.Header = http.Header{"Authorization": {"Bearer " + token}}
+	return &r
+}
+
+// BenchmarkHit measures one protected route on a cache hit (tokengate) or a
+// local validation (the JWT libraries), against the same route bare.
+func BenchmarkHit(b *testing.B) {
+	for _, hc := range hitCases {
+		b.Run(hc.name, func(b *testing.B) {
+			h, token := hc.handler(b)
+			r := newRequest(token)
+			w := &discardWriter{h: http.Header{}}
+			h.ServeHTTP(w, r)
+			if w.code != http.StatusOK {
+				b.Fatalf("status %d, want 200", w.code)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				h.ServeHTTP(w, r)
+			}
+		})
+	}
+}
+
+// BenchmarkHitParallel is BenchmarkHit from GOMAXPROCS goroutines.
+func BenchmarkHitParallel(b *testing.B) {
+	for _, hc := range hitCases {
+		b.Run(hc.name, func(b *testing.B) {
+			h, token := hc.handler(b)
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				r := newRequest(token)
+				w := &discardWriter{h: http.Header{}, code: http.StatusOK}
+				for pb.Next() {
+					h.ServeHTTP(w, r)
+				}
+				if w.code != http.StatusOK {
+					b.Errorf("status %d, want 200", w.code)
+				}
+			})
+		})
+	}
+}
+
+// verifyAnswer is what the fake verify endpoint says about every token.
+const verifyAnswer = `{"audience":"38890","scope":"MapRequest","expires_in":"3600"}`
+
+// fakeVerify starts a loopback verify endpoint that accepts every token,
+// counting calls. When gate is not nil, answers wait for it to close.
+func fakeVerify(b *testing.B, gate *atomic.Pointer[chan struct{}]) (*httptest.Server, *atomic.Int64) {
+	var calls atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		if gate != nil {
+			<-*gate.Load()
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, verifyAnswer)
+	}))
+	b.Cleanup(srv.Close)
+	return srv, &calls
+}
+
+// geosecureGate returns a net/http route protected by tokengate in front of
+// the Geosecure backend at url, and its cache.
+func geosecureGate(b *testing.B, url string, cfg introspect.CacheConfig) (http.Handler, *introspect.Cache) {
+	g, err := introspect.NewGeosecure(introspect.GeosecureConfig{URL: url})
+	if err != nil {
+		b.Fatal(err)
+	}
+	cache, err := introspect.NewCache(g, cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(cache.Close)
+	auth, err := middleware.New(middleware.Config{Verifier: cache})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return auth.Require(middleware.AllOf("MapRequest"))(okHandler), cache
+}
+
+// BenchmarkMiss compares a plain GET to a loopback verify endpoint (raw)
+// with a cache miss through the whole middleware to the same endpoint.
+func BenchmarkMiss(b *testing.B) {
+	b.Run("raw", func(b *testing.B) {
+		srv, _ := fakeVerify(b, nil)
+		client := &http.Client{Transport: introspect.NewTransport(), Timeout: introspect.DefaultTimeout}
+		b.ReportAllocs()
+		for b.Loop() {
+			req, err := http.NewRequest(http.MethodGet, srv.URL, nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			req.Header.Set("Authorization", "Bearer "+opaqueToken())
+			resp, err := client.Do(req)
+			if err != nil {
+				b.Fatal(err)
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				b.Fatalf("status %d", resp.StatusCode)
+			}
+		}
+	})
+	b.Run("tokengate", func(b *testing.B) {
+		srv, calls := fakeVerify(b, nil)
+		h, _ := geosecureGate(b, srv.URL, introspect.CacheConfig{})
+		w := &discardWriter{h: http.Header{}}
+		b.ReportAllocs()
+		n := int64(0)
+		for b.Loop() {
+			n++
+			h.ServeHTTP(w, newRequest(opaqueToken())) // a new token: a miss
+			if w.code != http.StatusOK {
+				b.Fatalf("status %d", w.code)
+			}
+		}
+		if calls.Load() != n {
+			b.Fatalf("%d upstream calls for %d misses", calls.Load(), n)
+		}
+	})
+}
+
+// herdSize is how many concurrent requests make one herd.
+const herdSize = 1000
+
+// BenchmarkHerd sends herdSize concurrent requests for one uncached token,
+// all waiting at once, and reports how many upstream calls each herd made.
+func BenchmarkHerd(b *testing.B) {
+	var gate atomic.Pointer[chan struct{}]
+	srv, calls := fakeVerify(b, &gate)
+	h, cache := geosecureGate(b, srv.URL, introspect.CacheConfig{})
+	herds := 0
+	for b.Loop() {
+		herds++
+		open := make(chan struct{})
+		gate.Store(&open)
+		r := newRequest(opaqueToken())
+		var wg sync.WaitGroup
+		var failed atomic.Int64
+		for range herdSize {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				w := &discardWriter{h: http.Header{}}
+				h.ServeHTTP(w, r.Clone(context.Background()))
+				if w.code != http.StatusOK {
+					failed.Add(1)
+				}
+			}()
+		}
+		// Hold the upstream answer until the whole herd waits for it.
+		for cache.Stats().Waiting < herdSize {
+			runtime.Gosched()
+		}
+		close(open)
+		wg.Wait()
+		if failed.Load() > 0 {
+			b.Fatalf("%d requests of a herd failed", failed.Load())
+		}
+	}
+	b.ReportMetric(float64(calls.Load())/float64(herds), "upstream-calls/herd")
+}
+
+// memoryTokens is how many distinct tokens BenchmarkMemory caches.
+const memoryTokens = 1_000_000
+
+// BenchmarkMemory fills a cache with memoryTokens distinct tokens and
+// reports the heap it holds per token.
+func BenchmarkMemory(b *testing.B) {
+	now := time.Now()
+	stub := introspect.VerifierFunc(func(context.Context, string) (*introspect.TokenInfo, error) {
+		return &introspect.TokenInfo{Active: true, Scopes: scopes.Parse("MapRequest gipod_pdo_read"), ClientID: "38890",
+			Audience: []string{"38890"}, ExpiresAt: now.Add(time.Hour)}, nil
+	})
+	tokens := make([]string, memoryTokens)
+	for i := range tokens {
+		tokens[i] = fmt.Sprintf("%064d", i) // 64 bytes, like the others
+	}
+	var perToken float64
+	for b.Loop() {
+		runtime.GC()
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		cache, err := introspect.NewCache(stub, introspect.CacheConfig{MaxCost: 4 << 30})
+		if err != nil {
+			b.Fatal(err)
+		}
+		fill(b, cache, tokens)
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		if ev := cache.Stats().Evictions; ev > 0 {
+			b.Fatalf("%d evictions: the cache did not hold every token", ev)
+		}
+		if _, err := cache.Verify(context.Background(), tokens[0]); err != nil || cache.Stats().UpstreamCalls != memoryTokens {
+			b.Fatal("the first token is no longer cached")
+		}
+		perToken = float64(int64(after.HeapAlloc)-int64(before.HeapAlloc)) / memoryTokens
+		cache.Close()
+	}
+	b.ReportMetric(perToken, "B/token")
+}
+
+// fill verifies every token through cache, from a few goroutines.
+func fill(b *testing.B, cache *introspect.Cache, tokens []string) {
+	workers := 2 * runtime.GOMAXPROCS(0)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < len(tokens); i += workers {
+				if _, err := cache.Verify(context.Background(), tokens[i]); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// BenchmarkFloor measures the parts of a protected request on a cache hit
+// that no implementation can skip, to explain BenchmarkHit's overhead:
+// net/http's way of handing a value to the handler (a copy of the request
+// with a new context), the SHA-256 of a 64-byte token (the cache key), and
+// the whole cache hit.
+func BenchmarkFloor(b *testing.B) {
+	token := opaqueToken()
+	b.Run("withcontext", func(b *testing.B) {
+		r := newRequest(token)
+		info := &introspect.TokenInfo{}
+		b.ReportAllocs()
+		for b.Loop() {
+			sink = r.WithContext(introspect.NewContext(r.Context(), info))
+		}
+	})
+	b.Run("sha256-64B", func(b *testing.B) {
+		data := []byte(token)
+		b.ReportAllocs()
+		for b.Loop() {
+			sum = sha256.Sum256(data)
+		}
+	})
+	b.Run("cache-hit", func(b *testing.B) {
+		stub := introspect.VerifierFunc(func(context.Context, string) (*introspect.TokenInfo, error) {
+			return &introspect.TokenInfo{Active: true, ExpiresAt: time.Now().Add(time.Hour)}, nil
+		})
+		cache, err := introspect.NewCache(stub, introspect.CacheConfig{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer cache.Close()
+		ctx := context.Background()
+		if _, err := cache.Verify(ctx, token); err != nil {
+			b.Fatal(err)
+		}
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := cache.Verify(ctx, token); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// sink and sum keep the compiler from optimising measured work away.
+var (
+	sink *http.Request
+	sum  [sha256.Size]byte
+)

@@ -1,0 +1,197 @@
+// Command load measures tokengate end to end: a real HTTP server on a
+// loopback port serves the same handler unprotected (A) and protected by
+// tokengate on a cache hit (B), and a pool of keep-alive clients in this
+// process drives it for a fixed time per round, alternating A B A B, so that
+// drift of a noisy machine hits both alike. It prints requests per second per
+// round and the median of the paired B/A ratios.
+//
+//	go run ./cmd/load -rounds 6 -duration 3s
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/tokengate/tokengate/introspect"
+	"github.com/tokengate/tokengate/middleware"
+	"github.com/tokengate/tokengate/middleware/echogate"
+	"github.com/tokengate/tokengate/scopes"
+)
+
+func main() {
+	rounds := flag.Int("rounds", 6, "number of A B pairs")
+	duration := flag.Duration("duration", 3*time.Second, "length of one round")
+	concurrency := flag.Int("concurrency", 32, "clients sending requests at once")
+	stack := flag.String("stack", "http", "server stack: http (net/http) or echo")
+	flag.Parse()
+	if err := run(*stack, *rounds, *duration, *concurrency); err != nil {
+		fmt.Fprintln(os.Stderr, "load:", err)
+		os.Exit(1)
+	}
+}
+
+func run(stack string, rounds int, duration time.Duration, concurrency int) error {
+	if rounds < 1 || duration <= 0 || concurrency < 1 {
+		return errors.New("-rounds, -duration and -concurrency must be positive")
+	}
+	token := newToken()
+	handler, err := newHandler(stack, token)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0") // loopback only
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	defer srv.Close()
+	base := "http://" + ln.Addr().String()
+
+	client := &http.Client{Transport: &http.Transport{
+		MaxIdleConns: concurrency, MaxIdleConnsPerHost: concurrency, IdleConnTimeout: time.Minute,
+	}}
+	fmt.Printf("load: stack=%s rounds=%d duration=%v concurrency=%d\n", stack, rounds, duration, concurrency)
+
+	// A short warm-up of both, so that neither pays for connections,
+	// caches and the heap's growth.
+	for _, path := range []string{"/bare", "/protected"} {
+		if _, err := drive(client, base+path, token, duration/3, concurrency); err != nil {
+			return err
+		}
+	}
+	var ratios []float64
+	for i := 1; i <= rounds; i++ {
+		a, err := drive(client, base+"/bare", token, duration, concurrency)
+		if err != nil {
+			return err
+		}
+		b, err := drive(client, base+"/protected", token, duration, concurrency)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("load: round %d A bare %.0f req/s\n", i, a)
+		fmt.Printf("load: round %d B protected %.0f req/s\n", i, b)
+		ratios = append(ratios, b/a)
+	}
+	slices.Sort(ratios)
+	fmt.Printf("load: paired median ratio protected/bare %.3f\n", median(ratios))
+	return nil
+}
+
+func median(sorted []float64) float64 {
+	n := len(sorted)
+	if n%2 == 1 {
+		return sorted[n/2]
+	}
+	return (sorted[n/2-1] + sorted[n/2]) / 2
+}
+
+func newToken() string {
+	b := make([]byte, 48)
+	_, _ = rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b) // 64 bytes
+}
+
+// newHandler serves /bare and /protected with the same handler, the second
+// behind tokengate with token already cached.
+func newHandler(stack, token string) (http.Handler, error) {
+	stub := introspect.VerifierFunc(func(context.Context, string) (*introspect.TokenInfo, error) {
+		return &introspect.TokenInfo{Active: true, Scopes: scopes.New("MapRequest"), ClientID: "38890",
+			ExpiresAt: time.Now().Add(time.Hour)}, nil
+	})
+	cache, err := introspect.NewCache(stub, introspect.CacheConfig{})
+	if err != nil {
+		return nil, err
+	}
+	if _, err := cache.Verify(context.Background(), token); err != nil {
+		return nil, err
+	}
+	auth, err := middleware.New(middleware.Config{Verifier: cache})
+	if err != nil {
+		return nil, err
+	}
+	body := []byte(`{"layers":["GRB_Basiskaart","Ortho"]}`)
+	switch stack {
+	case "http":
+		ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = w.Write(body)
+		})
+		mux := http.NewServeMux()
+		mux.Handle("GET /bare", ok)
+		mux.Handle("GET /protected", auth.Require(middleware.AllOf("MapRequest"))(ok))
+		return mux, nil
+	case "echo":
+		ok := func(c echo.Context) error { return c.Blob(http.StatusOK, "application/json", body) }
+		e := echo.New()
+		e.GET("/bare", ok)
+		e.GET("/protected", ok, echogate.New(auth, echogate.Config{}).Require(middleware.AllOf("MapRequest")))
+		return e, nil
+	}
+	return nil, fmt.Errorf("-stack must be http or echo, not %q", stack)
+}
+
+// drive sends requests from concurrency clients for d and returns the rate
+// of successful ones. Any failed request fails the run: a rate of errors is
+// no throughput.
+func drive(client *http.Client, url, token string, d time.Duration, concurrency int) (float64, error) {
+	var done atomic.Int64
+	var firstErr error
+	var errOnce sync.Once
+	deadline := time.Now().Add(d)
+	start := time.Now()
+	var wg sync.WaitGroup
+	for range concurrency {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for time.Now().Before(deadline) {
+				if err := get(client, url, token); err != nil {
+					errOnce.Do(func() { firstErr = err })
+					return
+				}
+				done.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return 0, firstErr
+	}
+	return float64(done.Load()) / time.Since(start).Seconds(), nil
+}
+
+func get(client *http.Client, url, token string) error {
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if _, err := io.Copy(io.Discard, resp.Body); err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: status %d", url, resp.StatusCode)
+	}
+	return nil
+}

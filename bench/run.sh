@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Reproduces BENCHMARKS.md: every benchmark COUNT times (default 6) with
+# -benchmem, then the end-to-end load run, all into results/raw.txt; then
+# cmd/report renders the report and the chart from that file alone.
+# Loopback only; takes about ten minutes on two cores. Run it on a quiet
+# machine.
+set -euo pipefail
+cd "$(dirname "$0")"
+count=${COUNT:-6}
+mkdir -p results
+raw=results/raw.txt
+{
+  echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+  echo "go: $(go version)"
+  echo "kernel: $(uname -sr)"
+  echo "cpus: $(nproc)"
+  echo "count: $count"
+  go list -m all | grep -E 'tokengate/tokengate |auth0/go-jwt-middleware|labstack/echo-jwt|labstack/echo/v4 |dgraph-io/ristretto|go-jose/go-jose/v4 ' | sed 's/^/module: /'
+  go test -run '^$' -bench . -benchmem -count "$count" .
+  go run ./cmd/load -rounds 6 -duration 3s
+} | tee "$raw"
+go run ./cmd/report -in "$raw" -out BENCHMARKS.md -chart overhead.svg
+echo "wrote bench/BENCHMARKS.md and bench/overhead.svg"
