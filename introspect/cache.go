@@ -37,7 +37,7 @@ type CacheConfig struct {
 	// invalid answer.
 	InvalidTTL time.Duration
 	// MaxCost bounds the memory the cache holds, in bytes as estimated from
-	// each result's size. Zero means [DefaultMaxCost] (64 MiB, about 150,000
+	// each result's size. Zero means [DefaultMaxCost] (64 MiB, about 75,000
 	// typical results).
 	MaxCost int64
 	// MaxConcurrent bounds the calls to the authorization server in flight
@@ -50,6 +50,15 @@ type CacheConfig struct {
 	// client that disconnects does not fail the others. Zero means
 	// [DefaultTimeout].
 	Timeout time.Duration
+	// StaleIfError, when positive, lets a valid token's cached facts be
+	// served for up to this long after MaxTTL has run out, but never past
+	// the token's own expiry, while the authorization server is unavailable
+	// (RFC 5861's stale-if-error). Each request still asks the server
+	// first; only when that fails is the stale answer used, and counted in
+	// [CacheStats.Stale]. Invalid answers are never served stale. Zero, the
+	// default, turns it off. The price is revocation: a token revoked
+	// during an outage stays accepted up to MaxTTL + StaleIfError.
+	StaleIfError time.Duration
 	// Now tells the time for expiry decisions. Nil means [time.Now]. Tests
 	// inject a fake clock here.
 	Now func() time.Time
@@ -72,6 +81,9 @@ type CacheStats struct {
 	// Evictions counts results removed to make room or because their time
 	// was up.
 	Evictions uint64
+	// Stale counts calls answered with stale facts because the
+	// authorization server was unavailable (see [CacheConfig.StaleIfError]).
+	Stale uint64
 	// Waiting is the number of callers waiting, right now, for an upstream
 	// call to answer.
 	Waiting int64
@@ -96,6 +108,7 @@ type Cache struct {
 	maxTTL     time.Duration
 	invalidTTL time.Duration
 	timeout    time.Duration
+	stale      time.Duration // StaleIfError
 	// now is the injected clock, or nil for the wall clock. Expiry is
 	// checked against nanos, which with the wall clock reads only the
 	// monotonic clock, since epoch: half the cost of time.Now, which is a
@@ -115,8 +128,8 @@ type Cache struct {
 	life   sync.RWMutex
 	closed bool
 
-	hits, misses, upstream, invalid, failures, evictions paddedCounter
-	waiting                                              atomic.Int64
+	hits, misses, upstream, invalid, failures, evictions, staleServed paddedCounter
+	waiting                                                           atomic.Int64
 }
 
 // paddedCounter keeps each hot counter on its own cache line, so that
@@ -135,6 +148,9 @@ type entry struct {
 	info    *TokenInfo
 	err     error
 	expires int64 // by the cache's clock, see Cache.nanos
+	// staleUntil is when the entry stops being usable at all; past expires
+	// and before it, it serves only when the server is unavailable.
+	staleUntil int64
 }
 
 // NewCache returns a Cache in front of next.
@@ -142,8 +158,8 @@ func NewCache(next Verifier, cfg CacheConfig) (*Cache, error) {
 	if next == nil {
 		return nil, errors.New("introspect: cache needs a Verifier to wrap")
 	}
-	if cfg.MaxCost < 0 || cfg.MaxConcurrent < 0 || cfg.Timeout < 0 {
-		return nil, errors.New("introspect: negative MaxCost, MaxConcurrent or Timeout")
+	if cfg.MaxCost < 0 || cfg.MaxConcurrent < 0 || cfg.Timeout < 0 || cfg.StaleIfError < 0 {
+		return nil, errors.New("introspect: negative MaxCost, MaxConcurrent, Timeout or StaleIfError")
 	}
 	c := &Cache{
 		next:       next,
@@ -151,6 +167,7 @@ func NewCache(next Verifier, cfg CacheConfig) (*Cache, error) {
 		maxTTL:     cmp.Or(cfg.MaxTTL, DefaultMaxTTL),
 		invalidTTL: cmp.Or(cfg.InvalidTTL, DefaultInvalidTTL),
 		timeout:    cmp.Or(cfg.Timeout, DefaultTimeout),
+		stale:      cfg.StaleIfError,
 		now:        cfg.Now,
 		epoch:      time.Now(),
 	}
@@ -182,18 +199,31 @@ func NewCache(next Verifier, cfg CacheConfig) (*Cache, error) {
 func (c *Cache) Verify(ctx context.Context, token string) (*TokenInfo, error) {
 	sum := tokenSum(token)
 	key := binary.LittleEndian.Uint64(sum[:8])
-	if e, ok := c.store.Get(key); ok && e.sum == sum && c.nanos() < e.expires {
-		c.hits.Add(1)
-		return e.info, e.err
+	var stale *entry
+	if e, ok := c.store.Get(key); ok && e.sum == sum {
+		now := c.nanos()
+		if now < e.expires {
+			c.hits.Add(1)
+			return e.info, e.err
+		}
+		if now < e.staleUntil {
+			stale = e
+		}
 	}
-	return c.miss(ctx, token, key, sum)
+	return c.miss(ctx, token, key, sum, stale)
 }
 
 // miss waits for the shared upstream call for token, starting it if none is
 // under way. It is apart from Verify so that what the call captures is moved
 // to the heap on a miss only.
-func (c *Cache) miss(ctx context.Context, token string, key uint64, sum [sha256.Size]byte) (*TokenInfo, error) {
-	f, lead := c.flights.join(sum, c.nanos())
+func (c *Cache) miss(ctx context.Context, token string, key uint64, sum [sha256.Size]byte, stale *entry) (*TokenInfo, error) {
+	f, prev, lead := c.flights.join(sum, c.nanos())
+	if stale == nil && prev != nil {
+		// The store may not show the previous answer yet, but it is there.
+		if e := prev.latest(); e != nil && c.nanos() < e.staleUntil {
+			stale = e
+		}
+	}
 	if !lead && f.landed() {
 		// The answer is stored, but the store does not show it yet.
 		c.hits.Add(1)
@@ -204,16 +234,23 @@ func (c *Cache) miss(ctx context.Context, token string, key uint64, sum [sha256.
 		// The call runs on a goroutine of its own, on a context detached
 		// from this caller's, so that the others still get an answer when
 		// this caller gives up.
-		go c.fly(ctx, token, key, sum, f)
+		go c.fly(ctx, token, key, sum, f, prev)
 	}
 	c.waiting.Add(1)
 	defer c.waiting.Add(-1)
+	var info *TokenInfo
+	var err error
 	select {
 	case <-f.done:
-		return f.info, f.err
+		info, err = f.info, f.err
 	case <-ctx.Done():
-		return nil, &UnavailableError{Reason: "gave up waiting for the authorization server", Err: ctx.Err()}
+		err = &UnavailableError{Reason: "gave up waiting for the authorization server", Err: ctx.Err()}
 	}
+	if err != nil && stale != nil && errors.Is(err, ErrUnavailable) && c.nanos() < stale.staleUntil {
+		c.staleServed.Add(1)
+		return stale.info, nil
+	}
+	return info, err
 }
 
 // fly runs the flight f: it fetches, lands the answer for the waiting
@@ -221,23 +258,33 @@ func (c *Cache) miss(ctx context.Context, token string, key uint64, sum [sha256.
 // before forgetting the flight. Ristretto applies sets asynchronously, and
 // waiting for it takes tens of microseconds; until then, latecomers join the
 // landed flight instead of starting a second upstream call.
-func (c *Cache) fly(callerCtx context.Context, token string, key uint64, sum [sha256.Size]byte, f *flight) {
-	info, err, expires := c.fetch(callerCtx, token, key, sum)
-	f.land(info, err, expires)
-	if expires != 0 {
-		c.life.RLock()
-		if !c.closed {
-			c.store.Wait()
-		}
-		c.life.RUnlock()
+//
+// prev is the landed flight f replaced, if any. Its answer may still be on
+// its way into the store, where a second new set of the same key would be
+// dropped by ristretto's policy and the older answer kept: so when prev
+// stored one, f lets the store settle before storing its own.
+func (c *Cache) fly(callerCtx context.Context, token string, key uint64, sum [sha256.Size]byte, f, prev *flight) {
+	info, stored, err := c.fetch(callerCtx, token, key, sum, prev != nil && prev.latest() != nil)
+	f.land(info, err, stored)
+	if stored != nil {
+		c.settle()
 	}
 	c.flights.forget(sum, f)
 }
 
+// settle waits until the store has applied every set made so far.
+func (c *Cache) settle() {
+	c.life.RLock()
+	defer c.life.RUnlock()
+	if !c.closed {
+		c.store.Wait()
+	}
+}
+
 // fetch makes the one upstream call for a token and stores its answer,
-// returning when the stored answer expires (zero when it was not stored).
-// It runs on the flight's goroutine, never on a caller's.
-func (c *Cache) fetch(callerCtx context.Context, token string, key uint64, sum [sha256.Size]byte) (info *TokenInfo, err error, expires int64) {
+// returning the stored entry (nil when it stored none). It runs on the
+// flight's goroutine, never on a caller's.
+func (c *Cache) fetch(callerCtx context.Context, token string, key uint64, sum [sha256.Size]byte, settle bool) (info *TokenInfo, stored *entry, err error) {
 	c.invalidation.RLock()
 	gen := c.gen
 	c.invalidation.RUnlock()
@@ -246,7 +293,7 @@ func (c *Cache) fetch(callerCtx context.Context, token string, key uint64, sum [
 	// for this token stored its answer, and joined only after that call
 	// ended, starts this one: the answer is there now.
 	if e, ok := c.store.Get(key); ok && e.sum == sum && c.nanos() < e.expires {
-		return e.info, e.err, 0
+		return e.info, nil, e.err
 	}
 
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(callerCtx), c.timeout)
@@ -255,28 +302,32 @@ func (c *Cache) fetch(callerCtx context.Context, token string, key uint64, sum [
 	case c.slots <- struct{}{}:
 	case <-ctx.Done():
 		c.failures.Add(1)
-		return nil, &UnavailableError{Reason: "too many calls to the authorization server in flight", Err: ctx.Err()}, 0
+		return nil, nil, &UnavailableError{Reason: "too many calls to the authorization server in flight", Err: ctx.Err()}
 	}
 	c.upstream.Add(1)
 	info, err = c.callNext(ctx, token)
 	<-c.slots
+	if settle {
+		c.settle()
+	}
 
 	now := c.clock()
 	switch {
 	case err == nil && info.ExpiresAt.IsZero():
-		expires = c.put(key, sum, gen, &entry{info: info}, c.maxTTL, now)
+		stored = c.put(key, sum, gen, &entry{info: info}, c.maxTTL, c.maxTTL+c.stale, now)
 	case err == nil && info.ExpiresAt.After(now):
-		expires = c.put(key, sum, gen, &entry{info: info}, min(c.maxTTL, info.ExpiresAt.Sub(now)), now)
+		left := info.ExpiresAt.Sub(now)
+		stored = c.put(key, sum, gen, &entry{info: info}, min(c.maxTTL, left), min(c.maxTTL+c.stale, left), now)
 	case err == nil:
 		info, err = nil, invalidToken("token expired")
 		fallthrough
 	case errors.Is(err, ErrInvalidToken):
 		c.invalid.Add(1)
-		expires = c.put(key, sum, gen, &entry{err: err}, c.invalidTTL, now)
+		stored = c.put(key, sum, gen, &entry{err: err}, c.invalidTTL, c.invalidTTL, now)
 	default:
 		c.failures.Add(1)
 	}
-	return info, err, expires
+	return info, stored, err
 }
 
 // callNext calls the wrapped Verifier and holds it to its contract: an error
@@ -302,27 +353,28 @@ func (c *Cache) callNext(ctx context.Context, token string) (info *TokenInfo, er
 	return info, nil
 }
 
-// put stores e for ttl, unless ttl is not positive or the token was
-// invalidated since its fetch began at generation gen. It returns when e
-// expires if the store accepted it, which it applies asynchronously, and
-// zero otherwise.
-func (c *Cache) put(key uint64, sum [sha256.Size]byte, gen uint64, e *entry, ttl time.Duration, now time.Time) int64 {
+// put stores e for ttl, and as a stale answer until staleTTL, unless ttl
+// is not positive or the token was invalidated since its fetch began at
+// generation gen. It returns e if the store accepted it, which it applies
+// asynchronously, and nil otherwise.
+func (c *Cache) put(key uint64, sum [sha256.Size]byte, gen uint64, e *entry, ttl, staleTTL time.Duration, now time.Time) *entry {
 	if ttl <= 0 {
-		return 0
+		return nil
 	}
 	e.sum = sum
 	e.expires = c.nanosAt(now.Add(ttl))
+	e.staleUntil = c.nanosAt(now.Add(max(ttl, staleTTL)))
 	c.invalidation.RLock()
 	defer c.invalidation.RUnlock()
 	if c.gen != gen {
-		return 0
+		return nil
 	}
 	c.life.RLock()
 	defer c.life.RUnlock()
 	if c.closed || !c.store.Set(key, e, e.cost()) {
-		return 0
+		return nil
 	}
-	return e.expires
+	return e
 }
 
 // clock returns the current time by the injected clock, or the wall clock.
@@ -383,6 +435,7 @@ func (c *Cache) Stats() CacheStats {
 		Invalid:       c.invalid.Load(),
 		Failures:      c.failures.Load(),
 		Evictions:     c.evictions.Load(),
+		Stale:         c.staleServed.Load(),
 		Waiting:       c.waiting.Load(),
 	}
 }

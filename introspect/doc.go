@@ -54,6 +54,15 @@
 // result expires, after MaxTTL at most; call [Cache.Invalidate] at logout to
 // forget a token at once.
 //
+// [CacheConfig.StaleIfError] (off by default) trades revocation for
+// availability: while the authorization server is unavailable, a valid
+// token's facts may be served for that long past MaxTTL, never past the
+// token's own expiry and never for an invalid answer. Every such request
+// still asks the server first, and [CacheStats.Stale] counts the stale
+// answers. A token revoked during an outage is then accepted for up to
+// MaxTTL + StaleIfError: choose the window with that in mind, or leave it
+// off and let clients see 503s while the server is down.
+//
 // # Security
 //
 // No token and no client secret ever appears in an error, and so in no log

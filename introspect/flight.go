@@ -11,14 +11,26 @@ type flight struct {
 	done chan struct{}
 	info *TokenInfo
 	err  error
-	// expires is when the stored answer expires, on the cache's clock; zero
-	// when the answer was not stored.
-	expires int64
+	// stored is the entry the answer was stored as, or nil when it was not
+	// stored.
+	stored *entry
+	// previous is the latest entry stored by the flights this one replaced,
+	// which the store may not show yet: a stale answer to fall back on.
+	previous *entry
+}
+
+// latest returns the entry the flight stored or, when it stored none, the
+// one stored before it; nil when there is none.
+func (f *flight) latest() *entry {
+	if f.stored != nil {
+		return f.stored
+	}
+	return f.previous
 }
 
 // land records the answer and wakes every caller waiting for it.
-func (f *flight) land(info *TokenInfo, err error, expires int64) {
-	f.info, f.err, f.expires = info, err, expires
+func (f *flight) land(info *TokenInfo, err error, stored *entry) {
+	f.info, f.err, f.stored = info, err, stored
 	close(f.done)
 }
 
@@ -49,19 +61,25 @@ type flights struct {
 // join returns the flight for sum, starting one when there is none, or when
 // the one there has landed with an answer that was not stored or has
 // expired by now; lead reports whether the caller started it, and so must
-// run it and land it.
-func (fs *flights) join(sum [sha256.Size]byte, now int64) (f *flight, lead bool) {
+// run it and land it. A landed flight that is replaced is returned as prev.
+func (fs *flights) join(sum [sha256.Size]byte, now int64) (f, prev *flight, lead bool) {
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
-	if f, ok := fs.m[sum]; ok && (!f.landed() || now < f.expires) {
-		return f, false
+	if f, ok := fs.m[sum]; ok {
+		if !f.landed() || (f.stored != nil && now < f.stored.expires) {
+			return f, nil, false
+		}
+		prev = f
 	}
 	if fs.m == nil {
 		fs.m = make(map[[sha256.Size]byte]*flight)
 	}
 	f = &flight{done: make(chan struct{})}
+	if prev != nil {
+		f.previous = prev.latest()
+	}
 	fs.m[sum] = f
-	return f, true
+	return f, prev, true
 }
 
 // forget removes f, unless another flight has taken its place.

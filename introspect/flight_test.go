@@ -11,32 +11,33 @@ func TestFlights(t *testing.T) {
 	var fs flights
 	a, b := sha256.Sum256([]byte("a")), sha256.Sum256([]byte("b"))
 
-	f, lead := fs.join(a, 0)
+	f, _, lead := fs.join(a, 0)
 	assert.True(t, lead, "the first caller leads")
-	g, lead := fs.join(a, 0)
+	g, _, lead := fs.join(a, 0)
 	assert.False(t, lead)
 	assert.Same(t, f, g, "later callers join the flight under way")
-	_, lead = fs.join(b, 0)
+	_, _, lead = fs.join(b, 0)
 	assert.True(t, lead, "another token, another flight")
 
-	f.land(&TokenInfo{Active: true}, nil, 100)
-	g, lead = fs.join(a, 99)
+	f.land(&TokenInfo{Active: true}, nil, &entry{expires: 100})
+	g, _, lead = fs.join(a, 99)
 	assert.False(t, lead)
 	assert.Same(t, f, g, "a landed, stored, fresh answer is shared until forgotten")
-	g, lead = fs.join(a, 100)
+	g, prev, lead := fs.join(a, 100)
 	assert.True(t, lead, "an expired answer is not")
 	assert.NotSame(t, f, g)
+	assert.Same(t, f, prev, "the replaced flight is handed back, for its stale answer")
 
 	fs.forget(a, f)
-	h, lead := fs.join(a, 0)
+	h, _, lead := fs.join(a, 0)
 	assert.False(t, lead)
 	assert.Same(t, g, h, "forgetting a replaced flight leaves its successor")
 
-	g.land(nil, ErrUnavailable, 0)
-	_, lead = fs.join(a, 0)
+	g.land(nil, ErrUnavailable, nil)
+	_, _, lead = fs.join(a, 0)
 	assert.True(t, lead, "an answer that was not stored, such as a failure, is not shared after landing")
 
 	fs.drop(a)
-	_, lead = fs.join(a, 0)
+	_, _, lead = fs.join(a, 0)
 	assert.True(t, lead, "a dropped flight is not joined")
 }
