@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"crypto/rand"
 	"crypto/rsa"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -326,7 +327,8 @@ func TestContract(t *testing.T) {
 
 		// Nothing secret in any response or log line.
 		logs := ex.logs.String()
-		for _, s := range []string{secret, f.mapTok, f.readTok, f.rwTok} {
+		keyD := base64.RawURLEncoding.EncodeToString(clientKey().D.Bytes())[:24]
+		for _, s := range []string{secret, f.mapTok, f.readTok, f.rwTok, keyD} {
 			assert.NotContains(t, logs, s)
 		}
 	})

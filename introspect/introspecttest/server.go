@@ -5,6 +5,8 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
+	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -89,6 +91,14 @@ type Fault struct {
 	Delay time.Duration
 	// Drop closes the connection without answering.
 	Drop bool
+	// Reset starts a 200 answer that announces a longer body than it sends,
+	// then resets the connection (TCP RST) in the middle of the body.
+	Reset bool
+	// Trickle, when not zero, sends Body with Status (zero means 200) one
+	// byte at a time, Trickle apart, until done or the client goes away.
+	Trickle time.Duration
+	// Redirect, when not empty, answers 307 Temporary Redirect to it.
+	Redirect string
 }
 
 func (f Fault) isZero() bool { return f == Fault{} }
@@ -367,6 +377,35 @@ func applyFault(w http.ResponseWriter, r *http.Request, fault Fault) bool {
 		if hj, ok := w.(http.Hijacker); ok {
 			if conn, _, err := hj.Hijack(); err == nil {
 				conn.Close()
+			}
+		}
+	case fault.Reset:
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Content-Length", "1000")
+		w.WriteHeader(http.StatusOK)
+		_, _ = io.WriteString(w, `{"audience":"388`)
+		if hj, ok := w.(http.Hijacker); ok {
+			if conn, _, err := hj.Hijack(); err == nil { // flushes what was written
+				if tcp, ok := conn.(*net.TCPConn); ok {
+					_ = tcp.SetLinger(0) // close with RST, not FIN
+				}
+				conn.Close()
+			}
+		}
+	case fault.Redirect != "":
+		http.Redirect(w, r, fault.Redirect, http.StatusTemporaryRedirect)
+	case fault.Trickle > 0:
+		w.Header().Set("Content-Type", cmp.Or(fault.ContentType, "application/json"))
+		w.WriteHeader(cmp.Or(fault.Status, http.StatusOK))
+		rc := http.NewResponseController(w)
+		for i := range len(fault.Body) {
+			if _, err := io.WriteString(w, fault.Body[i:i+1]); err != nil || rc.Flush() != nil {
+				return true
+			}
+			select {
+			case <-time.After(fault.Trickle):
+			case <-r.Context().Done():
+				return true
 			}
 		}
 	case fault.BodySize > 0:

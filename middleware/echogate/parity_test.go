@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
+	"encoding/base64"
 	"encoding/json"
 	"log/slog"
 	"net/http"
@@ -168,7 +169,7 @@ type authenticators struct {
 func newAuthenticators(t *testing.T, v introspect.Verifier) authenticators {
 	t.Helper()
 	mk := func(cfg middleware.Config) *middleware.Authenticator {
-		cfg.Verifier, cfg.Realm, cfg.Logger = v, "test", slog.New(slog.DiscardHandler)
+		cfg.Verifier, cfg.Realm, cfg.Logger = v, "test", slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 		a, err := middleware.New(cfg)
 		require.NoError(t, err)
 		return a
@@ -400,9 +401,12 @@ func TestRequestTable(t *testing.T) {
 			want := answers["stub/nethttp"]
 			for where, got := range answers {
 				assert.Equal(t, want, got, "%s answers differently from stub/nethttp", where)
+				assertNoSecrets(t, where+" response", got.challenge+got.retry+got.body)
 			}
+			assertNoSecrets(t, "log", logs.String())
 		})
 	}
+	assert.Contains(t, logs.String(), `"msg":"tokengate: request refused"`, "the table's log lines were not captured")
 }
 
 // checkAnswer checks what one stack answered to tc.
@@ -479,4 +483,39 @@ func TestCacheHitRechecksRoute(t *testing.T) {
 			})
 		}
 	}
+}
+
+// logs collects every log line of the request table's authenticators, at
+// debug level, so that TestRequestTable can check them for secrets.
+var logs syncBuffer
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// assertNoSecrets fails when text holds a token the table uses, the fake's
+// client secret, or the client's private key.
+func assertNoSecrets(t *testing.T, what, text string) {
+	t.Helper()
+	for token := range known {
+		assert.NotContains(t, text, token, "%s holds a token", what)
+	}
+	for _, secret := range []string{"down-token", "busy-token", "nope", "demo-secret", clientKey().D.String()[:24]} {
+		assert.NotContains(t, text, secret, "%s holds a secret", what)
+	}
+	jwkD := base64.RawURLEncoding.EncodeToString(clientKey().D.Bytes())[:24]
+	assert.NotContains(t, text, jwkD, "%s holds private key material", what)
 }
