@@ -253,11 +253,10 @@ func (c *Cache) miss(ctx context.Context, token string, key uint64, sum [sha256.
 	return info, err
 }
 
-// fly runs the flight f: it fetches, lands the answer for the waiting
-// callers, and then, off their path, waits until the store shows the answer
-// before forgetting the flight. Ristretto applies sets asynchronously, and
-// waiting for it takes tens of microseconds; until then, latecomers join the
-// landed flight instead of starting a second upstream call.
+// fly runs the flight f: it fetches and lands the answer for the waiting
+// callers. A stored answer's flight stays joinable (see flights) until the
+// store is sure to show it; any other is forgotten at once, so that the next
+// caller asks again.
 //
 // prev is the landed flight f replaced, if any. Its answer may still be on
 // its way into the store, where a second new set of the same key would be
@@ -266,10 +265,9 @@ func (c *Cache) miss(ctx context.Context, token string, key uint64, sum [sha256.
 func (c *Cache) fly(callerCtx context.Context, token string, key uint64, sum [sha256.Size]byte, f, prev *flight) {
 	info, stored, err := c.fetch(callerCtx, token, key, sum, prev != nil && prev.latest() != nil)
 	f.land(info, err, stored)
-	if stored != nil {
-		c.settle()
+	if stored == nil {
+		c.flights.forget(sum, f)
 	}
-	c.flights.forget(sum, f)
 }
 
 // settle waits until the store has applied every set made so far.

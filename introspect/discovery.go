@@ -25,7 +25,7 @@ const DiscoveryPath = "/.well-known/openid-configuration"
 type discovery struct {
 	issuer string
 	url    string
-	client *http.Client
+	client client
 	retry  time.Duration
 	now    func() time.Time
 	flight singleflight.Group
@@ -36,11 +36,11 @@ type discovery struct {
 	failedAt time.Time // when err happened
 }
 
-func newDiscovery(issuer string, client *http.Client, retry time.Duration, now func() time.Time) *discovery {
+func newDiscovery(issuer string, c client, retry time.Duration, now func() time.Time) *discovery {
 	return &discovery{
 		issuer: issuer,
 		url:    strings.TrimSuffix(issuer, "/") + DiscoveryPath,
-		client: client,
+		client: c,
 		retry:  retry,
 		now:    now,
 	}
@@ -113,6 +113,8 @@ type discoveryDocument struct {
 
 // fetch reads the discovery document and checks it.
 func (d *discovery) fetch(ctx context.Context) (string, error) {
+	ctx, cancel := d.client.limit(ctx)
+	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, d.url, nil)
 	if err != nil {
 		return "", fmt.Errorf("introspect: building discovery request: %w", err)

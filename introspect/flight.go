@@ -3,6 +3,7 @@ package introspect
 import (
 	"crypto/sha256"
 	"sync"
+	"time"
 )
 
 // flight is one shared upstream call for a token. Its answer is readable
@@ -17,6 +18,8 @@ type flight struct {
 	// previous is the latest entry stored by the flights this one replaced,
 	// which the store may not show yet: a stale answer to fall back on.
 	previous *entry
+	// landedAt is when the flight landed, on the monotonic clock.
+	landedAt time.Time
 }
 
 // latest returns the entry the flight stored or, when it stored none, the
@@ -30,7 +33,7 @@ func (f *flight) latest() *entry {
 
 // land records the answer and wakes every caller waiting for it.
 func (f *flight) land(info *TokenInfo, err error, stored *entry) {
-	f.info, f.err, f.stored = info, err, stored
+	f.info, f.err, f.stored, f.landedAt = info, err, stored, time.Now()
 	close(f.done)
 }
 
@@ -45,18 +48,28 @@ func (f *flight) landed() bool {
 }
 
 // flights are the upstream calls under way, by token hash, and those that
-// have just landed but whose answer the store may not show yet. A caller
-// that misses the store in that window joins the landed flight and gets its
-// answer at once, instead of making a second upstream call; the flight is
-// forgotten once the store shows the answer.
+// have landed with an answer the store may not show yet: ristretto applies
+// sets asynchronously, within microseconds. A caller that misses the store
+// in that window joins the landed flight and gets its answer at once,
+// instead of making a second upstream call. Landed flights are swept once
+// they are older than landedRetention, long after the store shows their
+// answers; waiting for the store instead (ristretto's Wait) costs a round of
+// goroutine wake-ups per miss.
 //
 // This differs from x/sync/singleflight, which forgets a call as soon as it
-// returns: waiting there for the store to apply the answer would keep every
-// waiter waiting too.
+// returns.
 type flights struct {
-	mu sync.Mutex
-	m  map[[sha256.Size]byte]*flight
+	mu      sync.Mutex
+	m       map[[sha256.Size]byte]*flight
+	sweepAt int // sweep landed flights when the map grows to this size
 }
+
+// landedRetention is how long a landed flight stays joinable, and
+// minSweep the map size below which none is swept.
+const (
+	landedRetention = 100 * time.Millisecond
+	minSweep        = 1024
+)
 
 // join returns the flight for sum, starting one when there is none, or when
 // the one there has landed with an answer that was not stored or has
@@ -79,7 +92,23 @@ func (fs *flights) join(sum [sha256.Size]byte, now int64) (f, prev *flight, lead
 		f.previous = prev.latest()
 	}
 	fs.m[sum] = f
+	if len(fs.m) >= max(fs.sweepAt, minSweep) {
+		fs.sweep()
+	}
 	return f, prev, true
+}
+
+// sweep forgets landed flights older than landedRetention. The next sweep
+// waits for the map to double, so sweeping costs amortised constant time
+// per flight.
+func (fs *flights) sweep() {
+	cutoff := time.Now().Add(-landedRetention)
+	for sum, f := range fs.m {
+		if f.landed() && f.landedAt.Before(cutoff) {
+			delete(fs.m, sum)
+		}
+	}
+	fs.sweepAt = 2 * len(fs.m)
 }
 
 // forget removes f, unless another flight has taken its place.

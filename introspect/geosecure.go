@@ -30,7 +30,8 @@ type GeosecureConfig struct {
 	URL string
 	// HTTPClient sends the requests. Nil means a client of the verifier's own
 	// with a [NewTransport] transport. A client given here is copied; the
-	// copy gets Timeout when it has none and never follows redirects.
+	// copy never follows redirects; Timeout applies as well as the
+	// client's own.
 	HTTPClient *http.Client
 	// Timeout limits one call. Zero means [DefaultTimeout].
 	Timeout time.Duration
@@ -54,7 +55,7 @@ type GeosecureConfig struct {
 // A Geosecure is safe for concurrent use.
 type Geosecure struct {
 	url    string
-	client *http.Client
+	client client
 	now    func() time.Time
 }
 
@@ -80,6 +81,8 @@ func (g *Geosecure) Verify(ctx context.Context, token string) (*TokenInfo, error
 	if err := checkTokenSyntax(token); err != nil {
 		return nil, err
 	}
+	ctx, cancel := g.client.limit(ctx)
+	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, g.url, nil)
 	if err != nil {
 		return nil, fmt.Errorf("introspect: building verify request: %w", err)

@@ -1,6 +1,7 @@
 package introspect
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -88,26 +89,41 @@ func NewTransport() *http.Transport {
 // with a redirect, which the backends never follow.
 var errRedirect = errors.New("redirect not followed")
 
+// client is the HTTP client a backend uses, with the time limit of one call.
+type client struct {
+	*http.Client
+	timeout time.Duration
+}
+
 // newHTTPClient returns the client a backend uses: a copy of c (never c
 // itself, so the caller's client is not changed) or, when c is nil, a client
-// with a [NewTransport] transport. Either way it has timeout when it had none
-// and it does not follow redirects: a verify or introspection endpoint has no
-// reason to redirect, and following one would send the token or the client's
-// credentials to wherever it points.
-func newHTTPClient(c *http.Client, timeout time.Duration) *http.Client {
-	var client http.Client
+// with a [NewTransport] transport. Either way it does not follow redirects:
+// a verify or introspection endpoint has no reason to redirect, and
+// following one would send the token or the client's credentials to
+// wherever it points. Each call is limited to timeout through its context
+// (see client.limit), on top of any Timeout c has.
+func newHTTPClient(c *http.Client, timeout time.Duration) client {
+	var hc http.Client
 	if c != nil {
-		client = *c
+		hc = *c
 	} else {
-		client.Transport = NewTransport()
+		hc.Transport = NewTransport()
 	}
-	if client.Timeout == 0 {
-		client.Timeout = timeout
-	}
-	client.CheckRedirect = func(*http.Request, []*http.Request) error {
+	hc.CheckRedirect = func(*http.Request, []*http.Request) error {
 		return http.ErrUseLastResponse
 	}
-	return &client
+	return client{Client: &hc, timeout: timeout}
+}
+
+// limit returns ctx limited to the client's timeout, unless its deadline
+// comes sooner anyway, as it does behind a [Cache]: a second timer per call
+// would cost without changing anything. A context is cheaper than
+// http.Client.Timeout, which copies the request to attach its own.
+func (c client) limit(ctx context.Context) (context.Context, context.CancelFunc) {
+	if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) <= c.timeout {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, c.timeout)
 }
 
 // response is an authorization server's answer, read in full.
@@ -119,8 +135,8 @@ type response struct {
 // roundTrip sends req, which carries the call's context, and reads at most
 // MaxBodyBytes of the answer. Every failure is an [*UnavailableError]; the
 // caller decides what the answer means.
-func roundTrip(client *http.Client, req *http.Request, now time.Time) (*response, error) {
-	resp, err := client.Do(req)
+func roundTrip(c client, req *http.Request, now time.Time) (*response, error) {
+	resp, err := c.Do(req)
 	if err != nil {
 		return nil, unavailable(nil, now, "request failed", err)
 	}

@@ -47,8 +47,8 @@ type ProfileConfig struct {
 	ClientSecret string
 	// HTTPClient sends the requests. Nil means a client of the profile
 	// client's own with a [NewTransport] transport. A client given here is
-	// copied; the copy gets Timeout when it has none and never follows
-	// redirects.
+	// copied, and the copy never follows redirects; Timeout applies as well
+	// as the client's own.
 	HTTPClient *http.Client
 	// Timeout limits one call. Zero means [DefaultTimeout].
 	Timeout time.Duration
@@ -85,7 +85,7 @@ type ProfileClient struct {
 	url          string
 	clientID     string
 	clientSecret string
-	client       *http.Client
+	client       client
 }
 
 // NewProfileClient returns a ProfileClient, or an error when the
@@ -122,6 +122,8 @@ func (p *ProfileClient) Profile(ctx context.Context, token string) (*Profile, er
 		"client_id":     {p.clientID},
 		"client_secret": {p.clientSecret},
 	}
+	ctx, cancel := p.client.limit(ctx)
+	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.url, strings.NewReader(form.Encode()))
 	if err != nil {
 		return nil, fmt.Errorf("introspect: building profile request: %w", err)

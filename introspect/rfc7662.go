@@ -126,8 +126,8 @@ type IntrospectorConfig struct {
 
 	// HTTPClient sends the requests. Nil means a client of the
 	// introspector's own with a [NewTransport] transport. A client given
-	// here is copied; the copy gets Timeout when it has none and never
-	// follows redirects.
+	// here is copied, and the copy never follows redirects; Timeout applies as well
+	// as the client's own.
 	HTTPClient *http.Client
 	// Timeout limits one call. Zero means [DefaultTimeout].
 	Timeout time.Duration
@@ -195,7 +195,7 @@ type Introspector struct {
 	aud       string // the audience of client assertions; empty to use the endpoint
 	lifetime  time.Duration
 	leeway    time.Duration
-	client    *http.Client
+	client    client
 	now       func() time.Time
 }
 
@@ -295,6 +295,8 @@ func (in *Introspector) Verify(ctx context.Context, token string) (*TokenInfo, e
 	if err := in.authenticate(form, endpoint); err != nil {
 		return nil, err
 	}
+	ctx, cancel := in.client.limit(ctx)
+	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, strings.NewReader(form.Encode()))
 	if err != nil {
 		return nil, fmt.Errorf("introspect: building introspection request: %w", err)
