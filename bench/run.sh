@@ -18,6 +18,13 @@ raw=results/raw.txt
   go list -m all | grep -E 'tokengate/tokengate |auth0/go-jwt-middleware|labstack/echo-jwt|labstack/echo/v4 |dgraph-io/ristretto|go-jose/go-jose/v4 ' | sed 's/^/module: /'
   go test -run '^$' -bench . -benchmem -count "$count" .
   go run ./cmd/load -rounds 6 -duration 3s
+  # CPU profiles of a hit and a miss, to explain what they cost.
+  for b in Hit/nethttp/tokengate Miss/tokengate; do
+    go test -run '^$' -bench "^Benchmark$b\$" -benchtime 3s -cpuprofile results/cpu.prof -o results/bench.test . >/dev/null
+    echo "profile: $b"
+    go tool pprof -top -nodecount 25 results/bench.test results/cpu.prof 2>/dev/null | sed -n '/flat%/,$p' | sed 's/^/profile: /'
+  done
+  rm -f results/cpu.prof results/bench.test
 } | tee "$raw"
 go run ./cmd/report -in "$raw" -out BENCHMARKS.md -chart overhead.svg
 echo "wrote bench/BENCHMARKS.md and bench/overhead.svg"

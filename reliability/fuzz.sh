@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Runs every fuzz target for FUZZTIME (default 5m) each, one after the
+# other, with one worker, and stops at the first crasher; go test keeps its
+# input under the package's testdata/fuzz, where CI replays it from then on.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+fuzztime=${FUZZTIME:-5m}
+targets=(
+  "./middleware FuzzChallenge"
+  "./middleware FuzzExtractHeader"
+  "./middleware FuzzExtractParams"
+  "./scopes FuzzParse"
+  "./scopes FuzzGlobMatch"
+  "./introspect FuzzParseGeosecure"
+  "./introspect FuzzParseProfile"
+  "./introspect FuzzParseIntrospection"
+)
+for t in "${targets[@]}"; do
+  set -- $t
+  echo "=== $2 ($1), $fuzztime"
+  go test "$1" -run '^$' -fuzz "^$2\$" -fuzztime "$fuzztime" -parallel 1 2>&1 | tail -3
+done
