@@ -22,7 +22,7 @@ raw=results/raw.txt
   for b in Hit/nethttp/tokengate Miss/tokengate; do
     go test -run '^$' -bench "^Benchmark$b\$" -benchtime 3s -cpuprofile results/cpu.prof -o results/bench.test . >/dev/null
     echo "profile: $b"
-    go tool pprof -top -nodecount 25 results/bench.test results/cpu.prof 2>/dev/null | sed -n '/flat%/,$p' | sed 's/^/profile: /'
+    go tool pprof -top -cum -nodecount 45 results/bench.test results/cpu.prof 2>/dev/null | sed -n '/flat%/,$p' | sed 's/^/profile: /'
   done
   rm -f results/cpu.prof results/bench.test
 } | tee "$raw"
