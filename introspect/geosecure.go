@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/tokengate/tokengate/scopes"
 )
@@ -120,7 +121,7 @@ func parseGeosecure(status int, body []byte, now time.Time) (*TokenInfo, error) 
 	}
 	var scope string
 	if raw, ok := members["scope"]; ok {
-		if err := json.Unmarshal(raw, &scope); err != nil {
+		if scope, ok = jsonString(raw); !ok {
 			return nil, &UnavailableError{Reason: `"scope" is not a string`}
 		}
 	}
@@ -156,19 +157,43 @@ func oauthError(raw json.RawMessage) error {
 }
 
 // stringOrNumber reads a JSON string, or a JSON number as its literal text.
+// raw is a member of an object that decoded, so it is valid JSON.
 func stringOrNumber(raw json.RawMessage) (string, bool) {
 	if len(raw) == 0 {
 		return "", false
 	}
+	if c := raw[0]; c == '-' || ('0' <= c && c <= '9') {
+		return string(raw), true
+	}
+	return jsonString(raw)
+}
+
+// jsonString decodes raw when it is a JSON string, without reflection when
+// the string holds no escape: the members of an authorization server's
+// answer are short and plain, and parsing them is on every miss's path.
+func jsonString(raw json.RawMessage) (string, bool) {
+	if len(raw) >= 2 && raw[0] == '"' && raw[len(raw)-1] == '"' {
+		inner := raw[1 : len(raw)-1]
+		if plainJSONString(inner) {
+			return string(inner), true
+		}
+	}
 	var s string
-	if err := json.Unmarshal(raw, &s); err == nil {
-		return s, true
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return "", false
 	}
-	var n json.Number
-	if err := json.Unmarshal(raw, &n); err == nil {
-		return n.String(), true
+	return s, true
+}
+
+// plainJSONString reports whether b, the inside of a JSON string, means
+// itself: valid UTF-8, with no escape, quote or control character.
+func plainJSONString(b []byte) bool {
+	for _, c := range b {
+		if c < 0x20 || c == '"' || c == '\\' {
+			return false
+		}
 	}
-	return "", false
+	return utf8.Valid(b)
 }
 
 // seconds reads a count of seconds sent as a JSON number or as a string of

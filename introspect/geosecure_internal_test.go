@@ -1,6 +1,7 @@
 package introspect
 
 import (
+	"encoding/json"
 	"errors"
 	"net/http"
 	"testing"
@@ -147,6 +148,44 @@ func FuzzParseProfile(f *testing.F) {
 			t.Fatalf("error %v is not exactly one of invalid and unavailable", err)
 		case p != nil:
 			t.Fatalf("error %v came with a result", err)
+		}
+	})
+}
+
+func BenchmarkParseGeosecure(b *testing.B) {
+	body := []byte(`{"audience":"38890","scope":"MapRequest","expires_in":"3600"}`)
+	now := time.Now()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := parseGeosecure(http.StatusOK, body, now); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkParseIntrospection(b *testing.B) {
+	body := []byte(`{"active":true,"client_id":"38890","scope":"gipod_pdo_read vo_info","exp":1900000000,"iat":1800000000,` +
+		`"iss":"https://authenticatie.vlaanderen.be/op","sub":"u1","token_type":"Bearer","vo_id":"d6b5a1f4","vo_orgcode":"OVO002949"}`)
+	now := time.Unix(1800000100, 0)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := parseIntrospection(http.StatusOK, body, now, "https://authenticatie.vlaanderen.be/op", DefaultLeeway); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// FuzzJSONString checks jsonString's quick path against encoding/json.
+func FuzzJSONString(f *testing.F) {
+	for _, seed := range []string{`"MapRequest"`, `"a\"b"`, `"\u00e9"`, `"é"`, "\"\xff\"", `""`, `"\n"`, `7`, `null`} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		var want string
+		wantErr := json.Unmarshal(raw, &want)
+		got, ok := jsonString(raw)
+		if (wantErr == nil) != ok || got != want {
+			t.Fatalf("jsonString(%q) = %q, %v; encoding/json: %q, %v", raw, got, ok, want, wantErr)
 		}
 	})
 }

@@ -394,28 +394,38 @@ func parseIntrospection(status int, body []byte, now time.Time, issuer string, l
 	}
 
 	info := &TokenInfo{Active: true, Claims: otherClaims(members, introspectionFields)}
-	for name, dst := range map[string]*string{
-		"client_id":  &info.ClientID,
-		"sub":        &info.Subject,
-		"iss":        &info.Issuer,
-		"token_type": &info.TokenType,
+	var ok bool
+	for _, m := range [...]struct {
+		name string
+		dst  *string
+	}{
+		{"client_id", &info.ClientID},
+		{"sub", &info.Subject},
+		{"iss", &info.Issuer},
+		{"token_type", &info.TokenType},
 	} {
-		if raw, ok := members[name]; ok && !isNull(raw) {
-			if err := json.Unmarshal(raw, dst); err != nil {
-				return nil, &UnavailableError{Reason: fmt.Sprintf("%q is not a string", name)}
+		if raw := members[m.name]; !isNull(raw) {
+			if *m.dst, ok = jsonString(raw); !ok {
+				return nil, &UnavailableError{Reason: fmt.Sprintf("%q is not a string", m.name)}
 			}
 		}
 	}
-	var ok bool
 	if info.Scopes, ok = scopeMember(members["scope"]); !ok {
 		return nil, &UnavailableError{Reason: `"scope" is neither a string nor an array of strings`}
 	}
 	if info.Audience, ok = stringOrStrings(members["aud"]); !ok {
 		return nil, &UnavailableError{Reason: `"aud" is neither a string nor an array of strings`}
 	}
-	for name, dst := range map[string]*time.Time{"exp": &info.ExpiresAt, "iat": &info.IssuedAt, "nbf": &info.NotBefore} {
-		if *dst, ok = numericDate(members[name]); !ok {
-			return nil, &UnavailableError{Reason: fmt.Sprintf("%q is not a number of seconds", name)}
+	for _, m := range [...]struct {
+		name string
+		dst  *time.Time
+	}{
+		{"exp", &info.ExpiresAt},
+		{"iat", &info.IssuedAt},
+		{"nbf", &info.NotBefore},
+	} {
+		if *m.dst, ok = numericDate(members[m.name]); !ok {
+			return nil, &UnavailableError{Reason: fmt.Sprintf("%q is not a number of seconds", m.name)}
 		}
 	}
 
@@ -442,8 +452,7 @@ func scopeMember(raw json.RawMessage) (scopes.Set, bool) {
 	if isNull(raw) {
 		return scopes.Set{}, true
 	}
-	var s string
-	if err := json.Unmarshal(raw, &s); err == nil {
+	if s, ok := jsonString(raw); ok {
 		return scopes.Parse(s), true
 	}
 	var list []string
@@ -459,8 +468,7 @@ func stringOrStrings(raw json.RawMessage) ([]string, bool) {
 	if isNull(raw) {
 		return nil, true
 	}
-	var s string
-	if err := json.Unmarshal(raw, &s); err == nil {
+	if s, ok := jsonString(raw); ok {
 		if s == "" {
 			return nil, true
 		}

@@ -14,6 +14,7 @@ targets=(
   "./introspect FuzzParseGeosecure"
   "./introspect FuzzParseProfile"
   "./introspect FuzzParseIntrospection"
+  "./introspect FuzzJSONString"
 )
 for t in "${targets[@]}"; do
   set -- $t
