@@ -104,6 +104,7 @@ type Cache struct {
 	next       Verifier
 	store      *ristretto.Cache[uint64, *entry]
 	flights    flights
+	workers    workers
 	slots      chan struct{}
 	maxTTL     time.Duration
 	invalidTTL time.Duration
@@ -164,6 +165,7 @@ func NewCache(next Verifier, cfg CacheConfig) (*Cache, error) {
 	c := &Cache{
 		next:       next,
 		slots:      make(chan struct{}, cmp.Or(cfg.MaxConcurrent, DefaultMaxConcurrent)),
+		workers:    newWorkers(),
 		maxTTL:     cmp.Or(cfg.MaxTTL, DefaultMaxTTL),
 		invalidTTL: cmp.Or(cfg.InvalidTTL, DefaultInvalidTTL),
 		timeout:    cmp.Or(cfg.Timeout, DefaultTimeout),
@@ -234,7 +236,7 @@ func (c *Cache) miss(ctx context.Context, token string, key uint64, sum [sha256.
 		// The call runs on a goroutine of its own, on a context detached
 		// from this caller's, so that the others still get an answer when
 		// this caller gives up.
-		go c.fly(ctx, token, key, sum, f, prev)
+		c.workers.run(func() { c.fly(ctx, token, key, sum, f, prev) })
 	}
 	c.waiting.Add(1)
 	defer c.waiting.Add(-1)
@@ -445,6 +447,7 @@ func (c *Cache) Close() {
 	defer c.life.Unlock()
 	if !c.closed {
 		c.closed = true
+		c.workers.stop()
 		c.store.Close()
 	}
 }
