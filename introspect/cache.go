@@ -233,9 +233,9 @@ func (c *Cache) miss(ctx context.Context, token string, key uint64, sum [sha256.
 	}
 	c.misses.Add(1)
 	if lead {
-		// The call runs on a goroutine of its own, on a context detached
-		// from this caller's, so that the others still get an answer when
-		// this caller gives up.
+		// The call runs on a worker goroutine, on a context detached from
+		// this caller's, so that the others still get an answer when this
+		// caller gives up.
 		c.workers.run(func() { c.fly(ctx, token, key, sum, f, prev) })
 	}
 	c.waiting.Add(1)
@@ -284,7 +284,7 @@ func (c *Cache) settle() {
 // fetch makes the one upstream call for a token and stores its answer,
 // returning the stored entry (nil when it stored none). It runs on the
 // flight's goroutine, never on a caller's.
-func (c *Cache) fetch(callerCtx context.Context, token string, key uint64, sum [sha256.Size]byte, settle bool) (info *TokenInfo, stored *entry, err error) {
+func (c *Cache) fetch(callerCtx context.Context, token string, key uint64, sum [sha256.Size]byte, settleFirst bool) (info *TokenInfo, stored *entry, err error) {
 	c.invalidation.RLock()
 	gen := c.gen
 	c.invalidation.RUnlock()
@@ -307,7 +307,7 @@ func (c *Cache) fetch(callerCtx context.Context, token string, key uint64, sum [
 	c.upstream.Add(1)
 	info, err = c.callNext(ctx, token)
 	<-c.slots
-	if settle {
+	if settleFirst {
 		c.settle()
 	}
 

@@ -53,23 +53,21 @@ func (f *flight) landed() bool {
 // in that window joins the landed flight and gets its answer at once,
 // instead of making a second upstream call. Landed flights are swept once
 // they are older than landedRetention, long after the store shows their
-// answers; waiting for the store instead (ristretto's Wait) costs a round of
-// goroutine wake-ups per miss.
+// answers: a later miss sweeps when landedRetention has passed since the
+// last sweep, or sooner when the map has doubled. Waiting for the store
+// instead (ristretto's Wait) costs a round of goroutine wake-ups per miss.
 //
 // This differs from x/sync/singleflight, which forgets a call as soon as it
 // returns.
 type flights struct {
 	mu      sync.Mutex
 	m       map[[sha256.Size]byte]*flight
-	sweepAt int // sweep landed flights when the map grows to this size
+	sweepAt int       // sweep when the map grows to this size
+	swept   time.Time // when the last sweep was
 }
 
-// landedRetention is how long a landed flight stays joinable, and
-// minSweep the map size below which none is swept.
-const (
-	landedRetention = 100 * time.Millisecond
-	minSweep        = 1024
-)
+// landedRetention is how long a landed flight stays joinable at least.
+const landedRetention = 100 * time.Millisecond
 
 // join returns the flight for sum, starting one when there is none, or when
 // the one there has landed with an answer that was not stored or has
@@ -92,23 +90,23 @@ func (fs *flights) join(sum [sha256.Size]byte, now int64) (f, prev *flight, lead
 		f.previous = prev.latest()
 	}
 	fs.m[sum] = f
-	if len(fs.m) >= max(fs.sweepAt, minSweep) {
-		fs.sweep()
+	if now := time.Now(); len(fs.m) >= fs.sweepAt || now.Sub(fs.swept) >= landedRetention {
+		fs.sweep(now)
 	}
 	return f, prev, true
 }
 
-// sweep forgets landed flights older than landedRetention. The next sweep
-// waits for the map to double, so sweeping costs amortised constant time
-// per flight.
-func (fs *flights) sweep() {
-	cutoff := time.Now().Add(-landedRetention)
+// sweep forgets the flights that landed before now - landedRetention. It
+// runs at most every landedRetention, or when the map has doubled since the
+// last sweep, so its cost stays amortised constant per flight.
+func (fs *flights) sweep(now time.Time) {
+	cutoff := now.Add(-landedRetention)
 	for sum, f := range fs.m {
 		if f.landed() && f.landedAt.Before(cutoff) {
 			delete(fs.m, sum)
 		}
 	}
-	fs.sweepAt = 2 * len(fs.m)
+	fs.swept, fs.sweepAt = now, max(2*len(fs.m), 64)
 }
 
 // forget removes f, unless another flight has taken its place.

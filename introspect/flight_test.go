@@ -41,3 +41,17 @@ func TestFlights(t *testing.T) {
 	_, _, lead = fs.join(a, 0)
 	assert.True(t, lead, "a dropped flight is not joined")
 }
+
+func TestFlightsSweep(t *testing.T) {
+	var fs flights
+	a, b := sha256.Sum256([]byte("a")), sha256.Sum256([]byte("b"))
+	landed, _, _ := fs.join(a, 0)
+	landed.land(&TokenInfo{Active: true}, nil, &entry{expires: 100})
+	flying, _, _ := fs.join(b, 0)
+
+	fs.sweep(landed.landedAt.Add(landedRetention / 2))
+	assert.Len(t, fs.m, 2, "a flight that landed just now stays joinable")
+	fs.sweep(landed.landedAt.Add(landedRetention + 1))
+	assert.Len(t, fs.m, 1, "an old landed flight is forgotten")
+	assert.Same(t, flying, fs.m[b], "a flight under way is never swept")
+}
