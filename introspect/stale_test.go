@@ -42,10 +42,16 @@ func TestStaleIfError(t *testing.T) {
 	ctx := context.Background()
 	const maxTTL, grace = 5 * time.Minute, 10 * time.Minute
 
-	t.Run("off by default", func(t *testing.T) {
+	// setup returns a clock, a server whose tokens expire after life, and a
+	// cache in front of it with the given stale-if-error window.
+	setup := func(t *testing.T, life, window time.Duration) (*fixedClock, *switchable, *introspect.Cache) {
 		clock := newClock()
-		up := newSwitchable(clock.Now().Add(time.Hour))
-		c := newCache(t, up, introspect.CacheConfig{MaxTTL: maxTTL, Now: clock.Now})
+		up := newSwitchable(clock.Now().Add(life))
+		return clock, up, newCache(t, up, introspect.CacheConfig{MaxTTL: maxTTL, StaleIfError: window, Now: clock.Now})
+	}
+
+	t.Run("off by default", func(t *testing.T) {
+		clock, up, c := setup(t, time.Hour, 0)
 		_, err := c.Verify(ctx, "tok")
 		require.NoError(t, err)
 		clock.Advance(maxTTL)
@@ -56,9 +62,7 @@ func TestStaleIfError(t *testing.T) {
 	})
 
 	t.Run("serves stale facts within the grace window while the server is down", func(t *testing.T) {
-		clock := newClock()
-		up := newSwitchable(clock.Now().Add(time.Hour))
-		c := newCache(t, up, introspect.CacheConfig{MaxTTL: maxTTL, StaleIfError: grace, Now: clock.Now})
+		clock, up, c := setup(t, time.Hour, grace)
 		first, err := c.Verify(ctx, "tok")
 		require.NoError(t, err)
 
@@ -83,9 +87,7 @@ func TestStaleIfError(t *testing.T) {
 	})
 
 	t.Run("never past the token's expiry", func(t *testing.T) {
-		clock := newClock()
-		up := newSwitchable(clock.Now().Add(maxTTL + 2*time.Minute))
-		c := newCache(t, up, introspect.CacheConfig{MaxTTL: maxTTL, StaleIfError: grace, Now: clock.Now})
+		clock, up, c := setup(t, maxTTL+2*time.Minute, grace)
 		_, err := c.Verify(ctx, "tok")
 		require.NoError(t, err)
 		up.mode.Store("down")
@@ -98,10 +100,8 @@ func TestStaleIfError(t *testing.T) {
 	})
 
 	t.Run("never for invalid answers", func(t *testing.T) {
-		clock := newClock()
-		up := newSwitchable(clock.Now().Add(time.Hour))
+		clock, up, c := setup(t, time.Hour, grace)
 		up.mode.Store("revoked")
-		c := newCache(t, up, introspect.CacheConfig{MaxTTL: maxTTL, StaleIfError: grace, Now: clock.Now})
 		_, err := c.Verify(ctx, "tok")
 		require.ErrorIs(t, err, introspect.ErrInvalidToken)
 		clock.Advance(introspect.DefaultInvalidTTL)
@@ -112,9 +112,7 @@ func TestStaleIfError(t *testing.T) {
 	})
 
 	t.Run("a revocation seen after the fresh time wins over the stale facts", func(t *testing.T) {
-		clock := newClock()
-		up := newSwitchable(clock.Now().Add(time.Hour))
-		c := newCache(t, up, introspect.CacheConfig{MaxTTL: maxTTL, StaleIfError: grace, Now: clock.Now})
+		clock, up, c := setup(t, time.Hour, grace)
 		_, err := c.Verify(ctx, "tok")
 		require.NoError(t, err)
 		clock.Advance(maxTTL)

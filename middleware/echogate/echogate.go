@@ -105,6 +105,11 @@ func (m *Middleware) middleware(p middleware.Policy) echo.MiddlewareFunc {
 // status, its [middleware.Body] as Message and e as Internal. Handlers use
 // it with [middleware.Authenticator.ErrorFor] to answer as the middleware
 // would.
+//
+// Echo's default error handler sends only Message, except in Debug mode,
+// where it sends the whole error, Internal included: upstream detail such as
+// the authorization server's address then reaches the client (never a token
+// or a secret). Leave Debug off in production.
 func HTTPError(c echo.Context, e *middleware.Error) error {
 	e.SetHeaders(c.Response().Header())
 	return &echo.HTTPError{Code: e.Status, Message: e.Body(), Internal: e}
