@@ -242,13 +242,30 @@ func (a *Authenticator) checkToken(t string) (string, error) {
 	return t, nil
 }
 
-func isB64tokenChar(c byte) bool {
-	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
-		c == '-' || c == '.' || c == '_' || c == '~' || c == '+' || c == '/'
-}
+// isB64tokenChar reports whether c may appear in a b64token before its
+// padding.
+func isB64tokenChar(c byte) bool { return charClass[c]&b64tokenChar != 0 }
 
 // isTchar reports whether c may appear in an RFC 9110 token.
-func isTchar(c byte) bool {
-	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
-		strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
-}
+func isTchar(c byte) bool { return charClass[c]&tchar != 0 }
+
+// The classes of charClass.
+const (
+	b64tokenChar = 1 << iota
+	tchar
+)
+
+// charClass holds the grammar classes of every byte, so that checking a
+// token costs one load per byte; tokens are checked on every request.
+var charClass = func() (t [256]uint8) {
+	for c := range 256 {
+		alnum := 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9'
+		if alnum || strings.IndexByte("-._~+/", byte(c)) >= 0 {
+			t[c] |= b64tokenChar
+		}
+		if alnum || strings.IndexByte("!#$%&'*+-.^_`|~", byte(c)) >= 0 {
+			t[c] |= tchar
+		}
+	}
+	return t
+}()

@@ -86,6 +86,20 @@ func checkExtract(t *testing.T, got string, from Sources, err error, want string
 	}
 }
 
+// TestCharClasses checks the lookup table against the grammars spelled out:
+// b64token (RFC 6750 §2.1) and tchar (RFC 9110 §5.6.2).
+func TestCharClasses(t *testing.T) {
+	const (
+		alnum    = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+		b64token = alnum + "-._~+/"
+		tchars   = alnum + "!#$%&'*+-.^_`|~"
+	)
+	for c := range 256 {
+		assert.Equal(t, strings.IndexByte(b64token, byte(c)) >= 0, isB64tokenChar(byte(c)), "b64token byte %#x", c)
+		assert.Equal(t, strings.IndexByte(tchars, byte(c)) >= 0, isTchar(byte(c)), "tchar byte %#x", c)
+	}
+}
+
 func TestExtractFormAndQuery(t *testing.T) {
 	const form = "application/x-www-form-urlencoded"
 	tests := []struct {
