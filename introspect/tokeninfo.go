@@ -6,6 +6,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/tokengate/tokengate/internal/tokenctx"
 	"github.com/tokengate/tokengate/scopes"
 )
 
@@ -87,22 +88,16 @@ func (t *TokenInfo) ExpiresIn(now time.Time) time.Duration {
 	return max(t.ExpiresAt.Sub(now), 0)
 }
 
-// contextKey is unexported and a pointer type, so no other package can set
-// or read the value by accident.
-type contextKey struct{ name string }
-
-var tokenInfoKey = &contextKey{"tokeninfo"}
-
-// NewContext returns a copy of ctx that carries info. The middleware calls it
-// for every authenticated request.
+// NewContext returns a copy of ctx that carries info, for tests and for
+// code that authenticates requests itself.
 func NewContext(ctx context.Context, info *TokenInfo) context.Context {
-	return context.WithValue(ctx, tokenInfoKey, info)
+	return context.WithValue(ctx, tokenctx.Key, info)
 }
 
 // FromContext returns the TokenInfo carried by ctx, or nil when the request
 // was not authenticated (or was let through anonymously).
 func FromContext(ctx context.Context) *TokenInfo {
-	info, _ := ctx.Value(tokenInfoKey).(*TokenInfo)
+	info, _ := ctx.Value(tokenctx.Key).(*TokenInfo)
 	return info
 }
 

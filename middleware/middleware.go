@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tokengate/tokengate/internal/tokenctx"
 	"github.com/tokengate/tokengate/introspect"
 	"github.com/tokengate/tokengate/scopes"
 )
@@ -192,7 +193,7 @@ func (a *Authenticator) Authorize(r *http.Request, p Policy) (Result, *Error) {
 	if e := a.check(r, info, p); e != nil {
 		return Result{}, a.refuse(r, e, token)
 	}
-	return Result{Request: r.WithContext(introspect.NewContext(r.Context(), info)), Info: info, Source: from}, nil
+	return Result{Request: tokenctx.WithRequest(r, info), Info: info, Source: from}, nil
 }
 
 // ErrorFor returns the refusal for err, an error of an [introspect.Verifier]
