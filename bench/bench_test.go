@@ -243,7 +243,7 @@ func BenchmarkFloor(b *testing.B) {
 		r := newRequest(token)
 		b.ReportAllocs()
 		for b.Loop() {
-			sink = tokenctx.WithRequest(r, info)
+			sink = tokenctx.WithRequest(r, info, b)
 		}
 	})
 	b.Run("clock", func(b *testing.B) {

@@ -43,4 +43,9 @@
 // by [introspect.Fingerprint]. Tokens in the query string (opt-in, and
 // discouraged by RFC 6750) are in the request URI: keep them out of access
 // logs, and note that successful answers carry "Cache-Control: private".
+//
+// A route-level requirement trusts a TokenInfo in the request's context only
+// when its own Authenticator put it there; one that another Authenticator
+// or [introspect.NewContext] put there does not let a request skip
+// verification.
 package middleware

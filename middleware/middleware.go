@@ -148,8 +148,9 @@ type Result struct {
 	// Info is the token's facts; nil for a request let through
 	// anonymously.
 	Info *introspect.TokenInfo
-	// Source is where the token was found; zero when Info was already in
-	// the request's context or the request is anonymous.
+	// Source is where the token was found; zero when this Authenticator
+	// had already put Info in the request's context, or the request is
+	// anonymous.
 	Source Sources
 }
 
@@ -158,11 +159,14 @@ type Result struct {
 // token; with a nil p and Config.Optional, a request without a token is
 // allowed anonymously.
 //
-// When r's context already holds a TokenInfo (an outer Authenticate put it
-// there), only p is checked. Skippers and preflight requests are the
-// caller's to handle, see [Authenticator.Skip].
+// When r's context already holds a TokenInfo that a put there (a
+// group-level Authenticate of the same Authenticator), the token is not
+// verified again: only the audience list and p are checked. A TokenInfo that
+// another Authenticator or [introspect.NewContext] put there is not trusted;
+// the token is verified as if it were not there. Skippers and preflight
+// requests are the caller's to handle, see [Authenticator.Skip].
 func (a *Authenticator) Authorize(r *http.Request, p Policy) (Result, *Error) {
-	if info := introspect.FromContext(r.Context()); info != nil {
+	if info := introspect.FromContext(r.Context()); info != nil && tokenctx.VerifiedBy(r.Context(), info) == a {
 		if e := a.check(r, info, p); e != nil {
 			return Result{}, e
 		}
@@ -193,7 +197,7 @@ func (a *Authenticator) Authorize(r *http.Request, p Policy) (Result, *Error) {
 	if e := a.check(r, info, p); e != nil {
 		return Result{}, a.refuse(r, e, token)
 	}
-	return Result{Request: tokenctx.WithRequest(r, info), Info: info, Source: from}, nil
+	return Result{Request: tokenctx.WithRequest(r, info, a), Info: info, Source: from}, nil
 }
 
 // ErrorFor returns the refusal for err, an error of an [introspect.Verifier]

@@ -188,6 +188,63 @@ func TestHandlerChecksScopeItself(t *testing.T) {
 	assert.Nil(t, middleware.TokenInfo(httptest.NewRequest("GET", "/", nil)))
 }
 
+// TestOnlyOwnTokenInfoIsTrusted: a route-level Require skips verification
+// only for a TokenInfo its own Authenticator put in the context.
+func TestOnlyOwnTokenInfoIsTrusted(t *testing.T) {
+	var calls map[string]int
+	counting := func(name string, tokens map[string]*introspect.TokenInfo) *middleware.Authenticator {
+		v := verifierOf(tokens)
+		a, err := middleware.New(middleware.Config{Logger: quiet, Verifier: introspect.VerifierFunc(
+			func(ctx context.Context, token string) (*introspect.TokenInfo, error) {
+				calls[name]++
+				return v.Verify(ctx, token)
+			})})
+		require.NoError(t, err)
+		return a
+	}
+	maps := &introspect.TokenInfo{Active: true, Scopes: scopes.New("MapRequest")}
+	geosecure := counting("geosecure", map[string]*introspect.TokenInfo{"t": maps})
+	acm := counting("acm", nil) // knows no token
+	need := middleware.AllOf("MapRequest")
+
+	for _, tc := range []struct {
+		name   string
+		route  http.Handler
+		token  bool
+		status int
+		calls  map[string]int
+	}{
+		{"same authenticator verifies once", geosecure.Authenticate(geosecure.Require(need)(okHandler)), true, 200,
+			map[string]int{"geosecure": 1}},
+		{"another authenticator verifies again", geosecure.Authenticate(acm.Require(need)(okHandler)), true, 401,
+			map[string]int{"geosecure": 1, "acm": 1}},
+		{"a TokenInfo from NewContext is not trusted", injected(maps, acm.Require(need)(okHandler)), true, 401,
+			map[string]int{"acm": 1}},
+		{"nor without a token", injected(maps, geosecure.Require(need)(okHandler)), false, 401,
+			map[string]int{}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			calls = map[string]int{}
+			r := httptest.NewRequest("GET", "/v1/maps", nil)
+			if tc.token {
+				r.Header.Set("Authorization", "Bearer t")
+			}
+			w := httptest.NewRecorder()
+			tc.route.ServeHTTP(w, r)
+			assert.Equal(t, tc.status, w.Code)
+			assert.Equal(t, tc.calls, calls)
+		})
+	}
+}
+
+// injected puts info in the request's context, as code of the application
+// might, before next.
+func injected(info *introspect.TokenInfo, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		next.ServeHTTP(w, r.WithContext(introspect.NewContext(r.Context(), info)))
+	})
+}
+
 // cachedRoute returns one route, protected or not, a request for it, and
 // the cache, which already holds the request's token.
 func cachedRoute(tb testing.TB, protect bool) (http.Handler, *http.Request, *introspect.Cache) {

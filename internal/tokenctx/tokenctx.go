@@ -19,13 +19,17 @@ func (k *contextKey) String() string { return "tokenctx." + k.name }
 // Key is the context key of the token's facts.
 var Key any = &contextKey{"tokeninfo"}
 
+// stampKey finds the innermost context that WithRequest made.
+var stampKey any = &contextKey{"stamp"}
+
 // WithRequest returns a shallow copy of r whose context carries val under
-// [Key]. It is r.WithContext(context.WithValue(r.Context(), Key, val)) in one
+// [Key], stamped with by, whoever verified it (see [VerifiedBy]). But for the
+// stamp, it is r.WithContext(context.WithValue(r.Context(), Key, val)) in one
 // allocation instead of two: the copy of r and the context share one object.
 // That is half of what handing a value to a handler costs in net/http, on a
 // path every authenticated request takes.
-func WithRequest(r *http.Request, val any) *http.Request {
-	x := &request{ctx: valueCtx{Context: r.Context(), val: val}}
+func WithRequest(r *http.Request, val, by any) *http.Request {
+	x := &request{ctx: valueCtx{Context: r.Context(), val: val, by: by}}
 	// WithContext is inlined here and its copy does not escape, so it is
 	// made on the stack; only x is allocated.
 	x.r = *r.WithContext(&x.ctx)
@@ -38,15 +42,28 @@ type request struct {
 	ctx valueCtx
 }
 
-// valueCtx is what context.WithValue makes, for [Key] only.
+// VerifiedBy returns the stamp WithRequest gave val in ctx, or nil when val
+// did not come from WithRequest (it came from context.WithValue, say, or a
+// later WithRequest put another value in). val must be comparable.
+func VerifiedBy(ctx context.Context, val any) any {
+	if c, ok := ctx.Value(stampKey).(*valueCtx); ok && c.val == val {
+		return c.by
+	}
+	return nil
+}
+
+// valueCtx is what context.WithValue makes, for [Key] only, and a stamp.
 type valueCtx struct {
 	context.Context
-	val any
+	val, by any
 }
 
 func (c *valueCtx) Value(key any) any {
-	if key == Key {
+	switch key {
+	case Key:
 		return c.val
+	case stampKey:
+		return c
 	}
 	return c.Context.Value(key)
 }

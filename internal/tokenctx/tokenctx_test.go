@@ -26,7 +26,7 @@ func TestWithRequest(t *testing.T) {
 	r.Header.Set("Authorization", "Bearer abc")
 	val := &secret{"abc"}
 
-	got := WithRequest(r, val)
+	got := WithRequest(r, val, "verifier")
 
 	require.NotSame(t, r, got)
 	assert.Same(t, parent, r.Context(), "the original request keeps its context")
@@ -59,11 +59,32 @@ func TestWithRequest(t *testing.T) {
 	assert.ErrorIs(t, context.Cause(child), cause)
 }
 
+func TestVerifiedBy(t *testing.T) {
+	r := httptest.NewRequest(http.MethodGet, "/", nil)
+	first, second := &secret{"a"}, &secret{"b"}
+	ctx := WithRequest(r, first, "one").Context()
+	assert.Equal(t, "one", VerifiedBy(ctx, first))
+	assert.Nil(t, VerifiedBy(ctx, second), "another value")
+	assert.Nil(t, VerifiedBy(r.Context(), first), "nothing stamped")
+
+	// A plain context.WithValue on top hides the stamp of what it replaces.
+	over := context.WithValue(ctx, Key, second)
+	assert.Same(t, second, over.Value(Key))
+	assert.Nil(t, VerifiedBy(over, second))
+	// Other values on top do not.
+	assert.Equal(t, "one", VerifiedBy(context.WithValue(ctx, otherKey{}, 1), first))
+
+	// The innermost WithRequest decides.
+	again := WithRequest(r.WithContext(over), second, "two").Context()
+	assert.Equal(t, "two", VerifiedBy(again, second))
+	assert.Nil(t, VerifiedBy(again, first))
+}
+
 func TestWithRequestNilContext(t *testing.T) {
 	// A Request made without a constructor has no context; the copy gets
 	// context.Background's, as WithContext's callers would.
 	r := &http.Request{Method: http.MethodGet, Header: http.Header{}}
-	got := WithRequest(r, 42)
+	got := WithRequest(r, 42, nil)
 	assert.Equal(t, 42, got.Context().Value(Key))
 	assert.Nil(t, got.Context().Done())
 }
@@ -71,13 +92,13 @@ func TestWithRequestNilContext(t *testing.T) {
 func TestWithRequestAllocatesOnce(t *testing.T) {
 	r := httptest.NewRequest(http.MethodGet, "/", nil)
 	val := &secret{"abc"}
-	allocs := testing.AllocsPerRun(100, func() { sink = WithRequest(r, val) })
+	allocs := testing.AllocsPerRun(100, func() { sink = WithRequest(r, val, "verifier") })
 	assert.Equal(t, 1.0, allocs)
 }
 
 func TestStringHidesTheValue(t *testing.T) {
 	r := httptest.NewRequest(http.MethodGet, "/", nil)
-	ctx := WithRequest(r, &secret{"s3cr3t-token"}).Context()
+	ctx := WithRequest(r, &secret{"s3cr3t-token"}, "verifier").Context()
 	s := fmt.Sprint(ctx)
 	assert.Equal(t, "context.Background.WithValue(tokenctx.tokeninfo, *tokenctx.secret)", s)
 	assert.NotContains(t, fmt.Sprintf("%v %+v %s", ctx, ctx, ctx), "s3cr3t")
@@ -91,7 +112,7 @@ func BenchmarkWithRequest(b *testing.B) {
 	b.Run("tokenctx", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			sink = WithRequest(r, val)
+			sink = WithRequest(r, val, "verifier")
 		}
 	})
 	b.Run("stdlib", func(b *testing.B) {

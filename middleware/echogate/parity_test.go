@@ -213,6 +213,7 @@ var stacks = map[string]func(a authenticators) http.Handler{
 		group := http.NewServeMux()
 		group.Handle("GET /group/maps", a.strict.Require(mapRequest)(reply(200)))
 		group.Handle("GET /group/token", reply(200))
+		group.Handle("GET /group/aud/maps", a.audience.Require(mapRequest)(reply(200)))
 		mux.Handle("/group/", a.strict.Authenticate(group))
 		return mux
 	},
@@ -243,6 +244,7 @@ var stacks = map[string]func(a authenticators) http.Handler{
 		group := e.Group("/group", strict.Authenticate())
 		group.GET("/maps", reply(200), strict.Require(mapRequest))
 		group.GET("/token", reply(200))
+		group.GET("/aud/maps", reply(200), gate(a.audience).Require(mapRequest))
 		return e
 	},
 }
@@ -344,6 +346,10 @@ var requestCases = []requestCase{
 	{name: "group, route scope missing", target: "/group/maps", auth: []string{"Bearer pdo-read"}, status: 403, challenge: insufficient + `"MapRequest"`, calls: 1},
 	{name: "group, route without requirement", target: "/group/token", auth: []string{"Bearer pdo-read"}, status: 200, calls: 1},
 	{name: "group, no token", target: "/group/maps", status: 401, challenge: bare},
+	// Another Authenticator's route verifies the token again (a cache hit
+	// here; middleware's TestOnlyOwnTokenInfoIsTrusted shows the call).
+	{name: "group, another authenticator's route", target: "/group/aud/maps", auth: []string{"Bearer map-token"}, status: 200, calls: 1},
+	{name: "group, another authenticator's audience list", target: "/group/aud/maps", auth: []string{"Bearer other-aud"}, status: 401, challenge: wrongAudience, calls: 1},
 }
 
 type answer struct {
