@@ -48,26 +48,15 @@ func newDiscovery(issuer string, c client, retry time.Duration, now func() time.
 
 // introspectionEndpoint returns the endpoint, discovering it when needed.
 func (d *discovery) introspectionEndpoint(ctx context.Context) (string, error) {
-	d.mu.Lock()
-	endpoint, err, failedAt := d.endpoint, d.err, d.failedAt
-	d.mu.Unlock()
-	if endpoint != "" {
-		return endpoint, nil
+	if endpoint, known, err := d.known(); known {
+		return endpoint, err
 	}
-	if err != nil {
-		if wait := failedAt.Add(d.retry).Sub(d.now()); wait > 0 {
-			return "", retryLater(err, wait)
-		}
-	}
-
 	ch := d.flight.DoChan("", func() (any, error) {
 		// A caller that looked just before the previous lookup finished,
-		// and joined just after, finds its answer here.
-		d.mu.Lock()
-		endpoint := d.endpoint
-		d.mu.Unlock()
-		if endpoint != "" {
-			return endpoint, nil
+		// and joined just after, finds its answer (or its failure) here
+		// rather than asking again at once.
+		if endpoint, known, err := d.known(); known {
+			return endpoint, err
 		}
 		// The request outlives a caller that gives up, so that the others
 		// waiting for it still get an answer; the client's timeout bounds it.
@@ -90,6 +79,22 @@ func (d *discovery) introspectionEndpoint(ctx context.Context) (string, error) {
 	case <-ctx.Done():
 		return "", &UnavailableError{Reason: "discovery not finished", Err: ctx.Err()}
 	}
+}
+
+// known returns the discovered endpoint, or the last failure while it is
+// too recent to ask again; known is false when discovery must ask.
+func (d *discovery) known() (endpoint string, known bool, err error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.endpoint != "" {
+		return d.endpoint, true, nil
+	}
+	if d.err != nil {
+		if wait := d.failedAt.Add(d.retry).Sub(d.now()); wait > 0 {
+			return "", true, retryLater(d.err, wait)
+		}
+	}
+	return "", false, nil
 }
 
 // retryLater returns err, a remembered discovery failure, with a
