@@ -85,45 +85,37 @@ const paramName = "access_token"
 func (a *Authenticator) extract(r *http.Request) (string, Sources, error) {
 	var token string
 	var from Sources
-	found := func(t string, src Sources) error {
-		if from != 0 {
-			return malformed("token sent in more than one way")
+	for src := FromHeader; src <= FromQuery; src <<= 1 {
+		if a.sources&src == 0 {
+			continue
+		}
+		t, err := a.extractFrom(r, src)
+		switch {
+		case err == errNoToken:
+			continue
+		case err != nil:
+			return "", 0, err
+		case from != 0:
+			return "", 0, malformed("token sent in more than one way")
 		}
 		token, from = t, src
-		return nil
-	}
-
-	if a.sources&FromHeader != 0 {
-		t, err := a.fromHeader(r)
-		if err == nil {
-			err = found(t, FromHeader)
-		}
-		if err != nil && err != errNoToken {
-			return "", 0, err
-		}
-	}
-	if a.sources&FromForm != 0 {
-		t, err := a.fromForm(r)
-		if err == nil {
-			err = found(t, FromForm)
-		}
-		if err != nil && err != errNoToken {
-			return "", 0, err
-		}
-	}
-	if a.sources&FromQuery != 0 {
-		t, err := a.fromQuery(r)
-		if err == nil {
-			err = found(t, FromQuery)
-		}
-		if err != nil && err != errNoToken {
-			return "", 0, err
-		}
 	}
 	if from == 0 {
 		return "", 0, errNoToken
 	}
 	return token, from, nil
+}
+
+// extractFrom finds the bearer token of r in src, one source.
+func (a *Authenticator) extractFrom(r *http.Request, src Sources) (string, error) {
+	switch src {
+	case FromHeader:
+		return a.fromHeader(r)
+	case FromForm:
+		return a.fromForm(r)
+	default:
+		return a.fromQuery(r)
+	}
 }
 
 // fromHeader reads "Authorization: Bearer <b64token>" (RFC 6750 §2.1). The
