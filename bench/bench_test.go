@@ -30,6 +30,7 @@ import (
 	echojwt "github.com/labstack/echo-jwt/v4"
 	"github.com/labstack/echo/v4"
 
+	"github.com/tokengate/tokengate/internal/testutil"
 	"github.com/tokengate/tokengate/internal/tokenctx"
 	"github.com/tokengate/tokengate/introspect"
 	"github.com/tokengate/tokengate/middleware"
@@ -86,17 +87,6 @@ var (
 	okHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusOK) })
 	okEcho    = func(c echo.Context) error { return c.NoContent(http.StatusOK) }
 )
-
-// discardWriter is a ResponseWriter that allocates nothing, so that the
-// measurements are of the middleware, not of the recorder.
-type discardWriter struct {
-	h    http.Header
-	code int
-}
-
-func (w *discardWriter) Header() http.Header         { return w.h }
-func (w *discardWriter) Write(b []byte) (int, error) { return len(b), nil }
-func (w *discardWriter) WriteHeader(code int)        { w.code = code }
 
 // cachedTokengate returns an Authenticator whose cache already holds token.
 func cachedTokengate(b *testing.B, token string) *middleware.Authenticator {
@@ -185,10 +175,10 @@ func BenchmarkHit(b *testing.B) {
 		b.Run(hc.name, func(b *testing.B) {
 			h, token := hc.handler(b)
 			r := newRequest(token)
-			w := &discardWriter{h: http.Header{}}
+			w := &testutil.DiscardWriter{}
 			h.ServeHTTP(w, r)
-			if w.code != http.StatusOK {
-				b.Fatalf("status %d, want 200", w.code)
+			if w.Code != http.StatusOK {
+				b.Fatalf("status %d, want 200", w.Code)
 			}
 			b.ReportAllocs()
 			for b.Loop() {
@@ -206,12 +196,12 @@ func BenchmarkHitParallel(b *testing.B) {
 			b.ReportAllocs()
 			b.RunParallel(func(pb *testing.PB) {
 				r := newRequest(token)
-				w := &discardWriter{h: http.Header{}, code: http.StatusOK}
+				w := &testutil.DiscardWriter{Code: http.StatusOK}
 				for pb.Next() {
 					h.ServeHTTP(w, r)
 				}
-				if w.code != http.StatusOK {
-					b.Errorf("status %d, want 200", w.code)
+				if w.Code != http.StatusOK {
+					b.Errorf("status %d, want 200", w.Code)
 				}
 			})
 		})
@@ -374,14 +364,14 @@ func BenchmarkMiss(b *testing.B) {
 	b.Run("tokengate", func(b *testing.B) {
 		srv, calls := fakeVerify(b, nil)
 		h, _ := geosecureGate(b, srv.URL, introspect.CacheConfig{})
-		w := &discardWriter{h: http.Header{}}
+		w := &testutil.DiscardWriter{}
 		b.ReportAllocs()
 		n := int64(0)
 		for b.Loop() {
 			n++
 			h.ServeHTTP(w, newRequest(opaqueToken())) // a new token: a miss
-			if w.code != http.StatusOK {
-				b.Fatalf("status %d", w.code)
+			if w.Code != http.StatusOK {
+				b.Fatalf("status %d", w.Code)
 			}
 		}
 		if calls.Load() != n {
@@ -411,9 +401,9 @@ func BenchmarkHerd(b *testing.B) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				w := &discardWriter{h: http.Header{}}
+				w := &testutil.DiscardWriter{}
 				h.ServeHTTP(w, r.Clone(context.Background()))
-				if w.code != http.StatusOK {
+				if w.Code != http.StatusOK {
 					failed.Add(1)
 				}
 			}()

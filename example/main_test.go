@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"crypto/rand"
 	"crypto/rsa"
 	"encoding/base64"
@@ -24,6 +23,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/tokengate/tokengate/internal/testutil"
 	"github.com/tokengate/tokengate/introspect"
 	"github.com/tokengate/tokengate/introspect/introspecttest"
 )
@@ -50,31 +50,13 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// syncBuffer collects a process's output safely.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 var listening = regexp.MustCompile(`listening on (http://\S+)`)
 
 // example is one running sample server.
 type example struct {
 	base   string
-	stdout *syncBuffer
-	logs   *syncBuffer
+	stdout *testutil.SyncBuffer
+	logs   *testutil.SyncBuffer
 }
 
 // start runs the example with args (and -addr 127.0.0.1:0) until the test
@@ -83,7 +65,7 @@ func start(t *testing.T, args ...string) *example {
 	t.Helper()
 	cmd := exec.Command(binary, append([]string{"-addr", "127.0.0.1:0"}, args...)...)
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH")}
-	ex := &example{stdout: &syncBuffer{}, logs: &syncBuffer{}}
+	ex := &example{stdout: &testutil.SyncBuffer{}, logs: &testutil.SyncBuffer{}}
 	cmd.Stderr = ex.logs
 	out, err := cmd.StdoutPipe()
 	require.NoError(t, err)

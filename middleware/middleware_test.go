@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/tokengate/tokengate/internal/testutil"
 	"github.com/tokengate/tokengate/introspect"
 	"github.com/tokengate/tokengate/middleware"
 	"github.com/tokengate/tokengate/scopes"
@@ -263,7 +264,7 @@ func cachedRoute(tb testing.TB, protect bool) (http.Handler, *http.Request, *int
 	}
 	r := httptest.NewRequest("GET", "/v1/maps", nil)
 	r.Header.Set("Authorization", "Bearer "+strings.Repeat("A", 64))
-	h.ServeHTTP(&discardWriter{h: http.Header{}}, r)
+	h.ServeHTTP(&testutil.DiscardWriter{}, r)
 	return h, r, cache
 }
 
@@ -272,7 +273,7 @@ func cachedRoute(tb testing.TB, protect bool) (http.Handler, *http.Request, *int
 func TestHitAllocations(t *testing.T) {
 	allocs := func(protect bool) float64 {
 		h, r, _ := cachedRoute(t, protect)
-		w := &discardWriter{h: http.Header{}}
+		w := &testutil.DiscardWriter{}
 		return testing.AllocsPerRun(1000, func() { h.ServeHTTP(w, r) })
 	}
 	// Ristretto allocates a buffer for 64 lookups now and then, which
@@ -282,7 +283,7 @@ func TestHitAllocations(t *testing.T) {
 
 func benchmarkRoute(b *testing.B, protect bool) {
 	h, r, cache := cachedRoute(b, protect)
-	w := &discardWriter{h: http.Header{}}
+	w := &testutil.DiscardWriter{}
 	b.ReportAllocs()
 	for b.Loop() {
 		h.ServeHTTP(w, r)
@@ -291,12 +292,6 @@ func benchmarkRoute(b *testing.B, protect bool) {
 		b.Fatal("the token was not served from the cache")
 	}
 }
-
-type discardWriter struct{ h http.Header }
-
-func (w *discardWriter) Header() http.Header         { return w.h }
-func (w *discardWriter) Write(b []byte) (int, error) { return len(b), nil }
-func (w *discardWriter) WriteHeader(int)             {}
 
 func BenchmarkRoute(b *testing.B) {
 	b.Run("unprotected", func(b *testing.B) { benchmarkRoute(b, false) })

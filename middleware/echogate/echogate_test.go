@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/tokengate/tokengate/internal/testutil"
 	"github.com/tokengate/tokengate/introspect"
 	"github.com/tokengate/tokengate/middleware"
 	"github.com/tokengate/tokengate/middleware/echogate"
@@ -94,7 +95,7 @@ func benchmarkEcho(b *testing.B, protect bool) {
 	}
 	r := httptest.NewRequest("GET", "/v1/maps", nil)
 	r.Header.Set("Authorization", "Bearer "+strings.Repeat("A", 64))
-	w := &discardWriter{h: http.Header{}}
+	w := &testutil.DiscardWriter{}
 	e.ServeHTTP(w, r)
 	b.ReportAllocs()
 	for b.Loop() {
@@ -104,12 +105,6 @@ func benchmarkEcho(b *testing.B, protect bool) {
 		b.Fatal("the token was not served from the cache")
 	}
 }
-
-type discardWriter struct{ h http.Header }
-
-func (w *discardWriter) Header() http.Header         { return w.h }
-func (w *discardWriter) Write(b []byte) (int, error) { return len(b), nil }
-func (w *discardWriter) WriteHeader(int)             {}
 
 func BenchmarkRoute(b *testing.B) {
 	b.Run("unprotected", func(b *testing.B) { benchmarkEcho(b, false) })

@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/tokengate/tokengate/internal/testutil"
 	"github.com/tokengate/tokengate/introspect"
 	"github.com/tokengate/tokengate/introspect/introspecttest"
 	"github.com/tokengate/tokengate/middleware"
@@ -493,24 +494,7 @@ func TestCacheHitRechecksRoute(t *testing.T) {
 
 // logs collects every log line of the request table's authenticators, at
 // debug level, so that TestRequestTable can check them for secrets.
-var logs syncBuffer
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+var logs testutil.SyncBuffer
 
 // assertNoSecrets fails when text holds a token the table uses, the fake's
 // client secret, or the client's private key.
