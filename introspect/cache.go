@@ -78,8 +78,9 @@ type CacheStats struct {
 	// Failures counts upstream calls that failed ([ErrUnavailable]),
 	// including those that timed out waiting for a slot.
 	Failures uint64
-	// Evictions counts results removed to make room or because their time
-	// was up.
+	// Evictions counts results removed to make room for others. A result
+	// whose time is up is not removed by itself: it is never served again,
+	// and stays, within MaxCost, until it is evicted or replaced.
 	Evictions uint64
 	// Stale counts calls answered with stale facts because the
 	// authorization server was unavailable (see [CacheConfig.StaleIfError]).
