@@ -350,10 +350,10 @@ func (r *results) write(w io.Writer, chart string) error {
 			p("beyond them — header parsing, the `b64token` check, the audience and scope checks — is %s.\n", duration(rest))
 		} else {
 			p(". The parts\n")
-			p("measured alone do not add up to the whole: the hand-over is mostly an allocation, whose cost\n")
-			p("depends on the garbage collector's state, which differs between a loop that only allocates and a\n")
-			p("whole request. What tokengate adds beyond them — header parsing, the `b64token` check, the\n")
-			p("audience and scope checks — is smaller than that difference.\n")
+			p("measured alone do not add up to the whole. The hand-over is mostly an allocation, so its cost\n")
+			p("probably depends on the garbage collector's state, which differs between a loop that only\n")
+			p("allocates and a whole request. What tokengate adds beyond the parts — header parsing, the\n")
+			p("`b64token` check, the audience and scope checks — is smaller than that difference.\n")
 		}
 		p("The parts alone are over the target on this machine, so no implementation that keeps to\n")
 		p("DESIGN.md (a SHA-256 key, a ristretto cache) and to net/http's rule that a handler must not\n")
