@@ -69,7 +69,7 @@ type Config struct {
 	// Logger receives a line for each refused request, at debug level for
 	// the client's mistakes and at warn level when the authorization server
 	// fails. Tokens appear only as [introspect.Fingerprint]s. Nil means
-	// [slog.Default].
+	// [slog.Default], as it is when a line is logged.
 	Logger *slog.Logger
 }
 
@@ -91,7 +91,7 @@ type Authenticator struct {
 	allowPreflight bool
 	errorHandler   func(http.ResponseWriter, *http.Request, *Error)
 	retryAfter     time.Duration
-	logger         *slog.Logger
+	logger         *slog.Logger // nil: slog.Default()
 	// noToken is the challenge of a request without a token, built once.
 	noToken string
 }
@@ -128,9 +128,6 @@ func New(cfg Config) (*Authenticator, error) {
 	}
 	if a.errorHandler == nil {
 		a.errorHandler = WriteError
-	}
-	if a.logger == nil {
-		a.logger = slog.Default()
 	}
 	a.noToken = challenge(a.realm, "", "", "")
 	return a, nil
@@ -275,7 +272,13 @@ func (a *Authenticator) refuse(r *http.Request, e *Error, token string) *Error {
 		level = slog.LevelWarn
 	}
 	ctx := r.Context()
-	if !a.logger.Enabled(ctx, level) {
+	logger := a.logger
+	if logger == nil {
+		// Looked up now, not in New, so that an application may set its
+		// default logger after building its Authenticators.
+		logger = slog.Default()
+	}
+	if !logger.Enabled(ctx, level) {
 		return e
 	}
 	attrs := []slog.Attr{
@@ -289,7 +292,7 @@ func (a *Authenticator) refuse(r *http.Request, e *Error, token string) *Error {
 	if e.Err != nil {
 		attrs = append(attrs, slog.String("error", e.Err.Error()))
 	}
-	a.logger.LogAttrs(ctx, level, "tokengate: request refused", attrs...)
+	logger.LogAttrs(ctx, level, "tokengate: request refused", attrs...)
 	return e
 }
 

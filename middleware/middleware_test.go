@@ -86,6 +86,24 @@ func TestLogsFingerprintsNotTokens(t *testing.T) {
 	assert.Equal(t, 3, strings.Count(logs, "request refused"))
 }
 
+// TestDefaultLoggerAtLogTime: without Config.Logger, lines go to the
+// default logger of the moment, which applications often set after
+// building their routes.
+func TestDefaultLoggerAtLogTime(t *testing.T) {
+	a, err := middleware.New(middleware.Config{Verifier: verifierOf(nil)})
+	require.NoError(t, err)
+
+	var buf bytes.Buffer
+	previous := slog.Default()
+	slog.SetDefault(slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	t.Cleanup(func() { slog.SetDefault(previous) })
+
+	r := httptest.NewRequest("GET", "/", nil)
+	r.Header.Set("Authorization", "Bearer unknown")
+	a.Authenticate(okHandler).ServeHTTP(httptest.NewRecorder(), r)
+	assert.Contains(t, buf.String(), "request refused")
+}
+
 func TestCustomErrorHandler(t *testing.T) {
 	var got *middleware.Error
 	a, err := middleware.New(middleware.Config{
