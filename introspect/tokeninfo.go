@@ -93,13 +93,13 @@ func (t *TokenInfo) ExpiresIn(now time.Time) time.Duration {
 // [FromContext]; the middleware package does not take it as proof of a
 // verified token and verifies the request's token itself.
 func NewContext(ctx context.Context, info *TokenInfo) context.Context {
-	return context.WithValue(ctx, tokenctx.Key, info)
+	return tokenctx.NewContext(ctx, info)
 }
 
 // FromContext returns the TokenInfo carried by ctx, or nil when the request
 // was not authenticated (or was let through anonymously).
 func FromContext(ctx context.Context) *TokenInfo {
-	info, _ := ctx.Value(tokenctx.Key).(*TokenInfo)
+	info, _ := tokenctx.Value(ctx).(*TokenInfo)
 	return info
 }
 

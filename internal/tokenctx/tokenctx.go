@@ -16,15 +16,25 @@ type contextKey struct{ name string }
 
 func (k *contextKey) String() string { return "tokenctx." + k.name }
 
-// Key is the context key of the token's facts.
-var Key any = &contextKey{"tokeninfo"}
+// key is the context key of the token's facts; stampKey finds the
+// innermost context that WithRequest made.
+var (
+	key      any = &contextKey{"tokeninfo"}
+	stampKey any = &contextKey{"stamp"}
+)
 
-// stampKey finds the innermost context that WithRequest made.
-var stampKey any = &contextKey{"stamp"}
+// NewContext returns a copy of ctx that carries val, without a stamp.
+func NewContext(ctx context.Context, val any) context.Context {
+	return context.WithValue(ctx, key, val)
+}
 
-// WithRequest returns a shallow copy of r whose context carries val under
-// [Key], stamped with by, whoever verified it (see [VerifiedBy]). But for the
-// stamp, it is r.WithContext(context.WithValue(r.Context(), Key, val)) in one
+// Value returns the value that NewContext or WithRequest last put in ctx,
+// or nil.
+func Value(ctx context.Context) any { return ctx.Value(key) }
+
+// WithRequest returns a shallow copy of r whose context carries val,
+// stamped with by, whoever verified it (see [VerifiedBy]). But for the
+// stamp, it is r.WithContext(NewContext(r.Context(), val)) in one
 // allocation instead of two: the copy of r and the context share one object.
 // That is half of what handing a value to a handler costs in net/http, on a
 // path every authenticated request takes.
@@ -52,20 +62,20 @@ func VerifiedBy(ctx context.Context, val any) any {
 	return nil
 }
 
-// valueCtx is what context.WithValue makes, for [Key] only, and a stamp.
+// valueCtx is what NewContext makes, and a stamp.
 type valueCtx struct {
 	context.Context
 	val, by any
 }
 
-func (c *valueCtx) Value(key any) any {
-	switch key {
-	case Key:
+func (c *valueCtx) Value(k any) any {
+	switch k {
+	case key:
 		return c.val
 	case stampKey:
 		return c
 	}
-	return c.Context.Value(key)
+	return c.Context.Value(k)
 }
 
 // String names the context as context.WithValue's does, without printing
@@ -75,5 +85,5 @@ func (c *valueCtx) String() string {
 	if s, ok := c.Context.(fmt.Stringer); ok {
 		name = s.String()
 	}
-	return fmt.Sprintf("%s.WithValue(%v, %T)", name, Key, c.val)
+	return fmt.Sprintf("%s.WithValue(%v, %T)", name, key, c.val)
 }

@@ -30,13 +30,13 @@ func TestWithRequest(t *testing.T) {
 
 	require.NotSame(t, r, got)
 	assert.Same(t, parent, r.Context(), "the original request keeps its context")
-	assert.Nil(t, r.Context().Value(Key))
+	assert.Nil(t, Value(r.Context()))
 	assert.Equal(t, r.Method, got.Method)
 	assert.Same(t, r.URL, got.URL, "a shallow copy, as WithContext makes")
 	assert.Equal(t, r.Header, got.Header)
 
 	ctx := got.Context()
-	assert.Same(t, val, ctx.Value(Key))
+	assert.Same(t, val, Value(ctx))
 	assert.Equal(t, "kept", ctx.Value(otherKey{}), "other values still reachable")
 	deadline, ok := ctx.Deadline()
 	assert.True(t, ok)
@@ -45,7 +45,7 @@ func TestWithRequest(t *testing.T) {
 	// Contexts derived from it see the value and the parent's cancellation.
 	child, cancelChild := context.WithCancel(context.WithValue(ctx, otherKey{}, "shadowed"))
 	defer cancelChild()
-	assert.Same(t, val, child.Value(Key))
+	assert.Same(t, val, Value(child))
 	fired := make(chan struct{})
 	context.AfterFunc(ctx, func() { close(fired) })
 
@@ -67,9 +67,9 @@ func TestVerifiedBy(t *testing.T) {
 	assert.Nil(t, VerifiedBy(ctx, second), "another value")
 	assert.Nil(t, VerifiedBy(r.Context(), first), "nothing stamped")
 
-	// A plain context.WithValue on top hides the stamp of what it replaces.
-	over := context.WithValue(ctx, Key, second)
-	assert.Same(t, second, over.Value(Key))
+	// NewContext on top hides the stamp of what it replaces.
+	over := NewContext(ctx, second)
+	assert.Same(t, second, Value(over))
 	assert.Nil(t, VerifiedBy(over, second))
 	// Other values on top do not.
 	assert.Equal(t, "one", VerifiedBy(context.WithValue(ctx, otherKey{}, 1), first))
@@ -85,7 +85,7 @@ func TestWithRequestNilContext(t *testing.T) {
 	// context.Background's, as WithContext's callers would.
 	r := &http.Request{Method: http.MethodGet, Header: http.Header{}}
 	got := WithRequest(r, 42, nil)
-	assert.Equal(t, 42, got.Context().Value(Key))
+	assert.Equal(t, 42, Value(got.Context()))
 	assert.Nil(t, got.Context().Done())
 }
 
@@ -118,7 +118,7 @@ func BenchmarkWithRequest(b *testing.B) {
 	b.Run("stdlib", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			sink = r.WithContext(context.WithValue(r.Context(), Key, val))
+			sink = r.WithContext(NewContext(r.Context(), val))
 		}
 	})
 }
