@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -337,7 +338,13 @@ func (c *Cache) fetch(callerCtx context.Context, token string, key uint64, sum [
 func (c *Cache) callNext(ctx context.Context, token string) (info *TokenInfo, err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			info, err = nil, &UnavailableError{Reason: "verifier panicked", Err: fmt.Errorf("panic: %v", p)}
+			// The panic's text ends up in logs; a careless Verifier may
+			// have put the token in it.
+			msg := fmt.Sprint(p)
+			if token != "" {
+				msg = strings.ReplaceAll(msg, token, "[token]")
+			}
+			info, err = nil, &UnavailableError{Reason: "verifier panicked", Err: errors.New("panic: " + msg)}
 		}
 	}()
 	info, err = c.next.Verify(ctx, token)

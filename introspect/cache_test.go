@@ -176,6 +176,7 @@ func TestCacheHoldsVerifiersToTheirContract(t *testing.T) {
 		want   error
 	}{
 		{"panic", func() (*introspect.TokenInfo, error) { panic("boom") }, introspect.ErrUnavailable},
+		{"panic naming the token", func() (*introspect.TokenInfo, error) { panic("bad token tok-secret-1") }, introspect.ErrUnavailable},
 		{"nil without error", func() (*introspect.TokenInfo, error) { return nil, nil }, introspect.ErrUnavailable},
 		{"unclassified error", func() (*introspect.TokenInfo, error) { return nil, errors.New("odd") }, introspect.ErrUnavailable},
 		{"inactive without error", func() (*introspect.TokenInfo, error) { return &introspect.TokenInfo{}, nil }, introspect.ErrInvalidToken},
@@ -188,8 +189,9 @@ func TestCacheHoldsVerifiersToTheirContract(t *testing.T) {
 			c := newCache(t, introspect.VerifierFunc(func(context.Context, string) (*introspect.TokenInfo, error) {
 				return tt.answer()
 			}), introspect.CacheConfig{})
-			info, err := c.Verify(context.Background(), "tok")
+			info, err := c.Verify(context.Background(), "tok-secret-1")
 			assert.ErrorIs(t, err, tt.want)
+			assert.NotContains(t, err.Error(), "tok-secret-1")
 			assert.Nil(t, info)
 		})
 	}
