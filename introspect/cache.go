@@ -22,6 +22,7 @@ const (
 	DefaultInvalidTTL    = 10 * time.Second
 	DefaultMaxCost       = 64 << 20
 	DefaultMaxConcurrent = 64
+	DefaultMaxWaiting    = 512
 )
 
 // CacheConfig configures a [Cache]. The zero value of every field is a
@@ -45,6 +46,11 @@ type CacheConfig struct {
 	// at once. Calls beyond it wait for a slot within their timeout. Zero
 	// means [DefaultMaxConcurrent].
 	MaxConcurrent int
+	// MaxWaiting bounds the upstream calls waiting for a slot. A call for
+	// a new token beyond it fails at once as unavailable (counted in
+	// [CacheStats.Rejected]), so that a stalled authorization server cannot
+	// make work pile up without limit. Zero means [DefaultMaxWaiting].
+	MaxWaiting int
 	// Timeout limits one shared upstream call, including the wait for a
 	// slot. The call runs on a context detached from the requests that
 	// wait for it (keeping their values but not their cancellation), so a
@@ -79,6 +85,12 @@ type CacheStats struct {
 	// Failures counts upstream calls that failed ([ErrUnavailable]),
 	// including those that timed out waiting for a slot.
 	Failures uint64
+	// Rejected counts upstream calls refused at once because MaxWaiting
+	// calls were already waiting for a slot. They are not in Failures.
+	Rejected uint64
+	// Abandoned counts upstream calls never made because every caller
+	// waiting for them gave up while they waited for a slot.
+	Abandoned uint64
 	// Evictions counts results removed to make room for others. A result
 	// whose time is up is not removed by itself: it is never served again,
 	// and stays, within MaxCost, until it is evicted or replaced.
@@ -89,6 +101,9 @@ type CacheStats struct {
 	// Waiting is the number of callers waiting, right now, for an upstream
 	// call to answer.
 	Waiting int64
+	// Queued is the number of upstream calls waiting, right now, for a
+	// slot (see [CacheConfig.MaxWaiting]).
+	Queued int64
 }
 
 // Cache is a [Verifier] that remembers the answers of another Verifier, so
@@ -99,6 +114,11 @@ type CacheStats struct {
 // the token itself is never stored. Concurrent calls for a token that is not
 // cached share one upstream call. Failures are never stored.
 //
+// A valid answer is reused until MaxTTL has passed or the token expires.
+// When next has a method Leeway() time.Duration, as the RFC 7662
+// Introspector does, that much past "exp" still counts as unexpired, so that
+// the Cache accepts for as long as next alone would.
+//
 // A Cache is safe for concurrent use. Call [Cache.Close] when done with it.
 //
 // [ristretto]: https://github.com/dgraph-io/ristretto
@@ -108,6 +128,9 @@ type Cache struct {
 	flights    flights
 	workers    workers
 	slots      chan struct{}
+	maxWaiting int64
+	queued     atomic.Int64 // calls waiting for a slot
+	leeway     time.Duration
 	maxTTL     time.Duration
 	invalidTTL time.Duration
 	timeout    time.Duration
@@ -132,6 +155,7 @@ type Cache struct {
 	closed bool
 
 	hits, misses, upstream, invalid, failures, evictions, staleServed paddedCounter
+	rejected, abandoned                                               atomic.Uint64
 	waiting                                                           atomic.Int64
 }
 
@@ -161,12 +185,14 @@ func NewCache(next Verifier, cfg CacheConfig) (*Cache, error) {
 	if next == nil {
 		return nil, errors.New("introspect: cache needs a Verifier to wrap")
 	}
-	if cfg.MaxCost < 0 || cfg.MaxConcurrent < 0 || cfg.Timeout < 0 || cfg.StaleIfError < 0 {
-		return nil, errors.New("introspect: negative MaxCost, MaxConcurrent, Timeout or StaleIfError")
+	if cfg.MaxCost < 0 || cfg.MaxConcurrent < 0 || cfg.MaxWaiting < 0 || cfg.Timeout < 0 || cfg.StaleIfError < 0 {
+		return nil, errors.New("introspect: negative MaxCost, MaxConcurrent, MaxWaiting, Timeout or StaleIfError")
 	}
+	maxConcurrent := cmp.Or(cfg.MaxConcurrent, DefaultMaxConcurrent)
 	c := &Cache{
 		next:       next,
-		slots:      make(chan struct{}, cmp.Or(cfg.MaxConcurrent, DefaultMaxConcurrent)),
+		slots:      make(chan struct{}, maxConcurrent),
+		maxWaiting: int64(cmp.Or(cfg.MaxWaiting, DefaultMaxWaiting)),
 		workers:    newWorkers(),
 		maxTTL:     cmp.Or(cfg.MaxTTL, DefaultMaxTTL),
 		invalidTTL: cmp.Or(cfg.InvalidTTL, DefaultInvalidTTL),
@@ -174,6 +200,9 @@ func NewCache(next Verifier, cfg CacheConfig) (*Cache, error) {
 		stale:      cfg.StaleIfError,
 		now:        cfg.Now,
 		epoch:      time.Now(),
+	}
+	if l, ok := next.(interface{ Leeway() time.Duration }); ok {
+		c.leeway = max(l.Leeway(), 0)
 	}
 	maxCost := cmp.Or(cfg.MaxCost, DefaultMaxCost)
 	store, err := ristretto.NewCache(&ristretto.Config[uint64, *entry]{
@@ -235,10 +264,17 @@ func (c *Cache) miss(ctx context.Context, token string, key uint64, sum [sha256.
 	}
 	c.misses.Add(1)
 	if lead {
-		// The call runs on a worker goroutine, on a context detached from
-		// this caller's, so that the others still get an answer when this
-		// caller gives up.
-		c.workers.run(func() { c.fly(ctx, token, key, sum, f, prev) })
+		if c.queued.Add(1) > c.maxWaiting {
+			c.queued.Add(-1)
+			c.rejected.Add(1)
+			f.land(nil, errTooManyWaiting(), nil)
+			c.flights.forget(sum, f)
+		} else {
+			// The call runs on a worker goroutine, on a context detached
+			// from this caller's, so that the others still get an answer
+			// when this caller gives up.
+			c.workers.run(func() { c.fly(ctx, token, key, sum, f, prev) })
+		}
 	}
 	c.waiting.Add(1)
 	defer c.waiting.Add(-1)
@@ -248,6 +284,7 @@ func (c *Cache) miss(ctx context.Context, token string, key uint64, sum [sha256.
 	case <-f.done:
 		info, err = f.info, f.err
 	case <-ctx.Done():
+		c.flights.leave(sum, f)
 		err = &UnavailableError{Reason: "gave up waiting for the authorization server", Err: ctx.Err()}
 	}
 	if err != nil && stale != nil && errors.Is(err, ErrUnavailable) && c.nanos() < stale.staleUntil {
@@ -267,7 +304,7 @@ func (c *Cache) miss(ctx context.Context, token string, key uint64, sum [sha256.
 // dropped by ristretto's policy and the older answer kept: so when prev
 // stored one, f lets the store settle before storing its own.
 func (c *Cache) fly(callerCtx context.Context, token string, key uint64, sum [sha256.Size]byte, f, prev *flight) {
-	info, stored, err := c.fetch(callerCtx, token, key, sum, prev != nil && prev.latest() != nil)
+	info, stored, err := c.fetch(callerCtx, token, key, sum, f, prev != nil && prev.latest() != nil)
 	f.land(info, err, stored)
 	if stored == nil {
 		c.flights.forget(sum, f)
@@ -286,7 +323,7 @@ func (c *Cache) settle() {
 // fetch makes the one upstream call for a token and stores its answer,
 // returning the stored entry (nil when it stored none). It runs on the
 // flight's goroutine, never on a caller's.
-func (c *Cache) fetch(callerCtx context.Context, token string, key uint64, sum [sha256.Size]byte, settleFirst bool) (info *TokenInfo, stored *entry, err error) {
+func (c *Cache) fetch(callerCtx context.Context, token string, key uint64, sum [sha256.Size]byte, f *flight, settleFirst bool) (info *TokenInfo, stored *entry, err error) {
 	c.invalidation.RLock()
 	gen := c.gen
 	c.invalidation.RUnlock()
@@ -295,6 +332,7 @@ func (c *Cache) fetch(callerCtx context.Context, token string, key uint64, sum [
 	// for this token stored its answer, and joined only after that call
 	// ended, starts this one: the answer is there now.
 	if e, ok := c.store.Get(key); ok && e.sum == sum && c.nanos() < e.expires {
+		c.queued.Add(-1)
 		return e.info, nil, e.err
 	}
 
@@ -302,9 +340,21 @@ func (c *Cache) fetch(callerCtx context.Context, token string, key uint64, sum [
 	defer cancel()
 	select {
 	case c.slots <- struct{}{}:
+		c.queued.Add(-1)
+	case <-f.gone:
+		c.queued.Add(-1)
+		c.abandoned.Add(1)
+		return nil, nil, errAbandoned()
 	case <-ctx.Done():
+		c.queued.Add(-1)
 		c.failures.Add(1)
 		return nil, nil, &UnavailableError{Reason: "too many calls to the authorization server in flight", Err: ctx.Err()}
+	}
+	if !c.flights.start(f) {
+		// Every caller gave up just as the slot came free.
+		<-c.slots
+		c.abandoned.Add(1)
+		return nil, nil, errAbandoned()
 	}
 	c.upstream.Add(1)
 	info, err = c.callNext(ctx, token)
@@ -317,8 +367,8 @@ func (c *Cache) fetch(callerCtx context.Context, token string, key uint64, sum [
 	switch {
 	case err == nil && info.ExpiresAt.IsZero():
 		stored = c.put(key, sum, gen, &entry{info: info}, c.maxTTL, c.maxTTL+c.stale, now)
-	case err == nil && info.ExpiresAt.After(now):
-		left := info.ExpiresAt.Sub(now)
+	case err == nil && info.ExpiresAt.Add(c.leeway).After(now):
+		left := info.ExpiresAt.Add(c.leeway).Sub(now)
 		stored = c.put(key, sum, gen, &entry{info: info}, min(c.maxTTL, left), min(c.maxTTL+c.stale, left), now)
 	case err == nil:
 		info, err = nil, invalidToken("token expired")
@@ -442,9 +492,12 @@ func (c *Cache) Stats() CacheStats {
 		UpstreamCalls: c.upstream.Load(),
 		Invalid:       c.invalid.Load(),
 		Failures:      c.failures.Load(),
+		Rejected:      c.rejected.Load(),
+		Abandoned:     c.abandoned.Load(),
 		Evictions:     c.evictions.Load(),
 		Stale:         c.staleServed.Load(),
 		Waiting:       c.waiting.Load(),
+		Queued:        c.queued.Load(),
 	}
 }
 
@@ -466,6 +519,18 @@ func (c *Cache) Close() {
 func tokenSum(token string) [sha256.Size]byte {
 	return sha256.Sum256(unsafe.Slice(unsafe.StringData(token), len(token)))
 }
+
+// errTooManyWaiting and errAbandoned are the answers of calls never made.
+// Both are failures, never stored: the next caller asks again. Each call
+// gets an error of its own, as an *UnavailableError may be annotated.
+var (
+	errTooManyWaiting = func() error {
+		return &UnavailableError{Reason: "too many calls waiting for the authorization server"}
+	}
+	errAbandoned = func() error {
+		return &UnavailableError{Reason: "every caller gave up waiting for the authorization server"}
+	}
+)
 
 // typicalEntryCost is the estimated cost of a result with a few scopes and
 // claims, used to size ristretto's frequency counters.

@@ -20,6 +20,16 @@ type flight struct {
 	previous *entry
 	// landedAt is when the flight landed, on the monotonic clock.
 	landedAt time.Time
+
+	// The fields below are guarded by the mutex of the flights holding f.
+	//
+	// waiters counts the callers waiting for the answer. When the last of
+	// them gives up before the upstream call has started, the flight is
+	// abandoned: gone closes, and the call is never made, so that a stalled
+	// authorization server does not collect calls nobody waits for.
+	waiters int
+	started bool
+	gone    chan struct{}
 }
 
 // latest returns the entry the flight stored or, when it stored none, the
@@ -77,7 +87,11 @@ func (fs *flights) join(sum [sha256.Size]byte, now int64) (f, prev *flight, lead
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
 	if f, ok := fs.m[sum]; ok {
-		if !f.landed() || (f.stored != nil && now < f.stored.expires) {
+		if !f.landed() {
+			f.waiters++
+			return f, nil, false
+		}
+		if f.stored != nil && now < f.stored.expires {
 			return f, nil, false
 		}
 		prev = f
@@ -85,7 +99,7 @@ func (fs *flights) join(sum [sha256.Size]byte, now int64) (f, prev *flight, lead
 	if fs.m == nil {
 		fs.m = make(map[[sha256.Size]byte]*flight)
 	}
-	f = &flight{done: make(chan struct{})}
+	f = &flight{done: make(chan struct{}), gone: make(chan struct{}), waiters: 1}
 	if prev != nil {
 		f.previous = prev.latest()
 	}
@@ -107,6 +121,45 @@ func (fs *flights) sweep(now time.Time) {
 		}
 	}
 	fs.swept, fs.sweepAt = now, max(2*len(fs.m), 64)
+}
+
+// leave records that a caller stopped waiting for f. When it was the last
+// and the upstream call has not started, f is abandoned and forgotten, so
+// that the next caller for the token starts afresh.
+func (fs *flights) leave(sum [sha256.Size]byte, f *flight) {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	f.waiters--
+	if f.waiters > 0 || f.started || f.abandoned() {
+		return
+	}
+	close(f.gone)
+	if fs.m[sum] == f {
+		delete(fs.m, sum)
+	}
+}
+
+// start marks f's upstream call as started, unless every caller has already
+// given up on it, which start reports by returning false.
+func (fs *flights) start(f *flight) bool {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	if f.abandoned() {
+		return false
+	}
+	f.started = true
+	return true
+}
+
+// abandoned reports whether every caller gave up on f before its call
+// started.
+func (f *flight) abandoned() bool {
+	select {
+	case <-f.gone:
+		return true
+	default:
+		return false
+	}
 }
 
 // forget removes f, unless another flight has taken its place.

@@ -1,9 +1,19 @@
 package introspect
 
-import "time"
+import (
+	"sync/atomic"
+	"time"
+)
 
-// workerIdle is how long a worker waits for another flight before it ends.
-const workerIdle = 30 * time.Second
+// workerIdle is how long an idle worker waits for another flight before it
+// ends, and maxIdleWorkers how many may wait at once; a worker that finds
+// that many idle ends at once. Together they keep the workers a steady
+// stream of misses uses, and let the goroutines a burst started end as soon
+// as their calls do, but for a few that end within workerIdle.
+const (
+	workerIdle     = time.Second
+	maxIdleWorkers = 8
+)
 
 // workers run flights on goroutines that outlive them: a flight's goroutine
 // grows its stack to the depth of an HTTP client call, and a new goroutine
@@ -13,10 +23,11 @@ const workerIdle = 30 * time.Second
 type workers struct {
 	jobs chan func()   // hands a flight to an idle worker
 	quit chan struct{} // closed by Cache.Close
+	idle *atomic.Int64 // workers waiting for a flight
 }
 
 func newWorkers() workers {
-	return workers{jobs: make(chan func()), quit: make(chan struct{})}
+	return workers{jobs: make(chan func()), quit: make(chan struct{}), idle: new(atomic.Int64)}
 }
 
 // run runs job on an idle worker, or on a new one when none is idle.
@@ -33,12 +44,19 @@ func (w workers) work(job func()) {
 	defer idle.Stop()
 	for {
 		job()
+		if w.idle.Add(1) > maxIdleWorkers {
+			w.idle.Add(-1)
+			return
+		}
 		idle.Reset(workerIdle)
 		select {
 		case job = <-w.jobs:
+			w.idle.Add(-1)
 		case <-idle.C:
+			w.idle.Add(-1)
 			return
 		case <-w.quit:
+			w.idle.Add(-1)
 			return
 		}
 	}
