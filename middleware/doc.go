@@ -35,6 +35,17 @@
 // server that fails is answered with 503, never 401: telling a client that
 // its good token is bad makes it throw the token away.
 //
+// # CORS preflight
+//
+// Browsers send a CORS preflight (OPTIONS with Access-Control-Request-Method)
+// without credentials. A CORS middleware in front of this one should answer
+// it, with the Access-Control-* headers. For a preflight that gets this far,
+// Config.AllowPreflight makes the middleware answer 204 No Content itself,
+// with no body and no Access-Control-* headers; the protected handler is
+// never called, not even on a route registered without a method, where it
+// would otherwise run without a TokenInfo. Without AllowPreflight a
+// preflight is a request without a token: 401.
+//
 // # Security
 //
 // The middleware fails closed: every error that is not understood is a

@@ -18,9 +18,17 @@
 //
 // Handlers read the token's facts with [TokenInfo], c.Get([ContextKey]), or
 // [introspect.FromContext] on c.Request().Context().
+//
+// With [middleware.Config.AllowPreflight], a CORS preflight is answered with
+// 204 No Content and no body, and the handler is not called, also on routes
+// registered with Any and on groups. Put Echo's CORS middleware in front: it
+// answers preflights itself, with the Access-Control-* headers this answer
+// lacks.
 package echogate
 
 import (
+	"net/http"
+
 	"github.com/labstack/echo/v4"
 	echomw "github.com/labstack/echo/v4/middleware"
 
@@ -83,6 +91,11 @@ func (m *Middleware) middleware(p middleware.Policy) echo.MiddlewareFunc {
 		return func(c echo.Context) error {
 			if m.skipper(c) || m.auth.Skip(c.Request()) {
 				return next(c)
+			}
+			if m.auth.Preflight(c.Request()) {
+				// As in net/http: an Any route would otherwise run the
+				// protected handler without a token.
+				return c.NoContent(http.StatusNoContent)
 			}
 			res, e := m.auth.Authorize(c.Request(), p)
 			if e != nil {
