@@ -15,7 +15,9 @@
 //	if introspect.FromContext(r.Context()).HasScope("gipod_pdo_write") { … }
 //
 // The Echo v4 adapter, in package echogate below this one, makes the same
-// decisions in Echo's conventions; net/http users never compile Echo.
+// decisions in Echo's conventions; net/http users never compile Echo. Each
+// stack has its own skipper: Config.Skipper is net/http's, and echogate
+// runs only the Echo-shaped one of its own Config.
 //
 // # Responses
 //

@@ -52,8 +52,11 @@ type Config struct {
 	// a bad token is still refused. It applies to Authenticate only: a
 	// route with a requirement always needs a token.
 	Optional bool
-	// Skipper, when it returns true, lets a request through untouched.
-	// It applies to the net/http middleware; the Echo adapter has its own.
+	// Skipper is the skipper of the net/http middleware: when it returns
+	// true, the request goes to the next handler untouched, with no token
+	// looked for and no TokenInfo in its context. Nil means never skip.
+	// The Echo adapter does not run it: it has its own, with Echo's
+	// signature, in echogate.Config.
 	Skipper func(r *http.Request) bool
 	// AllowPreflight makes the middleware answer CORS preflight requests
 	// (OPTIONS with an Access-Control-Request-Method header) itself, with
@@ -168,9 +171,9 @@ type Result struct {
 // group-level Authenticate of the same Authenticator), the token is not
 // verified again: only the audience list and p are checked. A TokenInfo that
 // another Authenticator or [introspect.NewContext] put there is not trusted;
-// the token is verified as if it were not there. Skippers and preflight
-// requests are the caller's to handle, see [Authenticator.Skip] and
-// [Authenticator.Preflight].
+// the token is verified as if it were not there. Skipping is the caller's
+// business (Config.Skipper is net/http's, each adapter has its own), and so
+// is answering preflight requests, see [Authenticator.Preflight].
 func (a *Authenticator) Authorize(r *http.Request, p Policy) (Result, *Error) {
 	if info := introspect.FromContext(r.Context()); info != nil && tokenctx.VerifiedBy(r.Context(), info) == a {
 		if e := a.check(r, info, p); e != nil {
@@ -305,11 +308,6 @@ func (a *Authenticator) refuse(r *http.Request, e *Error, token string) *Error {
 	return e
 }
 
-// Skip reports whether Config.Skipper lets r pass untouched.
-func (a *Authenticator) Skip(r *http.Request) bool {
-	return a.skipper != nil && a.skipper(r)
-}
-
 // Preflight reports whether r is a CORS preflight that the middleware
 // answers itself, with 204 No Content and without calling the next handler:
 // always false unless Config.AllowPreflight is set. Adapters to other
@@ -344,7 +342,7 @@ func (a *Authenticator) RequireScopes(req scopes.Requirement) func(http.Handler)
 
 func (a *Authenticator) handler(next http.Handler, p Policy) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if a.Skip(r) {
+		if a.skipper != nil && a.skipper(r) {
 			next.ServeHTTP(w, r)
 			return
 		}

@@ -76,6 +76,50 @@ func TestSkipper(t *testing.T) {
 	assert.Nil(t, echogate.TokenInfo(e.NewContext(httptest.NewRequest("GET", "/", nil), httptest.NewRecorder())))
 }
 
+// TestOneSkipperPerStack: middleware.Config.Skipper skips on net/http only,
+// echogate.Config.Skipper on Echo only.
+func TestOneSkipperPerStack(t *testing.T) {
+	healthz := func(path string) bool { return path == "/healthz" }
+	for _, tc := range []struct {
+		name                  string
+		netSkips, echoSkips   bool
+		netStatus, echoStatus int
+	}{
+		{"no skipper", false, false, 401, 401},
+		{"net/http skipper", true, false, 200, 401},
+		{"Echo skipper", false, true, 401, 200},
+		{"both", true, true, 200, 200},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := middleware.Config{Verifier: &stubServer{calls: map[string]int{}}, Logger: slog.New(slog.DiscardHandler)}
+			if tc.netSkips {
+				cfg.Skipper = func(r *http.Request) bool { return healthz(r.URL.Path) }
+			}
+			auth, err := middleware.New(cfg)
+			require.NoError(t, err)
+			var echoCfg echogate.Config
+			if tc.echoSkips {
+				echoCfg.Skipper = func(c echo.Context) bool { return healthz(c.Path()) }
+			}
+			gate := echogate.New(auth, echoCfg)
+
+			mux := http.NewServeMux()
+			mux.Handle("GET /healthz", auth.Authenticate(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+				_, _ = w.Write([]byte("ok"))
+			})))
+			e := echo.New()
+			e.GET("/healthz", func(c echo.Context) error { return c.String(200, "ok") }, gate.Authenticate())
+
+			for stack, h := range map[string]http.Handler{"nethttp": mux, "echo": e} {
+				w := httptest.NewRecorder()
+				h.ServeHTTP(w, httptest.NewRequest("GET", "/healthz", nil))
+				want := map[string]int{"nethttp": tc.netStatus, "echo": tc.echoStatus}[stack]
+				assert.Equal(t, want, w.Code, stack)
+			}
+		})
+	}
+}
+
 // TestPreflightNeverRunsTheHandler: with AllowPreflight, the middleware
 // answers a CORS preflight itself on Any routes and groups, so a protected
 // handler never runs without a token; a CORS middleware in front answers
