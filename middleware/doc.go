@@ -33,6 +33,9 @@
 // A request is malformed when its token breaks the b64token syntax, is
 // longer than Config.MaxTokenLength, is empty, is sent twice (two
 // Authorization headers, a repeated parameter) or in more than one way.
+// Parameter names are decoded as net/url decodes them, so that an escaped
+// spelling such as "access%5Ftoken" is the parameter the handler's
+// FormValue sees, and escapes none of these checks.
 // Malformed requests never reach the authorization server. An authorization
 // server that fails is answered with 503, never 401: telling a client that
 // its good token is bad makes it throw the token away.

@@ -299,6 +299,9 @@ var requestCases = []requestCase{
 	{name: "in two sources", target: "/all/token?access_token=map-token", auth: []string{"Bearer map-token"}, status: 400, challenge: invalidReq + `token sent in more than one way"`},
 	{name: "repeated query parameter", target: "/all/token?access_token=map-token&access_token=map-token", status: 400, challenge: invalidReq + `access_token parameter repeated"`},
 	{name: "empty query parameter", target: "/all/token?access_token=", status: 400, challenge: invalidReq + `empty token"`},
+	{name: "escaped parameter name and header", target: "/all/token?access%5ftoken=pdo-read", auth: []string{"Bearer map-token"}, status: 400, challenge: invalidReq + `token sent in more than one way"`},
+	{name: "escaped and plain parameter names", target: "/all/token?access_token=map-token&access%5Ftoken=pdo-read", status: 400, challenge: invalidReq + `access_token parameter repeated"`},
+	{name: "escaped form parameter name and header", method: "POST", target: "/all/token", ctype: formType, body: "access%5Ftoken=pdo-read", auth: []string{"Bearer map-token"}, status: 400, challenge: invalidReq + `token sent in more than one way"`},
 	{name: "malformed beats optional", target: "/optional/token", auth: []string{"Bearer a b"}, status: 400, challenge: invalidReq + `token is not a valid b64token"`},
 
 	// Valid tokens.
@@ -307,6 +310,7 @@ var requestCases = []requestCase{
 	{name: "padding and b64 characters", target: "/v1/token", auth: []string{"Bearer padded+/t=="}, status: 200, calls: 1},
 	{name: "longest token", target: "/v1/token", auth: []string{"Bearer " + longToken}, status: 200, calls: 1},
 	{name: "query token", target: "/all/token?access_token=map-token", status: 200, cache: "private", calls: 1},
+	{name: "query token, escaped name", target: "/all/token?access%5Ftoken=map-token", status: 200, cache: "private", calls: 1},
 	{name: "form token", method: "POST", target: "/all/token", ctype: formType, body: "access_token=map-token", status: 200, calls: 1},
 	{name: "form token, charset, any case", method: "POST", target: "/all/token", ctype: "Application/X-WWW-Form-Urlencoded; charset=UTF-8", body: "access_token=map-token", status: 200, calls: 1},
 	{name: "form token on GET is no token", method: "GET", target: "/all/token", ctype: formType, body: "access_token=map-token", status: 401, challenge: bare},
