@@ -15,7 +15,9 @@
 //	if introspect.FromContext(r.Context()).HasScope("gipod_pdo_write") { … }
 //
 // The Echo v4 adapter, in package echogate below this one, makes the same
-// decisions in Echo's conventions; net/http users never compile Echo.
+// decisions in Echo's conventions; net/http users never compile Echo. Each
+// stack has its own skipper: Config.Skipper is net/http's, and echogate
+// runs only the Echo-shaped one of its own Config.
 //
 // # Responses
 //
@@ -31,9 +33,23 @@
 // A request is malformed when its token breaks the b64token syntax, is
 // longer than Config.MaxTokenLength, is empty, is sent twice (two
 // Authorization headers, a repeated parameter) or in more than one way.
+// Parameter names are decoded as net/url decodes them, so that an escaped
+// spelling such as "access%5Ftoken" is the parameter the handler's
+// FormValue sees, and escapes none of these checks.
 // Malformed requests never reach the authorization server. An authorization
 // server that fails is answered with 503, never 401: telling a client that
 // its good token is bad makes it throw the token away.
+//
+// # CORS preflight
+//
+// Browsers send a CORS preflight (OPTIONS with Access-Control-Request-Method)
+// without credentials. A CORS middleware in front of this one should answer
+// it, with the Access-Control-* headers. For a preflight that gets this far,
+// Config.AllowPreflight makes the middleware answer 204 No Content itself,
+// with no body and no Access-Control-* headers; the protected handler is
+// never called, not even on a route registered without a method, where it
+// would otherwise run without a TokenInfo. Without AllowPreflight a
+// preflight is a request without a token: 401.
 //
 // # Security
 //

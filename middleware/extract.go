@@ -15,7 +15,9 @@ import (
 // (RFC 6750 §2). Combine them with |.
 type Sources uint8
 
-// The token sources of RFC 6750 §2.
+// The token sources of RFC 6750 §2. In the form body and the query, a
+// parameter's name counts once decoded as [url.ParseQuery] decodes it, so
+// "access%5Ftoken" is the access_token a handler's FormValue would see.
 const (
 	// FromHeader is the Authorization request header field (§2.1), the one
 	// source resource servers must support and the default.
@@ -191,22 +193,54 @@ func (a *Authenticator) fromQuery(r *http.Request) (string, error) {
 
 // fromParams finds the one access_token in form-encoded params.
 func (a *Authenticator) fromParams(params string) (string, error) {
-	if !strings.Contains(params, paramName) {
-		return "", errNoToken // the common case, without parsing
-	}
-	values, err := url.ParseQuery(params)
-	tokens, present := values[paramName]
+	tokens, hidden := paramValues(params)
 	switch {
-	case !present && err != nil:
+	case hidden:
 		// The parameter may be hidden behind a bad escape; it cannot be
 		// told apart, so the request is malformed rather than anonymous.
 		return "", malformed("malformed access_token parameter")
-	case !present:
+	case len(tokens) == 0:
 		return "", errNoToken
 	case len(tokens) > 1:
 		return "", malformed("access_token parameter repeated")
 	}
 	return a.checkToken(tokens[0])
+}
+
+// paramValues returns the values of the access_token parameters of the
+// form-encoded params, with names decoded as [url.ParseQuery] decodes them:
+// what a handler's Request.FormValue or Echo's QueryParam sees, so that a
+// name spelt "access%5Ftoken" cannot carry a second token past the checks.
+// hidden reports that there is none, but a part that could not be decoded
+// may be one.
+func paramValues(params string) (values []string, hidden bool) {
+	// Decoding a name without a '%' only turns '+' into a space, which
+	// access_token has none of, so a plain search finds every spelling of
+	// the name and the usual query costs no allocation.
+	if strings.IndexByte(params, '%') < 0 && !strings.Contains(params, paramName) {
+		return nil, false
+	}
+	parsed, err := url.ParseQuery(params)
+	values = parsed[paramName]
+	return values, len(values) == 0 && err != nil && mayHideParam(params)
+}
+
+// mayHideParam reports whether params has a part that names access_token,
+// raw or escaped; url.ParseQuery dropped it when it is not among the values.
+// Parts are split on ';' too, as some servers split them.
+func mayHideParam(params string) bool {
+	if strings.Contains(params, paramName) {
+		return true
+	}
+	for pair := range strings.SplitSeq(params, "&") {
+		for part := range strings.SplitSeq(pair, ";") {
+			name, _, _ := strings.Cut(part, "=")
+			if decoded, err := url.QueryUnescape(name); err == nil && decoded == paramName {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // checkToken applies the length limit, then the b64token syntax of RFC 6750

@@ -4,6 +4,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
+	"slices"
 	"strings"
 	"testing"
 
@@ -141,6 +143,18 @@ func TestExtractFormAndQuery(t *testing.T) {
 		{"header and form", "POST", "/", form, "access_token=abc", "Bearer abc", FromHeader | FromForm, "", 0, "more than one way"},
 		{"form and query", "POST", "/?access_token=abc", form, "access_token=abc", "", FromForm | FromQuery, "", 0, "more than one way"},
 		{"header with query off", "GET", "/?access_token=abc", "", "", "Bearer def", FromHeader, "def", FromHeader, ""},
+		// Names are decoded as url.ParseQuery, and so FormValue, decodes them.
+		{"query escaped name", "GET", "/?access%5Ftoken=abc", "", "", "", FromQuery, "abc", FromQuery, ""},
+		{"query escaped name, lower-case hex", "GET", "/?access%5ftoken=abc", "", "", "", FromQuery, "abc", FromQuery, ""},
+		{"query name escaped throughout", "GET", "/?%61ccess_tok%65%6E=abc", "", "", "", FromQuery, "abc", FromQuery, ""},
+		{"header and escaped query name", "GET", "/?access%5Ftoken=abc", "", "", "Bearer abc", FromHeader | FromQuery, "", 0, "more than one way"},
+		{"plain and escaped names", "GET", "/?access_token=abc&access%5Ftoken=def", "", "", "", FromQuery, "", 0, "repeated"},
+		{"escaped name, bad value", "GET", "/?access%5Ftoken=%zz", "", "", "", FromQuery, "", 0, "malformed access_token"},
+		{"escaped name behind a semicolon", "GET", "/?x=1;access%5Ftoken=abc", "", "", "", FromQuery, "", 0, "malformed access_token"},
+		{"bad escape elsewhere", "GET", "/?q=100%", "", "", "", FromQuery, "", 0, "none"},
+		{"plus in a name is a space", "GET", "/?access+token=abc", "", "", "", FromQuery, "", 0, "none"},
+		{"form escaped name", "POST", "/", form, "access%5Ftoken=abc", "", FromForm, "abc", FromForm, ""},
+		{"header and escaped form name", "POST", "/", form, "access%5Ftoken=abc", "Bearer abc", FromHeader | FromForm, "", 0, "more than one way"},
 		{"bad header beats a good query", "GET", "/?access_token=abc", "", "", "Bearer a b", FromHeader | FromQuery, "", 0, "b64token"},
 	}
 	for _, tt := range tests {
@@ -252,6 +266,49 @@ func FuzzExtractParams(f *testing.F) {
 		}
 		if _, err := a.checkToken(token); err != nil {
 			t.Fatalf("fromParams(%q) accepted %q, which is not a b64token", query, token)
+		}
+	})
+}
+
+// TestParamsWithoutEscapesDoNotAllocate guards the fast path: a query
+// without '%' and without the parameter's name is not parsed.
+func TestParamsWithoutEscapesDoNotAllocate(t *testing.T) {
+	a := newExtractor(t, FromQuery)
+	for _, params := range []string{"", "page=2", "q=gipod+werf&page=2&sort=-date"} {
+		allocs := testing.AllocsPerRun(100, func() { _, _ = a.fromParams(params) })
+		assert.Zero(t, allocs, params)
+	}
+}
+
+// FuzzParamNames checks that the access_token parameters found are the ones
+// url.ParseQuery, and so a handler's FormValue, finds, whatever the
+// spelling of their names.
+func FuzzParamNames(f *testing.F) {
+	for _, seed := range []string{
+		"access_token=abc", "access%5Ftoken=abc", "access%5ftoken=a&access_token=b", "%61ccess_token=x",
+		"access+token=x", "q=100%", "x=1;access%5Ftoken=y", "access_token=%zz", "a=b&c=d", "",
+	} {
+		f.Add(seed)
+	}
+	a, err := New(Config{Verifier: introspect.VerifierFunc(nil), Sources: FromQuery})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, params string) {
+		parsed, parseErr := url.ParseQuery(params)
+		values, hidden := paramValues(params)
+		if !slices.Equal(values, parsed[paramName]) {
+			t.Fatalf("paramValues(%q) = %q, url.ParseQuery finds %q", params, values, parsed[paramName])
+		}
+		if hidden && (len(values) > 0 || parseErr == nil) {
+			t.Fatalf("paramValues(%q) reports a hidden parameter beside %q, parse error %v", params, values, parseErr)
+		}
+		token, err := a.fromParams(params)
+		switch {
+		case err == nil && token != parsed.Get(paramName):
+			t.Fatalf("fromParams(%q) = %q, FormValue would see %q", params, token, parsed.Get(paramName))
+		case err == errNoToken && parsed.Has(paramName):
+			t.Fatalf("fromParams(%q) found no token, FormValue would see %q", params, parsed.Get(paramName))
 		}
 	})
 }

@@ -52,12 +52,23 @@ type Config struct {
 	// a bad token is still refused. It applies to Authenticate only: a
 	// route with a requirement always needs a token.
 	Optional bool
-	// Skipper, when it returns true, lets a request through untouched.
-	// It applies to the net/http middleware; the Echo adapter has its own.
+	// Skipper is the skipper of the net/http middleware: when it returns
+	// true, the request goes to the next handler untouched, with no token
+	// looked for and no TokenInfo in its context. Nil means never skip.
+	// The Echo adapter does not run it: it has its own, with Echo's
+	// signature, in echogate.Config.
 	Skipper func(r *http.Request) bool
-	// AllowPreflight lets CORS preflight requests (OPTIONS with an
-	// Access-Control-Request-Method header) through untouched: browsers
-	// never send credentials with them.
+	// AllowPreflight makes the middleware answer CORS preflight requests
+	// (OPTIONS with an Access-Control-Request-Method header) itself, with
+	// 204 No Content and no body, without asking for a token: browsers
+	// never send credentials with a preflight. The protected handler is
+	// never called for one, not even on a route registered without a
+	// method, because it would run without a TokenInfo. The answer has no
+	// Access-Control-* headers: they are the job of a CORS middleware in
+	// front, which normally answers preflights itself; this answer is only
+	// the fallback for preflights that get past it, and a browser given it
+	// alone refuses the cross-origin request. False means a preflight is
+	// treated as any other request, so without a token it gets a 401.
 	AllowPreflight bool
 	// ErrorHandler answers refused requests in the net/http middleware.
 	// Nil means [WriteError]. The Echo adapter returns an error to Echo's
@@ -160,8 +171,9 @@ type Result struct {
 // group-level Authenticate of the same Authenticator), the token is not
 // verified again: only the audience list and p are checked. A TokenInfo that
 // another Authenticator or [introspect.NewContext] put there is not trusted;
-// the token is verified as if it were not there. Skippers and preflight
-// requests are the caller's to handle, see [Authenticator.Skip].
+// the token is verified as if it were not there. Skipping is the caller's
+// business (Config.Skipper is net/http's, each adapter has its own), and so
+// is answering preflight requests, see [Authenticator.Preflight].
 func (a *Authenticator) Authorize(r *http.Request, p Policy) (Result, *Error) {
 	if info := introspect.FromContext(r.Context()); info != nil && tokenctx.VerifiedBy(r.Context(), info) == a {
 		if e := a.check(r, info, p); e != nil {
@@ -296,13 +308,12 @@ func (a *Authenticator) refuse(r *http.Request, e *Error, token string) *Error {
 	return e
 }
 
-// Skip reports whether r is to pass untouched: a CORS preflight when
-// Config.AllowPreflight is set, or a request the Config.Skipper skips.
-func (a *Authenticator) Skip(r *http.Request) bool {
-	if a.allowPreflight && r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
-		return true
-	}
-	return a.skipper != nil && a.skipper(r)
+// Preflight reports whether r is a CORS preflight that the middleware
+// answers itself, with 204 No Content and without calling the next handler:
+// always false unless Config.AllowPreflight is set. Adapters to other
+// frameworks answer such a request the same way.
+func (a *Authenticator) Preflight(r *http.Request) bool {
+	return a.allowPreflight && r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != ""
 }
 
 // Authenticate is net/http middleware that lets through requests with a
@@ -331,8 +342,14 @@ func (a *Authenticator) RequireScopes(req scopes.Requirement) func(http.Handler)
 
 func (a *Authenticator) handler(next http.Handler, p Policy) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if a.Skip(r) {
+		if a.skipper != nil && a.skipper(r) {
 			next.ServeHTTP(w, r)
+			return
+		}
+		if a.Preflight(r) {
+			// Passing a preflight on would run the protected handler
+			// without a token wherever the route accepts OPTIONS.
+			w.WriteHeader(http.StatusNoContent)
 			return
 		}
 		res, e := a.Authorize(r, p)

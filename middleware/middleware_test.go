@@ -315,3 +315,59 @@ func BenchmarkRoute(b *testing.B) {
 	b.Run("unprotected", func(b *testing.B) { benchmarkRoute(b, false) })
 	b.Run("protected-hit", func(b *testing.B) { benchmarkRoute(b, true) })
 }
+
+// TestPreflightNeverRunsTheHandler: with AllowPreflight, the middleware
+// answers a CORS preflight itself, also on routes that accept every method,
+// so a protected handler never runs without a token.
+func TestPreflightNeverRunsTheHandler(t *testing.T) {
+	info := &introspect.TokenInfo{Active: true, Scopes: scopes.New("MapRequest")}
+	build := func(allow, optional bool) (http.Handler, *int) {
+		a, err := middleware.New(middleware.Config{
+			Verifier: verifierOf(map[string]*introspect.TokenInfo{"t": info}), Logger: quiet,
+			AllowPreflight: allow, Optional: optional,
+		})
+		require.NoError(t, err)
+		calls := new(int)
+		protected := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			*calls++
+			_, _ = w.Write([]byte("protected"))
+		})
+		mux := http.NewServeMux()
+		mux.Handle("/token", a.Authenticate(protected))
+		mux.Handle("/maps", a.Require(middleware.AllOf("MapRequest"))(protected))
+		return mux, calls
+	}
+	preflight := map[string]string{"Origin": "https://app.example", "Access-Control-Request-Method": "GET"}
+	for _, tc := range []struct {
+		name            string
+		allow, optional bool
+		method, path    string
+		header          map[string]string
+		status, calls   int
+	}{
+		{"preflight to Authenticate", true, false, "OPTIONS", "/token", preflight, 204, 0},
+		{"preflight to Require", true, false, "OPTIONS", "/maps", preflight, 204, 0},
+		{"preflight to an optional route", true, true, "OPTIONS", "/token", preflight, 204, 0},
+		{"preflight with a token", true, false, "OPTIONS", "/maps", map[string]string{"Access-Control-Request-Method": "GET", "Authorization": "Bearer t"}, 204, 0},
+		{"plain OPTIONS needs a token", true, false, "OPTIONS", "/maps", nil, 401, 0},
+		{"plain OPTIONS with a token", true, false, "OPTIONS", "/maps", map[string]string{"Authorization": "Bearer t"}, 200, 1},
+		{"preflight not allowed", false, false, "OPTIONS", "/maps", preflight, 401, 0},
+		{"preflight not allowed, optional route", false, true, "OPTIONS", "/token", preflight, 200, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h, calls := build(tc.allow, tc.optional)
+			r := httptest.NewRequest(tc.method, tc.path, nil)
+			for k, v := range tc.header {
+				r.Header.Set(k, v)
+			}
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, r)
+			assert.Equal(t, tc.status, w.Code)
+			assert.Equal(t, tc.calls, *calls, "calls of the protected handler")
+			if tc.status == http.StatusNoContent {
+				assert.Empty(t, w.Body.String())
+				assert.Empty(t, w.Header().Get("Access-Control-Allow-Origin"), "CORS headers are a CORS middleware's job")
+			}
+		})
+	}
+}

@@ -18,9 +18,17 @@
 //
 // Handlers read the token's facts with [TokenInfo], c.Get([ContextKey]), or
 // [introspect.FromContext] on c.Request().Context().
+//
+// With [middleware.Config.AllowPreflight], a CORS preflight is answered with
+// 204 No Content and no body, and the handler is not called, also on routes
+// registered with Any and on groups. Put Echo's CORS middleware in front: it
+// answers preflights itself, with the Access-Control-* headers this answer
+// lacks.
 package echogate
 
 import (
+	"net/http"
+
 	"github.com/labstack/echo/v4"
 	echomw "github.com/labstack/echo/v4/middleware"
 
@@ -35,9 +43,11 @@ const ContextKey = "tokengate.tokeninfo"
 
 // Config configures the Echo adapter. The zero value is ready to use.
 type Config struct {
-	// Skipper, when it returns true, lets a request through untouched.
-	// Nil means never skip. Config.Skipper of the Authenticator does not
-	// apply to Echo.
+	// Skipper, when it returns true, lets a request through untouched, with
+	// no token looked for and no TokenInfo, as in Echo's own middleware.
+	// Nil means never skip. It is the adapter's only skipper:
+	// [middleware.Config.Skipper] belongs to the net/http middleware and is
+	// not run here, so a route is skipped by the skipper of its own stack.
 	Skipper echomw.Skipper
 }
 
@@ -81,8 +91,13 @@ func (m *Middleware) RequireScopes(req scopes.Requirement) echo.MiddlewareFunc {
 func (m *Middleware) middleware(p middleware.Policy) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
-			if m.skipper(c) || m.auth.Skip(c.Request()) {
+			if m.skipper(c) {
 				return next(c)
+			}
+			if m.auth.Preflight(c.Request()) {
+				// As in net/http: an Any route would otherwise run the
+				// protected handler without a token.
+				return c.NoContent(http.StatusNoContent)
 			}
 			res, e := m.auth.Authorize(c.Request(), p)
 			if e != nil {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+	echomw "github.com/labstack/echo/v4/middleware"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -73,6 +74,104 @@ func TestSkipper(t *testing.T) {
 		assert.Equal(t, want, w.Code, path)
 	}
 	assert.Nil(t, echogate.TokenInfo(e.NewContext(httptest.NewRequest("GET", "/", nil), httptest.NewRecorder())))
+}
+
+// TestOneSkipperPerStack: middleware.Config.Skipper skips on net/http only,
+// echogate.Config.Skipper on Echo only.
+func TestOneSkipperPerStack(t *testing.T) {
+	healthz := func(path string) bool { return path == "/healthz" }
+	for _, tc := range []struct {
+		name                  string
+		netSkips, echoSkips   bool
+		netStatus, echoStatus int
+	}{
+		{"no skipper", false, false, 401, 401},
+		{"net/http skipper", true, false, 200, 401},
+		{"Echo skipper", false, true, 401, 200},
+		{"both", true, true, 200, 200},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := middleware.Config{Verifier: &stubServer{calls: map[string]int{}}, Logger: slog.New(slog.DiscardHandler)}
+			if tc.netSkips {
+				cfg.Skipper = func(r *http.Request) bool { return healthz(r.URL.Path) }
+			}
+			auth, err := middleware.New(cfg)
+			require.NoError(t, err)
+			var echoCfg echogate.Config
+			if tc.echoSkips {
+				echoCfg.Skipper = func(c echo.Context) bool { return healthz(c.Path()) }
+			}
+			gate := echogate.New(auth, echoCfg)
+
+			mux := http.NewServeMux()
+			mux.Handle("GET /healthz", auth.Authenticate(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+				_, _ = w.Write([]byte("ok"))
+			})))
+			e := echo.New()
+			e.GET("/healthz", func(c echo.Context) error { return c.String(200, "ok") }, gate.Authenticate())
+
+			for stack, h := range map[string]http.Handler{"nethttp": mux, "echo": e} {
+				w := httptest.NewRecorder()
+				h.ServeHTTP(w, httptest.NewRequest("GET", "/healthz", nil))
+				want := map[string]int{"nethttp": tc.netStatus, "echo": tc.echoStatus}[stack]
+				assert.Equal(t, want, w.Code, stack)
+			}
+		})
+	}
+}
+
+// TestPreflightNeverRunsTheHandler: with AllowPreflight, the middleware
+// answers a CORS preflight itself on Any routes and groups, so a protected
+// handler never runs without a token; a CORS middleware in front answers
+// first, with its headers.
+func TestPreflightNeverRunsTheHandler(t *testing.T) {
+	auth, err := middleware.New(middleware.Config{
+		Verifier: &stubServer{calls: map[string]int{}}, Logger: slog.New(slog.DiscardHandler), AllowPreflight: true,
+	})
+	require.NoError(t, err)
+	gate := echogate.New(auth, echogate.Config{})
+	calls := 0
+	protected := func(c echo.Context) error {
+		calls++
+		return c.String(http.StatusOK, "protected")
+	}
+	e := echo.New()
+	e.Any("/token", protected, gate.Authenticate())
+	e.Any("/maps", protected, gate.Require(middleware.AllOf("MapRequest")))
+	group := e.Group("/group", gate.Authenticate())
+	group.Any("/maps", protected, gate.Require(middleware.AllOf("MapRequest")))
+	withCORS := e.Group("/cors", echomw.CORSWithConfig(echomw.CORSConfig{AllowOrigins: []string{"https://app.example"}}))
+	withCORS.Any("/maps", protected, gate.Require(middleware.AllOf("MapRequest")))
+
+	for _, tc := range []struct {
+		name, path string
+		header     map[string]string
+		status     int
+		calls      int
+		allowed    string // Access-Control-Allow-Origin
+	}{
+		{"Any route, Authenticate", "/token", nil, 204, 0, ""},
+		{"Any route, Require", "/maps", nil, 204, 0, ""},
+		{"group", "/group/maps", nil, 204, 0, ""},
+		{"with a token", "/maps", map[string]string{"Authorization": "Bearer map-token"}, 204, 0, ""},
+		{"CORS middleware in front", "/cors/maps", nil, 204, 0, "https://app.example"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			calls = 0
+			r := httptest.NewRequest(http.MethodOptions, tc.path, nil)
+			r.Header.Set("Origin", "https://app.example")
+			r.Header.Set("Access-Control-Request-Method", "GET")
+			for k, v := range tc.header {
+				r.Header.Set(k, v)
+			}
+			w := httptest.NewRecorder()
+			e.ServeHTTP(w, r)
+			assert.Equal(t, tc.status, w.Code)
+			assert.Empty(t, w.Body.String())
+			assert.Equal(t, tc.calls, calls, "calls of the protected handler")
+			assert.Equal(t, tc.allowed, w.Header().Get("Access-Control-Allow-Origin"))
+		})
+	}
 }
 
 // cachedRoute returns an Echo app with one route, protected or not, a

@@ -211,6 +211,7 @@ var stacks = map[string]func(a authenticators) http.Handler{
 		mux.Handle("/all/token", a.all.Authenticate(reply(200)))
 		mux.Handle("GET /optional/token", a.optional.Authenticate(reply(200)))
 		mux.Handle("/preflight/token", a.preflight.Authenticate(reply(200)))
+		mux.Handle("/preflight/maps", a.preflight.Require(mapRequest)(reply(200)))
 		group := http.NewServeMux()
 		group.Handle("GET /group/maps", a.strict.Require(mapRequest)(reply(200)))
 		group.Handle("GET /group/token", reply(200))
@@ -242,6 +243,7 @@ var stacks = map[string]func(a authenticators) http.Handler{
 		e.Any("/all/token", reply(200), gate(a.all).Authenticate())
 		e.GET("/optional/token", reply(200), gate(a.optional).Authenticate())
 		e.Any("/preflight/token", reply(200), gate(a.preflight).Authenticate())
+		e.Any("/preflight/maps", reply(200), gate(a.preflight).Require(mapRequest))
 		group := e.Group("/group", strict.Authenticate())
 		group.GET("/maps", reply(200), strict.Require(mapRequest))
 		group.GET("/token", reply(200))
@@ -297,6 +299,9 @@ var requestCases = []requestCase{
 	{name: "in two sources", target: "/all/token?access_token=map-token", auth: []string{"Bearer map-token"}, status: 400, challenge: invalidReq + `token sent in more than one way"`},
 	{name: "repeated query parameter", target: "/all/token?access_token=map-token&access_token=map-token", status: 400, challenge: invalidReq + `access_token parameter repeated"`},
 	{name: "empty query parameter", target: "/all/token?access_token=", status: 400, challenge: invalidReq + `empty token"`},
+	{name: "escaped parameter name and header", target: "/all/token?access%5ftoken=pdo-read", auth: []string{"Bearer map-token"}, status: 400, challenge: invalidReq + `token sent in more than one way"`},
+	{name: "escaped and plain parameter names", target: "/all/token?access_token=map-token&access%5Ftoken=pdo-read", status: 400, challenge: invalidReq + `access_token parameter repeated"`},
+	{name: "escaped form parameter name and header", method: "POST", target: "/all/token", ctype: formType, body: "access%5Ftoken=pdo-read", auth: []string{"Bearer map-token"}, status: 400, challenge: invalidReq + `token sent in more than one way"`},
 	{name: "malformed beats optional", target: "/optional/token", auth: []string{"Bearer a b"}, status: 400, challenge: invalidReq + `token is not a valid b64token"`},
 
 	// Valid tokens.
@@ -305,6 +310,7 @@ var requestCases = []requestCase{
 	{name: "padding and b64 characters", target: "/v1/token", auth: []string{"Bearer padded+/t=="}, status: 200, calls: 1},
 	{name: "longest token", target: "/v1/token", auth: []string{"Bearer " + longToken}, status: 200, calls: 1},
 	{name: "query token", target: "/all/token?access_token=map-token", status: 200, cache: "private", calls: 1},
+	{name: "query token, escaped name", target: "/all/token?access%5Ftoken=map-token", status: 200, cache: "private", calls: 1},
 	{name: "form token", method: "POST", target: "/all/token", ctype: formType, body: "access_token=map-token", status: 200, calls: 1},
 	{name: "form token, charset, any case", method: "POST", target: "/all/token", ctype: "Application/X-WWW-Form-Urlencoded; charset=UTF-8", body: "access_token=map-token", status: 200, calls: 1},
 	{name: "form token on GET is no token", method: "GET", target: "/all/token", ctype: formType, body: "access_token=map-token", status: 401, challenge: bare},
@@ -340,7 +346,11 @@ var requestCases = []requestCase{
 	{name: "optional, no token", target: "/optional/token", status: 200, bodyHas: `"anonymous":true`},
 	{name: "optional, valid token", target: "/optional/token", auth: []string{"Bearer map-token"}, status: 200, bodyHas: `"anonymous":false`, calls: 1},
 	{name: "optional, bad token", target: "/optional/token", auth: []string{"Bearer nope"}, status: 401, challenge: invalidToken, calls: 1},
-	{name: "preflight passes", method: "OPTIONS", target: "/preflight/token", header: map[string]string{"Access-Control-Request-Method": "GET", "Origin": "https://x"}, status: 200, bodyHas: `"anonymous":true`},
+	// A preflight is answered by the middleware, never by the handler,
+	// whatever the route's methods (mux.Handle, Echo Any).
+	{name: "preflight is answered, not passed on", method: "OPTIONS", target: "/preflight/token", header: map[string]string{"Access-Control-Request-Method": "GET", "Origin": "https://x"}, status: 204},
+	{name: "preflight to a route requirement", method: "OPTIONS", target: "/preflight/maps", header: map[string]string{"Access-Control-Request-Method": "GET", "Origin": "https://x"}, status: 204},
+	{name: "preflight with a token", method: "OPTIONS", target: "/preflight/maps", auth: []string{"Bearer map-token"}, header: map[string]string{"Access-Control-Request-Method": "GET"}, status: 204},
 	{name: "plain OPTIONS needs a token", method: "OPTIONS", target: "/preflight/token", status: 401, challenge: bare},
 	{name: "preflight not allowed by default", method: "OPTIONS", target: "/all/token", header: map[string]string{"Access-Control-Request-Method": "GET"}, status: 401, challenge: bare},
 	{name: "group authenticates once, route checks scope", target: "/group/maps", auth: []string{"Bearer map-token"}, status: 200, calls: 1},
@@ -434,6 +444,9 @@ func checkAnswer(t *testing.T, stack string, tc requestCase, got answer) {
 		assert.True(t, strings.HasPrefix(got.ctype, "application/json"), "%s: content type %q", stack, got.ctype)
 	}
 	assert.Contains(t, got.body, tc.bodyHas, "%s: body", stack)
+	if tc.status == http.StatusNoContent {
+		assert.Empty(t, got.body, "%s: body", stack)
+	}
 	for token := range known {
 		if len(token) > 20 {
 			continue
