@@ -11,7 +11,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-	"unsafe"
 
 	"github.com/dgraph-io/ristretto/v2"
 )
@@ -110,7 +109,7 @@ type CacheStats struct {
 // that a token is checked with the authorization server once and then served
 // from memory until its result expires.
 //
-// Results are kept in a [ristretto] cache keyed by the SHA-256 of the token;
+// Results are kept in a ristretto cache keyed by the SHA-256 of the token;
 // the token itself is never stored. Concurrent calls for a token that is not
 // cached share one upstream call. Failures are never stored.
 //
@@ -120,28 +119,33 @@ type CacheStats struct {
 // the Cache accepts for as long as next alone would.
 //
 // A Cache is safe for concurrent use. Call [Cache.Close] when done with it.
-//
-// [ristretto]: https://github.com/dgraph-io/ristretto
 type Cache struct {
+	// How it works. A hit is one ristretto Get, confirmed against the
+	// token's whole SHA-256 and the entry's expiry. A miss enters the
+	// token's shared call in calls: the first caller starts it, later
+	// callers wait for the same call. The call runs on a worker goroutine
+	// (see workers), on a context detached from every caller's and bounded
+	// by timeout, so that a caller giving up fails no one else. It first
+	// waits for one of the slots (at most MaxConcurrent calls in flight);
+	// at most MaxWaiting calls wait so, and a call whose callers have all
+	// gone before it got a slot is abandoned without being made. Its answer
+	// is stored in ristretto (valid or invalid, never a failure) and handed
+	// to the waiting callers. Ristretto applies a Set asynchronously, so a
+	// finished call stays in calls for a moment (keepFinished): callers
+	// that miss the store in that window take its answer instead of
+	// calling again.
 	next       Verifier
 	store      *ristretto.Cache[uint64, *entry]
-	flights    flights
+	calls      calls
 	workers    workers
 	slots      chan struct{}
 	maxWaiting int64
-	queued     atomic.Int64 // calls waiting for a slot
-	leeway     time.Duration
 	maxTTL     time.Duration
 	invalidTTL time.Duration
 	timeout    time.Duration
 	stale      time.Duration // StaleIfError
-	// now is the injected clock, or nil for the wall clock. Expiry is
-	// checked against nanos, which with the wall clock reads only the
-	// monotonic clock, since epoch: half the cost of time.Now, which is a
-	// tenth of a hit. Ristretto's own TTL is not used, as its Get would read
-	// the wall clock again.
-	now   func() time.Time
-	epoch time.Time
+	leeway     time.Duration // next's, when it has one
+	clock      clock
 
 	// invalidation orders Invalidate against stores of results that were
 	// fetched before it: gen changes under the write lock, and a result is
@@ -156,7 +160,7 @@ type Cache struct {
 
 	hits, misses, upstream, invalid, failures, evictions, staleServed paddedCounter
 	rejected, abandoned                                               atomic.Uint64
-	waiting                                                           atomic.Int64
+	waiting, queued                                                   atomic.Int64
 }
 
 // paddedCounter keeps each hot counter on its own cache line, so that
@@ -166,18 +170,11 @@ type paddedCounter struct {
 	_ [56]byte
 }
 
-// entry is one stored result: facts for a valid token, or an error for an
-// invalid one.
-type entry struct {
-	// sum is the whole SHA-256 of the token; the cache's key holds only part
-	// of it, so a hit is confirmed against this.
-	sum     [sha256.Size]byte
-	info    *TokenInfo
-	err     error
-	expires int64 // by the cache's clock, see Cache.nanos
-	// staleUntil is when the entry stops being usable at all; past expires
-	// and before it, it serves only when the server is unavailable.
-	staleUntil int64
+// lookup is the token a Verify call is about.
+type lookup struct {
+	token string
+	sum   [sha256.Size]byte
+	key   uint64 // the store's key: the leading bytes of sum
 }
 
 // NewCache returns a Cache in front of next.
@@ -188,18 +185,16 @@ func NewCache(next Verifier, cfg CacheConfig) (*Cache, error) {
 	if cfg.MaxCost < 0 || cfg.MaxConcurrent < 0 || cfg.MaxWaiting < 0 || cfg.Timeout < 0 || cfg.StaleIfError < 0 {
 		return nil, errors.New("introspect: negative MaxCost, MaxConcurrent, MaxWaiting, Timeout or StaleIfError")
 	}
-	maxConcurrent := cmp.Or(cfg.MaxConcurrent, DefaultMaxConcurrent)
 	c := &Cache{
 		next:       next,
-		slots:      make(chan struct{}, maxConcurrent),
+		slots:      make(chan struct{}, cmp.Or(cfg.MaxConcurrent, DefaultMaxConcurrent)),
 		maxWaiting: int64(cmp.Or(cfg.MaxWaiting, DefaultMaxWaiting)),
 		workers:    newWorkers(),
 		maxTTL:     cmp.Or(cfg.MaxTTL, DefaultMaxTTL),
 		invalidTTL: cmp.Or(cfg.InvalidTTL, DefaultInvalidTTL),
 		timeout:    cmp.Or(cfg.Timeout, DefaultTimeout),
 		stale:      cfg.StaleIfError,
-		now:        cfg.Now,
-		epoch:      time.Now(),
+		clock:      clock{now: cfg.Now, epoch: time.Now()},
 	}
 	if l, ok := next.(interface{ Leeway() time.Duration }); ok {
 		c.leeway = max(l.Leeway(), 0)
@@ -234,7 +229,7 @@ func (c *Cache) Verify(ctx context.Context, token string) (*TokenInfo, error) {
 	key := binary.LittleEndian.Uint64(sum[:8])
 	var stale *entry
 	if e, ok := c.store.Get(key); ok && e.sum == sum {
-		now := c.nanos()
+		now := c.clock.instant()
 		if now < e.expires {
 			c.hits.Add(1)
 			return e.info, e.err
@@ -243,95 +238,85 @@ func (c *Cache) Verify(ctx context.Context, token string) (*TokenInfo, error) {
 			stale = e
 		}
 	}
-	return c.miss(ctx, token, key, sum, stale)
+	return c.miss(ctx, lookup{token: token, sum: sum, key: key}, stale)
 }
 
-// miss waits for the shared upstream call for token, starting it if none is
-// under way. It is apart from Verify so that what the call captures is moved
-// to the heap on a miss only.
-func (c *Cache) miss(ctx context.Context, token string, key uint64, sum [sha256.Size]byte, stale *entry) (*TokenInfo, error) {
-	f, prev, lead := c.flights.join(sum, c.nanos())
-	if stale == nil && prev != nil {
+// miss waits for the shared upstream call for the token, starting it if
+// none is under way. It is apart from Verify so that what the call captures
+// is moved to the heap on a miss only. stale is an expired entry that may
+// still serve if the authorization server fails.
+func (c *Cache) miss(ctx context.Context, l lookup, stale *entry) (*TokenInfo, error) {
+	cl, replaced, isNew := c.calls.enter(l.sum, c.clock.instant())
+	if stale == nil && replaced != nil {
 		// The store may not show the previous answer yet, but it is there.
-		if e := prev.latest(); e != nil && c.nanos() < e.staleUntil {
+		if e := replaced.lastStored(); e != nil && c.clock.instant() < e.staleUntil {
 			stale = e
 		}
 	}
-	if !lead && f.landed() {
+	if !isNew && cl.finished() {
 		// The answer is stored, but the store does not show it yet.
 		c.hits.Add(1)
-		return f.info, f.err
+		return cl.info, cl.err
 	}
 	c.misses.Add(1)
-	if lead {
-		if c.queued.Add(1) > c.maxWaiting {
-			c.queued.Add(-1)
-			c.rejected.Add(1)
-			f.land(nil, errTooManyWaiting(), nil)
-			c.flights.forget(sum, f)
-		} else {
-			// The call runs on a worker goroutine, on a context detached
-			// from this caller's, so that the others still get an answer
-			// when this caller gives up.
-			c.workers.run(func() { c.fly(ctx, token, key, sum, f, prev) })
-		}
+	if isNew {
+		c.start(ctx, l, cl, replaced)
 	}
 	c.waiting.Add(1)
 	defer c.waiting.Add(-1)
 	var info *TokenInfo
 	var err error
 	select {
-	case <-f.done:
-		info, err = f.info, f.err
+	case <-cl.done:
+		info, err = cl.info, cl.err
 	case <-ctx.Done():
-		c.flights.leave(sum, f)
+		c.calls.leave(l.sum, cl)
 		err = &UnavailableError{Reason: "gave up waiting for the authorization server", Err: ctx.Err()}
 	}
-	if err != nil && stale != nil && errors.Is(err, ErrUnavailable) && c.nanos() < stale.staleUntil {
+	if err != nil && stale != nil && errors.Is(err, ErrUnavailable) && c.clock.instant() < stale.staleUntil {
 		c.staleServed.Add(1)
 		return stale.info, nil
 	}
 	return info, err
 }
 
-// fly runs the flight f: it fetches and lands the answer for the waiting
-// callers. A stored answer's flight stays joinable (see flights) until the
-// store is sure to show it; any other is forgotten at once, so that the next
-// caller asks again.
-//
-// prev is the landed flight f replaced, if any. Its answer may still be on
-// its way into the store, where a second new set of the same key would be
-// dropped by ristretto's policy and the older answer kept: so when prev
-// stored one, f lets the store settle before storing its own.
-func (c *Cache) fly(callerCtx context.Context, token string, key uint64, sum [sha256.Size]byte, f, prev *flight) {
-	info, stored, err := c.fetch(callerCtx, token, key, sum, f, prev != nil && prev.latest() != nil)
-	f.land(info, err, stored)
-	if stored == nil {
-		c.flights.forget(sum, f)
+// start hands the new call cl to a worker, or fails it at once when
+// MaxWaiting calls already wait for a slot. replaced is the finished call
+// cl replaced, if any.
+func (c *Cache) start(callerCtx context.Context, l lookup, cl, replaced *call) {
+	if c.queued.Add(1) > c.maxWaiting {
+		c.queued.Add(-1)
+		c.rejected.Add(1)
+		cl.finish(nil, &UnavailableError{Reason: "too many calls waiting for the authorization server"}, nil)
+		c.calls.remove(l.sum, cl)
+		return
 	}
+	// Ristretto may still be applying the set of the answer the replaced
+	// call stored, and would drop a second set of the same key made before
+	// it is done, keeping the older answer: so the new answer waits for the
+	// store to settle first.
+	settleFirst := replaced != nil && replaced.lastStored() != nil
+	c.workers.run(func() {
+		info, stored, err := c.fetch(callerCtx, l, cl, settleFirst)
+		cl.finish(info, err, stored)
+		if stored == nil {
+			c.calls.remove(l.sum, cl)
+		}
+	})
 }
 
-// settle waits until the store has applied every set made so far.
-func (c *Cache) settle() {
-	c.life.RLock()
-	defer c.life.RUnlock()
-	if !c.closed {
-		c.store.Wait()
-	}
-}
-
-// fetch makes the one upstream call for a token and stores its answer,
-// returning the stored entry (nil when it stored none). It runs on the
-// flight's goroutine, never on a caller's.
-func (c *Cache) fetch(callerCtx context.Context, token string, key uint64, sum [sha256.Size]byte, f *flight, settleFirst bool) (info *TokenInfo, stored *entry, err error) {
+// fetch makes the upstream call cl for a token and stores its answer,
+// returning the stored entry (nil when it stored none). It runs on a
+// worker, never on a caller's goroutine.
+func (c *Cache) fetch(callerCtx context.Context, l lookup, cl *call, settleFirst bool) (info *TokenInfo, stored *entry, err error) {
 	c.invalidation.RLock()
 	gen := c.gen
 	c.invalidation.RUnlock()
 
-	// A caller that missed the cache just before the previous shared call
-	// for this token stored its answer, and joined only after that call
-	// ended, starts this one: the answer is there now.
-	if e, ok := c.store.Get(key); ok && e.sum == sum && c.nanos() < e.expires {
+	// A caller that missed the store just before the previous call for
+	// this token stored its answer, and entered only after that call was
+	// removed, starts this one: the answer is there now.
+	if e, ok := c.store.Get(l.key); ok && e.sum == l.sum && c.clock.instant() < e.expires {
 		c.queued.Add(-1)
 		return e.info, nil, e.err
 	}
@@ -341,7 +326,7 @@ func (c *Cache) fetch(callerCtx context.Context, token string, key uint64, sum [
 	select {
 	case c.slots <- struct{}{}:
 		c.queued.Add(-1)
-	case <-f.gone:
+	case <-cl.abandon:
 		c.queued.Add(-1)
 		c.abandoned.Add(1)
 		return nil, nil, errAbandoned()
@@ -350,36 +335,51 @@ func (c *Cache) fetch(callerCtx context.Context, token string, key uint64, sum [
 		c.failures.Add(1)
 		return nil, nil, &UnavailableError{Reason: "too many calls to the authorization server in flight", Err: ctx.Err()}
 	}
-	if !c.flights.start(f) {
+	if !c.calls.start(cl) {
 		// Every caller gave up just as the slot came free.
 		<-c.slots
 		c.abandoned.Add(1)
 		return nil, nil, errAbandoned()
 	}
 	c.upstream.Add(1)
-	info, err = c.callNext(ctx, token)
+	info, err = c.callNext(ctx, l.token)
 	<-c.slots
 	if settleFirst {
-		c.settle()
+		c.waitForStore()
 	}
 
-	now := c.clock()
+	now := c.clock.Now()
 	switch {
 	case err == nil && info.ExpiresAt.IsZero():
-		stored = c.put(key, sum, gen, &entry{info: info}, c.maxTTL, c.maxTTL+c.stale, now)
+		stored = c.put(l, gen, &entry{info: info}, c.maxTTL, c.maxTTL+c.stale, now)
 	case err == nil && info.ExpiresAt.Add(c.leeway).After(now):
 		left := info.ExpiresAt.Add(c.leeway).Sub(now)
-		stored = c.put(key, sum, gen, &entry{info: info}, min(c.maxTTL, left), min(c.maxTTL+c.stale, left), now)
+		stored = c.put(l, gen, &entry{info: info}, min(c.maxTTL, left), min(c.maxTTL+c.stale, left), now)
 	case err == nil:
 		info, err = nil, invalidToken("token expired")
 		fallthrough
 	case errors.Is(err, ErrInvalidToken):
 		c.invalid.Add(1)
-		stored = c.put(key, sum, gen, &entry{err: err}, c.invalidTTL, c.invalidTTL, now)
+		stored = c.put(l, gen, &entry{err: err}, c.invalidTTL, c.invalidTTL, now)
 	default:
 		c.failures.Add(1)
 	}
 	return info, stored, err
+}
+
+// errAbandoned is the answer of a call every caller gave up on, seen only
+// by the callers that gave up. It is a failure, never stored.
+func errAbandoned() error {
+	return &UnavailableError{Reason: "every caller gave up waiting for the authorization server"}
+}
+
+// waitForStore waits until the store has applied every set made so far.
+func (c *Cache) waitForStore() {
+	c.life.RLock()
+	defer c.life.RUnlock()
+	if !c.closed {
+		c.store.Wait()
+	}
 }
 
 // callNext calls the wrapped Verifier and holds it to its contract: an error
@@ -415,13 +415,13 @@ func (c *Cache) callNext(ctx context.Context, token string) (info *TokenInfo, er
 // is not positive or the token was invalidated since its fetch began at
 // generation gen. It returns e if the store accepted it, which it applies
 // asynchronously, and nil otherwise.
-func (c *Cache) put(key uint64, sum [sha256.Size]byte, gen uint64, e *entry, ttl, staleTTL time.Duration, now time.Time) *entry {
+func (c *Cache) put(l lookup, gen uint64, e *entry, ttl, staleTTL time.Duration, now time.Time) *entry {
 	if ttl <= 0 {
 		return nil
 	}
-	e.sum = sum
-	e.expires = c.nanosAt(now.Add(ttl))
-	e.staleUntil = c.nanosAt(now.Add(max(ttl, staleTTL)))
+	e.sum = l.sum
+	e.expires = c.clock.at(now.Add(ttl))
+	e.staleUntil = c.clock.at(now.Add(max(ttl, staleTTL)))
 	c.invalidation.RLock()
 	defer c.invalidation.RUnlock()
 	if c.gen != gen {
@@ -429,37 +429,10 @@ func (c *Cache) put(key uint64, sum [sha256.Size]byte, gen uint64, e *entry, ttl
 	}
 	c.life.RLock()
 	defer c.life.RUnlock()
-	if c.closed || !c.store.Set(key, e, e.cost()) {
+	if c.closed || !c.store.Set(l.key, e, e.cost()) {
 		return nil
 	}
 	return e
-}
-
-// clock returns the current time by the injected clock, or the wall clock.
-func (c *Cache) clock() time.Time {
-	if c.now != nil {
-		return c.now()
-	}
-	return time.Now()
-}
-
-// nanos returns the current time on the clock entries expire by:
-// nanoseconds since epoch on the monotonic clock, or Unix nanoseconds of the
-// injected clock.
-func (c *Cache) nanos() int64 {
-	if c.now != nil {
-		return c.now().UnixNano()
-	}
-	return int64(time.Since(c.epoch))
-}
-
-// nanosAt returns t, a reading of c.clock or a time derived from one, on
-// the clock of nanos.
-func (c *Cache) nanosAt(t time.Time) int64 {
-	if c.now != nil {
-		return t.UnixNano()
-	}
-	return int64(t.Sub(c.epoch))
 }
 
 // Invalidate forgets what the cache knows about token, for example at
@@ -470,7 +443,7 @@ func (c *Cache) Invalidate(token string) {
 	c.invalidation.Lock()
 	defer c.invalidation.Unlock()
 	c.gen++
-	c.flights.drop(sum)
+	c.calls.discard(sum)
 	c.life.RLock()
 	defer c.life.RUnlock()
 	if c.closed {
@@ -510,72 +483,5 @@ func (c *Cache) Close() {
 		c.closed = true
 		c.workers.stop()
 		c.store.Close()
-	}
-}
-
-// tokenSum returns the SHA-256 of token without copying it: converting a
-// 64-byte token to a []byte would allocate on every request, and Sum256 only
-// reads its input.
-func tokenSum(token string) [sha256.Size]byte {
-	return sha256.Sum256(unsafe.Slice(unsafe.StringData(token), len(token)))
-}
-
-// errTooManyWaiting and errAbandoned are the answers of calls never made.
-// Both are failures, never stored: the next caller asks again. Each call
-// gets an error of its own, as an *UnavailableError may be annotated.
-var (
-	errTooManyWaiting = func() error {
-		return &UnavailableError{Reason: "too many calls waiting for the authorization server"}
-	}
-	errAbandoned = func() error {
-		return &UnavailableError{Reason: "every caller gave up waiting for the authorization server"}
-	}
-)
-
-// typicalEntryCost is the estimated cost of a result with a few scopes and
-// claims, used to size ristretto's frequency counters.
-const typicalEntryCost = 900
-
-// cost estimates the bytes e holds, so that MaxCost bounds memory rather
-// than a number of entries. entrySize is an entry with ristretto's
-// bookkeeping for it (its store and policy maps, at their load factor);
-// infoSize is a TokenInfo's fixed part. With them the estimate of a result
-// with two scopes and an audience is within a few percent of the heap that
-// BenchmarkMemory (in bench/) measures per cached token.
-func (e *entry) cost() int64 {
-	const entrySize, infoSize = 520, 256
-	n := entrySize
-	if info := e.info; info != nil {
-		n += infoSize + len(info.ClientID) + len(info.Subject) + len(info.Issuer) + len(info.TokenType)
-		for scope := range info.Scopes.All {
-			n += 16 + len(scope)
-		}
-		for _, aud := range info.Audience {
-			n += 16 + len(aud)
-		}
-		n += approxSize(info.Claims)
-	}
-	return int64(n)
-}
-
-// approxSize estimates the memory held by a value decoded from JSON.
-func approxSize(v any) int {
-	switch v := v.(type) {
-	case string:
-		return 16 + len(v)
-	case map[string]any:
-		n := 48
-		for k, item := range v {
-			n += 32 + len(k) + approxSize(item)
-		}
-		return n
-	case []any:
-		n := 24
-		for _, item := range v {
-			n += 16 + approxSize(item)
-		}
-		return n
-	default:
-		return 16
 	}
 }

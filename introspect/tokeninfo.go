@@ -2,9 +2,11 @@ package introspect
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/hex"
 	"slices"
 	"time"
+	"unsafe"
 
 	"github.com/tokengate/tokengate/internal/tokenctx"
 	"github.com/tokengate/tokengate/scopes"
@@ -109,4 +111,11 @@ func FromContext(ctx context.Context) *TokenInfo {
 func Fingerprint(token string) string {
 	sum := tokenSum(token)
 	return hex.EncodeToString(sum[:8])
+}
+
+// tokenSum returns the SHA-256 of token without copying it: converting a
+// 64-byte token to a []byte would allocate on every request, and Sum256 only
+// reads its input.
+func tokenSum(token string) [sha256.Size]byte {
+	return sha256.Sum256(unsafe.Slice(unsafe.StringData(token), len(token)))
 }
