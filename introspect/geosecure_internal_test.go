@@ -185,10 +185,13 @@ func FuzzParseProfile(f *testing.F) {
 	} {
 		f.Add(200, []byte(seed))
 		f.Add(401, []byte(seed))
+		f.Add(503, []byte(seed))
 	}
 	f.Fuzz(func(t *testing.T, status int, body []byte) {
 		p, err := parseProfile(status, body)
 		switch {
+		case (status >= 500 || status == http.StatusTooManyRequests) && !errors.Is(err, ErrUnavailable):
+			t.Fatalf("status %d gave %v, not unavailable", status, err)
 		case err == nil:
 			if p == nil || p.ContactID == "" || status != http.StatusOK {
 				t.Fatalf("accepted answer (status %d) gives %+v", status, p)
