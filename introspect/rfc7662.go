@@ -171,7 +171,8 @@ func (c IntrospectorConfig) LogValue() slog.Value {
 // client.
 //
 // An answer is read by RFC 7662 §2.2: only "active": true (the JSON
-// boolean) makes a token valid; "scope" may be a space-delimited string or
+// boolean) makes a token valid, and "active": false makes it invalid; an
+// answer without a boolean "active" is [ErrUnavailable]. "scope" may be a space-delimited string or
 // a JSON array; "exp", "iat" and "nbf" are numbers (numeric strings are
 // tolerated); "aud" is a string or an array. A token past its "exp" or
 // before its "nbf" (give or take the leeway), or from another issuer than
@@ -387,10 +388,17 @@ func parseIntrospection(status int, body []byte, now time.Time, issuer string, l
 	if err := json.Unmarshal(body, &members); err != nil || members == nil {
 		return nil, &UnavailableError{Reason: "response is not a JSON object"}
 	}
-	// RFC 7662 §2.2: anything but the boolean true is inactive, and then
-	// nothing else in the answer counts.
-	if string(members["active"]) != "true" {
+	// RFC 7662 §2.2 makes "active" REQUIRED and a boolean. false is the
+	// server's word that the token is bad, and then nothing else in the
+	// answer counts. An answer without a boolean "active" ({}, an error
+	// object, "active":"true") is from a broken server or something in
+	// front of it, and says nothing about the token.
+	switch string(members["active"]) {
+	case "true":
+	case "false":
 		return nil, invalidToken("token is not active")
+	default:
+		return nil, &UnavailableError{Reason: `response has no boolean "active"`}
 	}
 
 	info := &TokenInfo{Active: true, Claims: otherClaims(members, introspectionFields)}

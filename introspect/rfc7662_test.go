@@ -379,6 +379,10 @@ func TestIntrospectorFaults(t *testing.T) {
 		"429":                {Status: 429, RetryAfter: "7"},
 		"truncated JSON":     {Status: 200, Body: `{"active":tr`},
 		"wrong types":        {Status: 200, Body: `{"active":true,"scope":{"a":1}}`},
+		"empty object":       {Status: 200, Body: `{}`},
+		"error object":       {Status: 200, Body: `{"error":"server_error"}`},
+		"message object":     {Status: 200, Body: `{"message":"upstream connect error"}`},
+		"active as string":   {Status: 200, Body: `{"active":"true"}`},
 		"dropped connection": {Drop: true},
 		"huge body":          {BodySize: 2 * introspect.MaxBodyBytes},
 	}
