@@ -72,8 +72,8 @@ const (
 	// MaxAssertionLifetime is the longest allowed: ACM/IDM refuses
 	// assertions that expire more than 10 minutes after they are made.
 	MaxAssertionLifetime = 10 * time.Minute
-	// DefaultDiscoveryRetry is how long a failed discovery is remembered
-	// before the next request tries again.
+	// DefaultDiscoveryRetry is the longest a failed discovery is
+	// remembered before a request tries again.
 	DefaultDiscoveryRetry = 10 * time.Second
 )
 
@@ -118,10 +118,13 @@ type IntrospectorConfig struct {
 	// Leeway is the clock skew tolerated when checking "exp" and "nbf".
 	// Zero means [DefaultLeeway]; negative means none.
 	Leeway time.Duration
-	// DiscoveryRetry is how long a failed discovery is remembered: requests
-	// in that time fail at once (as [ErrUnavailable], with the remaining
-	// time as Retry-After) instead of each asking again. Zero means
-	// [DefaultDiscoveryRetry].
+	// DiscoveryRetry is the longest a failed discovery is remembered.
+	// Until the next attempt, requests fail at once (as [ErrUnavailable],
+	// with the time until that attempt as Retry-After) instead of each
+	// asking again. The first retry comes a second after a failure, and
+	// the wait doubles while failures persist, up to DiscoveryRetry; a
+	// longer Retry-After from the provider is honoured up to DiscoveryRetry
+	// too. Zero means [DefaultDiscoveryRetry].
 	DiscoveryRetry time.Duration
 
 	// HTTPClient sends the requests. Nil means a client of the
