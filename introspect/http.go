@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"sync/atomic"
 	"time"
 )
 
@@ -93,6 +94,13 @@ var errRedirect = errors.New("redirect not followed")
 type client struct {
 	*http.Client
 	timeout time.Duration
+	// own is the transport made for this client, which close closes; nil
+	// when the caller supplied the client, whose connections are the
+	// caller's to close.
+	own *http.Transport
+	// closed is set by close, when own is not nil; shared by the copies of
+	// the client, such as discovery's.
+	closed *atomic.Bool
 }
 
 // newHTTPClient returns the client a backend uses: a copy of c (never c
@@ -104,15 +112,41 @@ type client struct {
 // (see client.limit), on top of any Timeout c has.
 func newHTTPClient(c *http.Client, timeout time.Duration) client {
 	var hc http.Client
+	var own *http.Transport
+	var closed *atomic.Bool
 	if c != nil {
 		hc = *c
 	} else {
-		hc.Transport = NewTransport()
+		own, closed = NewTransport(), new(atomic.Bool)
+		hc.Transport = own
 	}
 	hc.CheckRedirect = func(*http.Request, []*http.Request) error {
 		return http.ErrUseLastResponse
 	}
-	return client{Client: &hc, timeout: timeout}
+	return client{Client: &hc, timeout: timeout, own: own, closed: closed}
+}
+
+// close closes the idle connections of the client's own transport, so that
+// their goroutines end now rather than after IdleConnTimeout. It leaves a
+// caller's client alone. Calls made later, or in flight now, still work
+// but leave no idle connection behind (see release).
+func (c client) close() {
+	if c.own == nil {
+		return
+	}
+	c.closed.Store(true)
+	c.own.CloseIdleConnections()
+}
+
+// release closes the idle connections of a closed client's own transport
+// once a call's response body is closed. A call still in flight at close
+// returns its connection to the pool after close has emptied it; this
+// empties it again. closed is set before close empties the pool, so either
+// close finds the connection or the call finds closed set.
+func (c client) release() {
+	if c.own != nil && c.closed.Load() {
+		c.own.CloseIdleConnections()
+	}
 }
 
 // limit returns ctx limited to the client's timeout, unless its deadline
@@ -136,6 +170,9 @@ type response struct {
 // MaxBodyBytes of the answer. Every failure is an [*UnavailableError]; the
 // caller decides what the answer means.
 func roundTrip(c client, req *http.Request, now time.Time) (*response, error) {
+	// Deferred first, so it runs after the body is closed and its
+	// connection is back in the pool.
+	defer c.release()
 	resp, err := c.Do(req)
 	if err != nil {
 		return nil, unavailable(nil, now, "request failed", err)

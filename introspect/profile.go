@@ -46,9 +46,10 @@ type ProfileConfig struct {
 	ClientID     string
 	ClientSecret string
 	// HTTPClient sends the requests. Nil means a client of the profile
-	// client's own with a [NewTransport] transport. A client given here is
-	// copied, and the copy never follows redirects; Timeout applies as well
-	// as the client's own.
+	// client's own with a [NewTransport] transport, whose idle connections
+	// [ProfileClient.Close] closes. A client given here is copied, and the
+	// copy never follows redirects; Timeout applies as well as the client's
+	// own; Close leaves its connections alone.
 	HTTPClient *http.Client
 	// Timeout limits one call. Zero means [DefaultTimeout].
 	Timeout time.Duration
@@ -139,6 +140,15 @@ func (p *ProfileClient) Profile(ctx context.Context, token string) (*Profile, er
 	profile, err := parseProfile(resp.StatusCode, resp.body)
 	return profile, resp.annotate(err, now)
 }
+
+// Close closes the idle connections of the transport the ProfileClient made for
+// itself, so that they and their goroutines do not outlive it (an idle
+// connection is otherwise kept for up to 90 s). It never touches the
+// connections of a client given as ProfileConfig.HTTPClient: those are the
+// caller's to close. A closed ProfileClient still works, but keeps no idle
+// connection after a call. Close is safe to call more than once and
+// concurrently with Profile.
+func (p *ProfileClient) Close() { p.client.close() }
 
 // parseProfile turns a profile answer into a Profile.
 func parseProfile(status int, body []byte) (*Profile, error) {
