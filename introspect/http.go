@@ -66,9 +66,10 @@ func isLoopback(host string) bool {
 
 // NewTransport returns an [http.Transport] tuned for a resource server's
 // calls to its authorization server: many idle connections kept per host (Go's
-// default of 2 churns connections under load), bounded dial and TLS handshake
-// times, and TLS 1.2 at least. Backends use one of their own unless their
-// configuration names an HTTPClient.
+// default of 2 churns connections under load), at most [DefaultMaxConcurrent]
+// connections per host, bounded dial and TLS handshake times, and TLS 1.2 at
+// least. Backends use one of their own unless their configuration names an
+// HTTPClient.
 func NewTransport() *http.Transport {
 	return &http.Transport{
 		Proxy: http.ProxyFromEnvironment,
@@ -76,9 +77,16 @@ func NewTransport() *http.Transport {
 			Timeout:   5 * time.Second,
 			KeepAlive: 30 * time.Second,
 		}).DialContext,
-		ForceAttemptHTTP2:     true,
-		MaxIdleConns:          512,
-		MaxIdleConnsPerHost:   256,
+		ForceAttemptHTTP2: true,
+		MaxIdleConns:      512,
+		// A stalled authorization server must not get thousands of
+		// connections, one per waiting request: past the bound, requests
+		// wait for a connection within their own timeout. Behind a Cache
+		// with the default MaxConcurrent the bound is never reached: the
+		// Cache already holds the calls in flight to that number.
+		MaxConnsPerHost: DefaultMaxConcurrent,
+		// More idle connections than can be open would never be used.
+		MaxIdleConnsPerHost:   DefaultMaxConcurrent,
 		IdleConnTimeout:       90 * time.Second,
 		TLSHandshakeTimeout:   5 * time.Second,
 		ExpectContinueTimeout: time.Second,
