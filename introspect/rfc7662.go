@@ -277,6 +277,12 @@ func NewIntrospector(cfg IntrospectorConfig) (*Introspector, error) {
 	return in, nil
 }
 
+// Leeway returns the clock skew the Introspector tolerates past a token's
+// "exp"; a [Cache] in front of it reuses an answer until that much past
+// "exp" too, so the two agree. It is [DefaultLeeway] when
+// [IntrospectorConfig.Leeway] is zero, and 0 when that is negative.
+func (in *Introspector) Leeway() time.Duration { return in.leeway }
+
 // Endpoint returns the introspection endpoint, reading the issuer's
 // discovery document first if that has not been done. Call it at start-up
 // to find a wrong issuer early; Verify does it when needed.

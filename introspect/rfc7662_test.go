@@ -490,6 +490,25 @@ func TestIntrospectorFaults(t *testing.T) {
 	}
 }
 
+func TestIntrospectorLeeway(t *testing.T) {
+	tests := []struct {
+		name       string
+		configured time.Duration
+		want       time.Duration
+	}{
+		{"zero means the default", 0, introspect.DefaultLeeway},
+		{"configured", 5 * time.Second, 5 * time.Second},
+		{"negative means none", -time.Second, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			in := newIntrospector(t, introspect.IntrospectorConfig{Endpoint: "https://127.0.0.1/introspect",
+				ClientID: "c", ClientSecret: "s", Leeway: tt.configured})
+			assert.Equal(t, tt.want, in.Leeway())
+		})
+	}
+}
+
 func TestNewIntrospectorConfig(t *testing.T) {
 	key := &introspect.SigningKey{Key: rsaKey()}
 	bad := map[string]introspect.IntrospectorConfig{
