@@ -17,32 +17,40 @@ import (
 // below the issuer URL (OpenID Connect Discovery 1.0 §4).
 const DiscoveryPath = "/.well-known/openid-configuration"
 
+// discoveryFirstRetry is how soon discovery asks again after a first
+// failure: soon enough that a provider's blip costs its clients about a
+// second, late enough that a herd of requests makes one attempt.
+const discoveryFirstRetry = time.Second
+
 // discovery finds an issuer's introspection endpoint from its discovery
-// document. A success is kept for good; a failure only for retry, so that a
-// provider that was down at start-up is asked again later, but not by every
-// request while it is down. Concurrent lookups share one request, made on a
+// document. A success is kept for good; a failure only until the next
+// attempt, so that a provider that was down at start-up is asked again
+// later, but not by every request while it is down. The wait between
+// attempts starts at discoveryFirstRetry and doubles while failures
+// persist, up to maxRetry. Concurrent lookups share one request, made on a
 // context detached from any single caller.
 type discovery struct {
-	issuer string
-	url    string
-	client client
-	retry  time.Duration
-	now    func() time.Time
-	flight singleflight.Group
+	issuer   string
+	url      string
+	client   client
+	maxRetry time.Duration
+	now      func() time.Time
+	flight   singleflight.Group
 
-	mu       sync.Mutex
-	endpoint string
-	err      error     // the last failure
-	failedAt time.Time // when err happened
+	mu          sync.Mutex
+	endpoint    string
+	err         error     // the last failure
+	failures    int       // failures in a row
+	nextAttempt time.Time // when err stops being the answer
 }
 
-func newDiscovery(issuer string, c client, retry time.Duration, now func() time.Time) *discovery {
+func newDiscovery(issuer string, c client, maxRetry time.Duration, now func() time.Time) *discovery {
 	return &discovery{
-		issuer: issuer,
-		url:    strings.TrimSuffix(issuer, "/") + DiscoveryPath,
-		client: c,
-		retry:  retry,
-		now:    now,
+		issuer:   issuer,
+		url:      strings.TrimSuffix(issuer, "/") + DiscoveryPath,
+		client:   c,
+		maxRetry: maxRetry,
+		now:      now,
 	}
 }
 
@@ -64,10 +72,12 @@ func (d *discovery) introspectionEndpoint(ctx context.Context) (string, error) {
 		d.mu.Lock()
 		defer d.mu.Unlock()
 		if err != nil {
-			d.err, d.failedAt = err, d.now()
-			return "", err
+			d.failures++
+			wait := d.backoff(err)
+			d.err, d.nextAttempt = err, d.now().Add(wait)
+			return "", retryLater(err, wait)
 		}
-		d.endpoint, d.err = endpoint, nil
+		d.endpoint, d.err, d.failures = endpoint, nil, 0
 		return endpoint, nil
 	})
 	select {
@@ -81,8 +91,24 @@ func (d *discovery) introspectionEndpoint(ctx context.Context) (string, error) {
 	}
 }
 
-// known returns the discovered endpoint, or the last failure while it is
-// too recent to ask again; known is false when discovery must ask.
+// backoff returns how long after the latest failure, err, to ask again:
+// discoveryFirstRetry doubled for each failure in a row before it, or
+// longer when the provider asked for longer in a Retry-After, but never
+// more than maxRetry, so that a provider back up is found within that.
+// d.mu is held.
+func (d *discovery) backoff(err error) time.Duration {
+	wait := min(discoveryFirstRetry, d.maxRetry)
+	for i := 1; i < d.failures && wait < d.maxRetry; i++ {
+		wait *= 2
+	}
+	if asked, ok := RetryAfter(err); ok {
+		wait = max(wait, asked)
+	}
+	return min(wait, d.maxRetry)
+}
+
+// known returns the discovered endpoint, or the last failure until the
+// next attempt is due; known is false when discovery must ask.
 func (d *discovery) known() (endpoint string, known bool, err error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -90,22 +116,25 @@ func (d *discovery) known() (endpoint string, known bool, err error) {
 		return d.endpoint, true, nil
 	}
 	if d.err != nil {
-		if wait := d.failedAt.Add(d.retry).Sub(d.now()); wait > 0 {
+		if wait := d.nextAttempt.Sub(d.now()); wait > 0 {
 			return "", true, retryLater(d.err, wait)
 		}
 	}
 	return "", false, nil
 }
 
-// retryLater returns err, a remembered discovery failure, with a
-// Retry-After of at least wait.
+// retryLater returns err, a discovery failure, with a Retry-After of wait,
+// the time until the next attempt, in whole seconds rounded up: a client
+// that comes back when told finds discovery asking again, not the same
+// failure. The Retry-After the provider sent, if any, is already in wait.
 func retryLater(err error, wait time.Duration) error {
 	var ue *UnavailableError
 	if !errors.As(err, &ue) {
 		return err
 	}
 	e := *ue
-	e.RetryAfter = max(e.RetryAfter, wait)
+	secs := (wait + time.Second - 1) / time.Second
+	e.RetryAfter = max(secs, 1) * time.Second
 	return &e
 }
 

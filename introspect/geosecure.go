@@ -30,9 +30,10 @@ type GeosecureConfig struct {
 	// be https, except to a loopback address.
 	URL string
 	// HTTPClient sends the requests. Nil means a client of the verifier's own
-	// with a [NewTransport] transport. A client given here is copied; the
-	// copy never follows redirects; Timeout applies as well as the
-	// client's own.
+	// with a [NewTransport] transport, whose idle connections
+	// [Geosecure.Close] closes. A client given here is copied; the copy
+	// never follows redirects; Timeout applies as well as the client's own;
+	// Close leaves its connections alone.
 	HTTPClient *http.Client
 	// Timeout limits one call. Zero means [DefaultTimeout].
 	Timeout time.Duration
@@ -47,11 +48,12 @@ type GeosecureConfig struct {
 //
 // The endpoint answers {"audience","scope","expires_in"} for a valid token,
 // where audience is the client id of the token's holder; Geosecure sets both
-// [TokenInfo.ClientID] and [TokenInfo.Audience] from it. An answer with an
-// "error" member is an invalid token whatever its HTTP status (the endpoint's
-// documentation does not give one), except for the OAuth codes
-// "server_error" and "temporarily_unavailable", which say the server failed.
-// Every other answer is [ErrUnavailable].
+// [TokenInfo.ClientID] and [TokenInfo.Audience] from it. A token is invalid
+// only on the documented refusal, {"error":"invalid_token"}, with a status
+// that is neither 5xx nor 429 (the documentation gives no status, so any
+// other is accepted). A 5xx or 429 is [ErrUnavailable] whatever its body,
+// with the server's Retry-After; so is an "error" member with any other
+// code. Every other answer is [ErrUnavailable] too.
 //
 // A Geosecure is safe for concurrent use.
 type Geosecure struct {
@@ -98,21 +100,39 @@ func (g *Geosecure) Verify(ctx context.Context, token string) (*TokenInfo, error
 	return info, resp.annotate(err, g.now())
 }
 
-// geosecureFields are the members of a verify answer with a TokenInfo field.
-var geosecureFields = []string{"audience", "scope", "expires_in"}
+// Close closes the idle connections of the transport the Geosecure made for
+// itself, so that they and their goroutines do not outlive it (an idle
+// connection is otherwise kept for up to 90 s). It never touches the
+// connections of a client given as GeosecureConfig.HTTPClient: those are the
+// caller's to close. A closed Geosecure still works, but keeps no idle
+// connection after a call. Close is safe to call more than once and
+// concurrently with Verify.
+func (g *Geosecure) Close() { g.client.close() }
+
+// geosecureFields are the members of a verify answer with a TokenInfo
+// field, and "error", which is read and, when null, means nothing.
+var geosecureFields = []string{"audience", "scope", "expires_in", "error"}
 
 // parseGeosecure turns a verify answer into a TokenInfo. now is when the
 // answer arrived.
 func parseGeosecure(status int, body []byte, now time.Time) (*TokenInfo, error) {
+	// The status comes first: servers and the proxies in front of them put
+	// "error" members in their failure pages too (Spring Boot's default
+	// {"status":500,"error":"Internal Server Error"}, a gateway's
+	// {"error":"too_many_requests"}), and none of those says a word about
+	// the token.
+	if serverFailed(status) {
+		return nil, unexpectedStatus(status)
+	}
 	var members map[string]json.RawMessage
 	if err := json.Unmarshal(body, &members); err != nil || members == nil {
 		return nil, &UnavailableError{Reason: "response is not a JSON object"}
 	}
-	if raw, ok := members["error"]; ok {
+	if raw := members["error"]; !isNull(raw) {
 		return nil, oauthError(raw)
 	}
 	if status != http.StatusOK {
-		return nil, &UnavailableError{Reason: "unexpected status"}
+		return nil, unexpectedStatus(status)
 	}
 
 	audience, ok := stringOrNumber(members["audience"])
@@ -143,17 +163,50 @@ func parseGeosecure(status int, body []byte, now time.Time) (*TokenInfo, error) 
 	}, nil
 }
 
-// oauthError interprets the "error" member of an answer (RFC 6749 §5.2
-// codes). Codes that say the server failed are [ErrUnavailable]; every other
-// code, and an "error" member of any other type, means the token is invalid.
+// serverFailed reports whether status says the server, not the request,
+// failed: a 5xx, or 429 Too Many Requests, which is about load and never
+// about the token.
+func serverFailed(status int) bool {
+	return status >= 500 || status == http.StatusTooManyRequests
+}
+
+// unexpectedStatus is the failure of an answer whose status does not fit
+// its body, or has none.
+func unexpectedStatus(status int) error {
+	return &UnavailableError{Reason: "unexpected status " + strconv.Itoa(status)}
+}
+
+// oauthError interprets the "error" member of a Geosecure answer whose
+// status did not already say the server failed.
+//
+// Only "invalid_token" condemns the token: it is the one code the verify
+// and profile endpoints document (see their seeds), and RFC 6750 §3.1
+// defines it as "expired, revoked, malformed, or invalid". The other codes
+// of RFC 6750 §3.1 are not about the token presented: "invalid_request"
+// says our request is malformed, and "insufficient_scope" would say the
+// token may not call the endpoint, which a resource server cannot tell its
+// client. RFC 6749's codes ("invalid_client", "server_error", …) are about
+// the client or the server. Every one of those, any code we do not know,
+// and an "error" member that is not a string, is [ErrUnavailable]: an
+// answer we do not understand must not tell a client its token is bad.
 func oauthError(raw json.RawMessage) error {
-	var code string
-	_ = json.Unmarshal(raw, &code)
-	switch code {
-	case "server_error", "temporarily_unavailable":
+	code, ok := jsonString(raw)
+	switch {
+	case ok && code == "invalid_token":
+		return invalidToken("rejected by the authorization server")
+	case ok && slices.Contains(knownOAuthErrors, code):
 		return &UnavailableError{Reason: "authorization server reported " + code}
 	}
-	return invalidToken("rejected by the authorization server")
+	return &UnavailableError{Reason: "authorization server reported an unknown error"}
+}
+
+// knownOAuthErrors are the error codes of RFC 6749 §5.2 and RFC 6750 §3.1
+// besides "invalid_token". Only these are named in an [UnavailableError]'s
+// Reason: other text from upstream stays out of logs.
+var knownOAuthErrors = []string{
+	"invalid_request", "invalid_client", "invalid_grant", "unauthorized_client",
+	"unsupported_grant_type", "invalid_scope", "insufficient_scope",
+	"server_error", "temporarily_unavailable",
 }
 
 // stringOrNumber reads a JSON string, or a JSON number as its literal text.

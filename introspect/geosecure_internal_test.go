@@ -35,9 +35,28 @@ func TestParseGeosecure(t *testing.T) {
 			&TokenInfo{Active: true, ClientID: "1", Audience: []string{"1"}, ExpiresAt: t0.Add(time.Minute), Claims: map[string]any{"vo_id": "x", "n": 2.0}}, nil},
 		{"huge expires_in clamps", 200, `{"audience":"1","expires_in":1e300}`,
 			&TokenInfo{Active: true, ClientID: "1", Audience: []string{"1"}, ExpiresAt: t0.Add(100 * 365 * 24 * time.Hour)}, nil},
+		{"error null beside an answer", 200, `{"error":null,"audience":"1","expires_in":"60"}`,
+			&TokenInfo{Active: true, ClientID: "1", Audience: []string{"1"}, ExpiresAt: t0.Add(time.Minute)}, nil},
 		{"invalid token", 400, `{"error":"invalid_token"}`, nil, ErrInvalidToken},
-		{"error of another type", 200, `{"error":{"code":1}}`, nil, ErrInvalidToken},
+		{"invalid token with 200", 200, `{"error":"invalid_token"}`, nil, ErrInvalidToken},
+		{"invalid token with 401", 401, `{"error":"invalid_token"}`, nil, ErrInvalidToken},
+		{"invalid token with 404", 404, `{"error":"invalid_token"}`, nil, ErrInvalidToken},
 		{"error beats fields", 200, `{"error":"invalid_token","audience":"1","expires_in":"60"}`, nil, ErrInvalidToken},
+		{"error of another type", 200, `{"error":{"code":1}}`, nil, ErrUnavailable},
+		{"unknown error code", 200, `{"error":"no_such_thing"}`, nil, ErrUnavailable},
+		{"unknown error code with 400", 400, `{"error":"bad_gateway"}`, nil, ErrUnavailable},
+		{"empty error code", 400, `{"error":""}`, nil, ErrUnavailable},
+		{"invalid_request", 400, `{"error":"invalid_request"}`, nil, ErrUnavailable},
+		{"insufficient_scope", 403, `{"error":"insufficient_scope"}`, nil, ErrUnavailable},
+		{"invalid_client", 401, `{"error":"invalid_client"}`, nil, ErrUnavailable},
+		{"invalid token with 500", 500, `{"error":"invalid_token"}`, nil, ErrUnavailable},
+		{"invalid token with 503", 503, `{"error":"invalid_token"}`, nil, ErrUnavailable},
+		{"invalid token with 429", 429, `{"error":"invalid_token"}`, nil, ErrUnavailable},
+		{"spring boot 500", 500, `{"timestamp":"2026-11-22T10:00:00.000+00:00","status":500,"error":"Internal Server Error","path":"/verify"}`, nil, ErrUnavailable},
+		{"spring boot 503", 503, `{"timestamp":"2026-11-22T10:00:00.000+00:00","status":503,"error":"Service Unavailable","path":"/verify"}`, nil, ErrUnavailable},
+		{"gateway 429", 429, `{"error":"too_many_requests"}`, nil, ErrUnavailable},
+		{"gateway 502", 502, `{"error":"bad_gateway"}`, nil, ErrUnavailable},
+		{"503 empty", 503, ``, nil, ErrUnavailable},
 		{"expired", 200, `{"audience":"1","expires_in":"0"}`, nil, ErrInvalidToken},
 		{"negative expiry", 200, `{"audience":"1","expires_in":-5}`, nil, ErrInvalidToken},
 		{"server_error", 500, `{"error":"server_error"}`, nil, ErrUnavailable},
@@ -67,6 +86,32 @@ func TestParseGeosecure(t *testing.T) {
 	}
 }
 
+func TestParseGeosecureReason(t *testing.T) {
+	tests := []struct {
+		name   string
+		status int
+		body   string
+		want   string
+	}{
+		{"503 empty", 503, ``, "unexpected status 503"},
+		{"502 html", 502, `<html>bad gateway</html>`, "unexpected status 502"},
+		{"429 json", 429, `{"error":"too_many_requests"}`, "unexpected status 429"},
+		{"500 spring boot", 500, `{"status":500,"error":"Internal Server Error"}`, "unexpected status 500"},
+		{"404 empty", 404, ``, "response is not a JSON object"},
+		{"404 object", 404, `{}`, "unexpected status 404"},
+		{"known code", 400, `{"error":"invalid_request"}`, "authorization server reported invalid_request"},
+		{"upstream text stays out", 400, `{"error":"token abc is gone"}`, "authorization server reported an unknown error"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := parseGeosecure(tt.status, []byte(tt.body), t0)
+			var ue *UnavailableError
+			require.ErrorAs(t, err, &ue)
+			assert.Equal(t, tt.want, ue.Reason)
+		})
+	}
+}
+
 func TestParseGeosecureScopes(t *testing.T) {
 	got, err := parseGeosecure(200, []byte(`{"audience":"1","scope":"gipod_pdo_read  MapRequest","expires_in":"60"}`), t0)
 	require.NoError(t, err)
@@ -84,11 +129,15 @@ func FuzzParseGeosecure(f *testing.F) {
 		`null`, `[]`, `"x"`, ``,
 	} {
 		f.Add(200, []byte(seed))
+		f.Add(400, []byte(seed))
+		f.Add(429, []byte(seed))
 		f.Add(500, []byte(seed))
 	}
 	f.Fuzz(func(t *testing.T, status int, body []byte) {
 		info, err := parseGeosecure(status, body, t0)
 		switch {
+		case (status >= 500 || status == http.StatusTooManyRequests) && !errors.Is(err, ErrUnavailable):
+			t.Fatalf("status %d gave %v, not unavailable", status, err)
 		case err == nil:
 			if info == nil || !info.Active || info.ClientID == "" || !info.ExpiresAt.After(t0) {
 				t.Fatalf("accepted answer gives %+v", info)
@@ -136,10 +185,13 @@ func FuzzParseProfile(f *testing.F) {
 	} {
 		f.Add(200, []byte(seed))
 		f.Add(401, []byte(seed))
+		f.Add(503, []byte(seed))
 	}
 	f.Fuzz(func(t *testing.T, status int, body []byte) {
 		p, err := parseProfile(status, body)
 		switch {
+		case (status >= 500 || status == http.StatusTooManyRequests) && !errors.Is(err, ErrUnavailable):
+			t.Fatalf("status %d gave %v, not unavailable", status, err)
 		case err == nil:
 			if p == nil || p.ContactID == "" || status != http.StatusOK {
 				t.Fatalf("accepted answer (status %d) gives %+v", status, p)

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"sync/atomic"
 	"time"
 )
 
@@ -65,9 +66,10 @@ func isLoopback(host string) bool {
 
 // NewTransport returns an [http.Transport] tuned for a resource server's
 // calls to its authorization server: many idle connections kept per host (Go's
-// default of 2 churns connections under load), bounded dial and TLS handshake
-// times, and TLS 1.2 at least. Backends use one of their own unless their
-// configuration names an HTTPClient.
+// default of 2 churns connections under load), at most [DefaultMaxConcurrent]
+// connections per host, bounded dial and TLS handshake times, and TLS 1.2 at
+// least. Backends use one of their own unless their configuration names an
+// HTTPClient.
 func NewTransport() *http.Transport {
 	return &http.Transport{
 		Proxy: http.ProxyFromEnvironment,
@@ -75,9 +77,16 @@ func NewTransport() *http.Transport {
 			Timeout:   5 * time.Second,
 			KeepAlive: 30 * time.Second,
 		}).DialContext,
-		ForceAttemptHTTP2:     true,
-		MaxIdleConns:          512,
-		MaxIdleConnsPerHost:   256,
+		ForceAttemptHTTP2: true,
+		MaxIdleConns:      512,
+		// A stalled authorization server must not get thousands of
+		// connections, one per waiting request: past the bound, requests
+		// wait for a connection within their own timeout. Behind a Cache
+		// with the default MaxConcurrent the bound is never reached: the
+		// Cache already holds the calls in flight to that number.
+		MaxConnsPerHost: DefaultMaxConcurrent,
+		// More idle connections than can be open would never be used.
+		MaxIdleConnsPerHost:   DefaultMaxConcurrent,
 		IdleConnTimeout:       90 * time.Second,
 		TLSHandshakeTimeout:   5 * time.Second,
 		ExpectContinueTimeout: time.Second,
@@ -93,6 +102,13 @@ var errRedirect = errors.New("redirect not followed")
 type client struct {
 	*http.Client
 	timeout time.Duration
+	// own is the transport made for this client, which close closes; nil
+	// when the caller supplied the client, whose connections are the
+	// caller's to close.
+	own *http.Transport
+	// closed is set by close, when own is not nil; shared by the copies of
+	// the client, such as discovery's.
+	closed *atomic.Bool
 }
 
 // newHTTPClient returns the client a backend uses: a copy of c (never c
@@ -104,15 +120,41 @@ type client struct {
 // (see client.limit), on top of any Timeout c has.
 func newHTTPClient(c *http.Client, timeout time.Duration) client {
 	var hc http.Client
+	var own *http.Transport
+	var closed *atomic.Bool
 	if c != nil {
 		hc = *c
 	} else {
-		hc.Transport = NewTransport()
+		own, closed = NewTransport(), new(atomic.Bool)
+		hc.Transport = own
 	}
 	hc.CheckRedirect = func(*http.Request, []*http.Request) error {
 		return http.ErrUseLastResponse
 	}
-	return client{Client: &hc, timeout: timeout}
+	return client{Client: &hc, timeout: timeout, own: own, closed: closed}
+}
+
+// close closes the idle connections of the client's own transport, so that
+// their goroutines end now rather than after IdleConnTimeout. It leaves a
+// caller's client alone. Calls made later, or in flight now, still work
+// but leave no idle connection behind (see release).
+func (c client) close() {
+	if c.own == nil {
+		return
+	}
+	c.closed.Store(true)
+	c.own.CloseIdleConnections()
+}
+
+// release closes the idle connections of a closed client's own transport
+// once a call's response body is closed. A call still in flight at close
+// returns its connection to the pool after close has emptied it; this
+// empties it again. closed is set before close empties the pool, so either
+// close finds the connection or the call finds closed set.
+func (c client) release() {
+	if c.own != nil && c.closed.Load() {
+		c.own.CloseIdleConnections()
+	}
 }
 
 // limit returns ctx limited to the client's timeout, unless its deadline
@@ -136,6 +178,9 @@ type response struct {
 // MaxBodyBytes of the answer. Every failure is an [*UnavailableError]; the
 // caller decides what the answer means.
 func roundTrip(c client, req *http.Request, now time.Time) (*response, error) {
+	// Deferred first, so it runs after the body is closed and its
+	// connection is back in the pool.
+	defer c.release()
 	resp, err := c.Do(req)
 	if err != nil {
 		return nil, unavailable(nil, now, "request failed", err)

@@ -77,6 +77,11 @@ func TestProfileAnswers(t *testing.T) {
 		{200, `{"name":"x"}`, introspect.ErrUnavailable},
 		{200, `{"name":1,"contactId":"1"}`, introspect.ErrUnavailable},
 		{200, `[]`, introspect.ErrUnavailable},
+		{500, `{"error":"invalid_token"}`, introspect.ErrUnavailable},
+		{503, `{"timestamp":"2026-11-22T10:00:00.000+00:00","status":503,"error":"Service Unavailable","path":"/profile"}`, introspect.ErrUnavailable},
+		{429, `{"error":"too_many_requests"}`, introspect.ErrUnavailable},
+		{400, `{"error":"no_such_code"}`, introspect.ErrUnavailable},
+		{200, `{"error":null,"contactId":"1"}`, nil},
 	}
 	srv := introspecttest.NewServer()
 	defer srv.Close()
@@ -86,10 +91,24 @@ func TestProfileAnswers(t *testing.T) {
 		t.Run(fmt.Sprint(tt.status, tt.body), func(t *testing.T) {
 			srv.SetFault(introspecttest.Fault{Status: tt.status, Body: tt.body})
 			got, err := p.Profile(context.Background(), "tok")
+			if tt.want == nil {
+				require.NoError(t, err)
+				assert.Equal(t, "1", got.ContactID)
+				return
+			}
 			assert.ErrorIs(t, err, tt.want)
+			assert.NotErrorIs(t, err, otherOutcome(tt.want))
 			assert.Nil(t, got)
 		})
 	}
+}
+
+// otherOutcome is the error class a test that wants want must not get.
+func otherOutcome(want error) error {
+	if want == introspect.ErrInvalidToken {
+		return introspect.ErrUnavailable
+	}
+	return introspect.ErrInvalidToken
 }
 
 func TestProfileConfigRedactsSecret(t *testing.T) {

@@ -72,8 +72,8 @@ const (
 	// MaxAssertionLifetime is the longest allowed: ACM/IDM refuses
 	// assertions that expire more than 10 minutes after they are made.
 	MaxAssertionLifetime = 10 * time.Minute
-	// DefaultDiscoveryRetry is how long a failed discovery is remembered
-	// before the next request tries again.
+	// DefaultDiscoveryRetry is the longest a failed discovery is
+	// remembered before a request tries again.
 	DefaultDiscoveryRetry = 10 * time.Second
 )
 
@@ -118,16 +118,20 @@ type IntrospectorConfig struct {
 	// Leeway is the clock skew tolerated when checking "exp" and "nbf".
 	// Zero means [DefaultLeeway]; negative means none.
 	Leeway time.Duration
-	// DiscoveryRetry is how long a failed discovery is remembered: requests
-	// in that time fail at once (as [ErrUnavailable], with the remaining
-	// time as Retry-After) instead of each asking again. Zero means
-	// [DefaultDiscoveryRetry].
+	// DiscoveryRetry is the longest a failed discovery is remembered.
+	// Until the next attempt, requests fail at once (as [ErrUnavailable],
+	// with the time until that attempt as Retry-After) instead of each
+	// asking again. The first retry comes a second after a failure, and
+	// the wait doubles while failures persist, up to DiscoveryRetry; a
+	// longer Retry-After from the provider is honoured up to DiscoveryRetry
+	// too. Zero means [DefaultDiscoveryRetry].
 	DiscoveryRetry time.Duration
 
 	// HTTPClient sends the requests. Nil means a client of the
-	// introspector's own with a [NewTransport] transport. A client given
-	// here is copied, and the copy never follows redirects; Timeout applies as well
-	// as the client's own.
+	// introspector's own with a [NewTransport] transport, whose idle
+	// connections [Introspector.Close] closes. A client given here is
+	// copied, and the copy never follows redirects; Timeout applies as well
+	// as the client's own; Close leaves its connections alone.
 	HTTPClient *http.Client
 	// Timeout limits one call. Zero means [DefaultTimeout].
 	Timeout time.Duration
@@ -171,7 +175,8 @@ func (c IntrospectorConfig) LogValue() slog.Value {
 // client.
 //
 // An answer is read by RFC 7662 §2.2: only "active": true (the JSON
-// boolean) makes a token valid; "scope" may be a space-delimited string or
+// boolean) makes a token valid, and "active": false makes it invalid; an
+// answer without a boolean "active" is [ErrUnavailable]. "scope" may be a space-delimited string or
 // a JSON array; "exp", "iat" and "nbf" are numbers (numeric strings are
 // tolerated); "aud" is a string or an array. A token past its "exp" or
 // before its "nbf" (give or take the leeway), or from another issuer than
@@ -272,6 +277,12 @@ func NewIntrospector(cfg IntrospectorConfig) (*Introspector, error) {
 	return in, nil
 }
 
+// Leeway returns the clock skew the Introspector tolerates past a token's
+// "exp"; a [Cache] in front of it reuses an answer until that much past
+// "exp" too, so the two agree. It is [DefaultLeeway] when
+// [IntrospectorConfig.Leeway] is zero, and 0 when that is negative.
+func (in *Introspector) Leeway() time.Duration { return in.leeway }
+
 // Endpoint returns the introspection endpoint, reading the issuer's
 // discovery document first if that has not been done. Call it at start-up
 // to find a wrong issuer early; Verify does it when needed.
@@ -314,6 +325,15 @@ func (in *Introspector) Verify(ctx context.Context, token string) (*TokenInfo, e
 	info, err := parseIntrospection(resp.StatusCode, resp.body, now, in.issuer, in.leeway)
 	return info, resp.annotate(err, now)
 }
+
+// Close closes the idle connections of the transport the Introspector made for
+// itself, so that they and their goroutines do not outlive it (an idle
+// connection is otherwise kept for up to 90 s). It never touches the
+// connections of a client given as IntrospectorConfig.HTTPClient: those are the
+// caller's to close. A closed Introspector still works, but keeps no idle
+// connection after a call. Close is safe to call more than once and
+// concurrently with Verify and Endpoint.
+func (in *Introspector) Close() { in.client.close() }
 
 // authenticate adds the form parameters of the client authentication.
 func (in *Introspector) authenticate(form url.Values, endpoint string) error {
@@ -387,10 +407,17 @@ func parseIntrospection(status int, body []byte, now time.Time, issuer string, l
 	if err := json.Unmarshal(body, &members); err != nil || members == nil {
 		return nil, &UnavailableError{Reason: "response is not a JSON object"}
 	}
-	// RFC 7662 §2.2: anything but the boolean true is inactive, and then
-	// nothing else in the answer counts.
-	if string(members["active"]) != "true" {
+	// RFC 7662 §2.2 makes "active" REQUIRED and a boolean. false is the
+	// server's word that the token is bad, and then nothing else in the
+	// answer counts. An answer without a boolean "active" ({}, an error
+	// object, "active":"true") is from a broken server or something in
+	// front of it, and says nothing about the token.
+	switch string(members["active"]) {
+	case "true":
+	case "false":
 		return nil, invalidToken("token is not active")
+	default:
+		return nil, &UnavailableError{Reason: `response has no boolean "active"`}
 	}
 
 	info := &TokenInfo{Active: true, Claims: otherClaims(members, introspectionFields)}

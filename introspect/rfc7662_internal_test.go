@@ -1,6 +1,7 @@
 package introspect
 
 import (
+	"encoding/json"
 	"errors"
 	"strconv"
 	"testing"
@@ -46,13 +47,23 @@ func TestParseIntrospection(t *testing.T) {
 			want: &TokenInfo{Active: true, Scopes: scopes.Set{}, ExpiresAt: at(t0.Unix() - 10)}},
 
 		{name: "inactive", status: 200, body: `{"active":false,"scope":"x","exp":` + itoa(exp) + `}`, err: ErrInvalidToken},
-		{name: "active missing", status: 200, body: `{"scope":"x","exp":` + itoa(exp) + `}`, err: ErrInvalidToken},
-		{name: "active as string", status: 200, body: `{"active":"true"}`, err: ErrInvalidToken},
-		{name: "active as number", status: 200, body: `{"active":1}`, err: ErrInvalidToken},
 		{name: "inactive ignores broken members", status: 200, body: `{"active":false,"scope":7}`, err: ErrInvalidToken},
+		{name: "inactive beside an error", status: 200, body: `{"active":false,"error":"server_error"}`, err: ErrInvalidToken},
+		{name: "inactive with spaces", status: 200, body: `{ "active" : false }`, err: ErrInvalidToken},
 		{name: "expired", status: 200, body: `{"active":true,"exp":` + itoa(t0.Unix()-31) + `}`, err: ErrInvalidToken},
 		{name: "not yet valid", status: 200, body: `{"active":true,"nbf":` + itoa(t0.Unix()+31) + `}`, err: ErrInvalidToken},
 		{name: "other issuer", status: 200, body: `{"active":true,"iss":"https://evil.example"}`, issuer: iss, err: ErrInvalidToken},
+
+		{name: "empty object", status: 200, body: `{}`, err: ErrUnavailable},
+		{name: "active missing", status: 200, body: `{"scope":"x","exp":` + itoa(exp) + `}`, err: ErrUnavailable},
+		{name: "error object", status: 200, body: `{"error":"server_error"}`, err: ErrUnavailable},
+		{name: "error invalid_token without active", status: 200, body: `{"error":"invalid_token"}`, err: ErrUnavailable},
+		{name: "message", status: 200, body: `{"message":"Internal error, please try again"}`, err: ErrUnavailable},
+		{name: "active as string", status: 200, body: `{"active":"true"}`, err: ErrUnavailable},
+		{name: "active as string false", status: 200, body: `{"active":"false"}`, err: ErrUnavailable},
+		{name: "active as number", status: 200, body: `{"active":1}`, err: ErrUnavailable},
+		{name: "active null", status: 200, body: `{"active":null}`, err: ErrUnavailable},
+		{name: "active as object", status: 200, body: `{"active":{}}`, err: ErrUnavailable},
 
 		{name: "our credentials refused", status: 401, body: `{"error":"invalid_client"}`, err: ErrUnavailable},
 		{name: "forbidden", status: 403, body: `{"active":false}`, err: ErrUnavailable},
@@ -123,6 +134,7 @@ func FuzzParseIntrospection(f *testing.F) {
 		`{"active":false}`,
 		`{"active":true,"scope":["a","b"],"aud":"x","exp":"1800000000","nbf":"1"}`,
 		`{"active":"true"}`,
+		`{}`, `{"error":"server_error"}`, `{"active":false,"scope":7}`, `{"active":null}`,
 		`{"active":true,"exp":1e400}`,
 		`{"active":true,"credential_manager":{"code":"x","name":"y"}}`,
 		`[]`, `null`, ``, `{`,
@@ -133,6 +145,10 @@ func FuzzParseIntrospection(f *testing.F) {
 	t0 := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
 	f.Fuzz(func(t *testing.T, status int, body []byte) {
 		info, err := parseIntrospection(status, body, t0, "https://i", DefaultLeeway)
+		// active is the raw "active" member, or "" when body is no object.
+		var members map[string]json.RawMessage
+		_ = json.Unmarshal(body, &members)
+		active := string(members["active"])
 		if err != nil {
 			if info != nil {
 				t.Fatal("an error with a TokenInfo")
@@ -143,10 +159,17 @@ func FuzzParseIntrospection(f *testing.F) {
 			if errors.Is(err, ErrInvalidToken) && status != 200 {
 				t.Fatalf("status %d gave an invalid token; only a 200 may", status)
 			}
+			// Only a boolean "active" lets the server condemn a token.
+			if errors.Is(err, ErrInvalidToken) && active != "true" && active != "false" {
+				t.Fatalf(`an answer without a boolean "active" gave an invalid token: %v`, err)
+			}
+			if status == 200 && active == "false" && !errors.Is(err, ErrInvalidToken) {
+				t.Fatalf(`"active": false gave %v, not an invalid token`, err)
+			}
 			return
 		}
-		if !info.Active || status != 200 {
-			t.Fatalf("accepted: active=%v status=%d", info.Active, status)
+		if !info.Active || status != 200 || active != "true" {
+			t.Fatalf("accepted: active=%v (member %q) status=%d", info.Active, active, status)
 		}
 		if !info.ExpiresAt.IsZero() && !t0.Before(info.ExpiresAt.Add(DefaultLeeway)) {
 			t.Fatal("accepted an expired token")

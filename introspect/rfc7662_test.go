@@ -261,18 +261,17 @@ func TestIntrospectorDiscovery(t *testing.T) {
 	assert.Equal(t, 1, srv.DiscoveryCalls())
 	assert.Zero(t, srv.Calls(token))
 
-	// Within the retry delay the failure is remembered, with a Retry-After.
+	// Until the next attempt the failure is remembered, with a Retry-After.
 	srv.SetDiscoveryFault(introspecttest.Fault{})
-	clock.Advance(introspect.DefaultDiscoveryRetry / 2)
 	_, err = in.Verify(context.Background(), token)
 	require.ErrorIs(t, err, introspect.ErrUnavailable)
 	retry, ok := introspect.RetryAfter(err)
 	assert.True(t, ok)
-	assert.Equal(t, introspect.DefaultDiscoveryRetry/2, retry)
+	assert.Equal(t, time.Second, retry)
 	assert.Equal(t, 1, srv.DiscoveryCalls())
 
 	// After it, discovery is tried again, and its success is kept.
-	clock.Advance(introspect.DefaultDiscoveryRetry / 2)
+	clock.Advance(retry)
 	for range 3 {
 		_, err = in.Verify(context.Background(), token)
 		require.NoError(t, err)
@@ -281,6 +280,96 @@ func TestIntrospectorDiscovery(t *testing.T) {
 	endpoint, err := in.Endpoint(context.Background())
 	require.NoError(t, err)
 	assert.Equal(t, srv.IntrospectionURL(), endpoint)
+}
+
+// discoveryStep moves the clock by advance, then asks an Introspector
+// whose discovery keeps failing; the provider must have been asked calls
+// times in all, and the failure must say Retry-After: retry.
+type discoveryStep struct {
+	advance time.Duration
+	calls   int
+	retry   time.Duration
+}
+
+func TestIntrospectorDiscoveryBackoff(t *testing.T) {
+	const ms = time.Millisecond
+	tests := []struct {
+		name       string
+		maxRetry   time.Duration
+		retryAfter string // the provider's Retry-After
+		steps      []discoveryStep
+	}{
+		{name: "doubles up to the default", steps: []discoveryStep{
+			{0, 1, time.Second},
+			{0, 1, time.Second},
+			{400 * ms, 1, time.Second}, // 600 ms left, rounded up
+			{600 * ms, 2, 2 * time.Second},
+			{1500 * ms, 2, time.Second},
+			{500 * ms, 3, 4 * time.Second},
+			{4 * time.Second, 4, 8 * time.Second},
+			{8 * time.Second, 5, introspect.DefaultDiscoveryRetry},
+			{introspect.DefaultDiscoveryRetry, 6, introspect.DefaultDiscoveryRetry},
+			{introspect.DefaultDiscoveryRetry - 1500*ms, 6, 2 * time.Second},
+			{1500 * ms, 7, introspect.DefaultDiscoveryRetry},
+		}},
+		{name: "configured cap", maxRetry: 3 * time.Second, steps: []discoveryStep{
+			{0, 1, time.Second},
+			{time.Second, 2, 2 * time.Second},
+			{2 * time.Second, 3, 3 * time.Second},
+			{3 * time.Second, 4, 3 * time.Second},
+		}},
+		{name: "cap under a second", maxRetry: 300 * ms, steps: []discoveryStep{
+			{0, 1, time.Second},
+			{200 * ms, 1, time.Second},
+			{100 * ms, 2, time.Second},
+		}},
+		{name: "provider asks for longer", retryAfter: "3", steps: []discoveryStep{
+			{0, 1, 3 * time.Second},
+			{2 * time.Second, 1, time.Second},
+			{time.Second, 2, 3 * time.Second},
+			{3 * time.Second, 3, 4 * time.Second},
+		}},
+		{name: "provider asks for too long", retryAfter: "120", steps: []discoveryStep{
+			{0, 1, introspect.DefaultDiscoveryRetry},
+			{introspect.DefaultDiscoveryRetry, 2, introspect.DefaultDiscoveryRetry},
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			clock := newClock()
+			srv := newOP(t, clock)
+			srv.SetDiscoveryFault(introspecttest.Fault{Status: http.StatusServiceUnavailable, RetryAfter: tt.retryAfter})
+			in := newIntrospector(t, introspect.IntrospectorConfig{Issuer: srv.Issuer(), ClientID: "demo-client",
+				ClientSecret: "demo-secret", Now: clock.Now, DiscoveryRetry: tt.maxRetry})
+			for i, step := range tt.steps {
+				clock.Advance(step.advance)
+				_, err := in.Verify(context.Background(), "tok")
+				require.ErrorIs(t, err, introspect.ErrUnavailable, "step %d", i)
+				assert.Equal(t, step.calls, srv.DiscoveryCalls(), "step %d: discovery requests", i)
+				retry, ok := introspect.RetryAfter(err)
+				assert.True(t, ok, "step %d: no Retry-After", i)
+				assert.Equal(t, step.retry, retry, "step %d: Retry-After", i)
+			}
+		})
+	}
+}
+
+func TestIntrospectorDiscoveryRecoversAfterBackoff(t *testing.T) {
+	clock := newClock()
+	srv := newOP(t, clock)
+	srv.SetDiscoveryFault(introspecttest.Fault{Status: http.StatusBadGateway})
+	in := newIntrospector(t, introspect.IntrospectorConfig{Issuer: srv.Issuer(), ClientID: "demo-client",
+		ClientSecret: "demo-secret", Now: clock.Now})
+	for _, wait := range []time.Duration{time.Second, 2 * time.Second, 4 * time.Second} {
+		_, err := in.Verify(context.Background(), "tok")
+		retry, _ := introspect.RetryAfter(err)
+		require.Equal(t, wait, retry)
+		clock.Advance(wait)
+	}
+	srv.SetDiscoveryFault(introspecttest.Fault{})
+	_, err := in.Endpoint(context.Background())
+	require.NoError(t, err)
+	assert.Equal(t, 4, srv.DiscoveryCalls())
 }
 
 func TestIntrospectorExplicitEndpointSkipsDiscovery(t *testing.T) {
@@ -379,6 +468,10 @@ func TestIntrospectorFaults(t *testing.T) {
 		"429":                {Status: 429, RetryAfter: "7"},
 		"truncated JSON":     {Status: 200, Body: `{"active":tr`},
 		"wrong types":        {Status: 200, Body: `{"active":true,"scope":{"a":1}}`},
+		"empty object":       {Status: 200, Body: `{}`},
+		"error object":       {Status: 200, Body: `{"error":"server_error"}`},
+		"message object":     {Status: 200, Body: `{"message":"upstream connect error"}`},
+		"active as string":   {Status: 200, Body: `{"active":"true"}`},
 		"dropped connection": {Drop: true},
 		"huge body":          {BodySize: 2 * introspect.MaxBodyBytes},
 	}
@@ -393,6 +486,25 @@ func TestIntrospectorFaults(t *testing.T) {
 				retry, _ := introspect.RetryAfter(err)
 				assert.Equal(t, f.RetryAfter, fmt.Sprint(retry.Seconds()))
 			}
+		})
+	}
+}
+
+func TestIntrospectorLeeway(t *testing.T) {
+	tests := []struct {
+		name       string
+		configured time.Duration
+		want       time.Duration
+	}{
+		{"zero means the default", 0, introspect.DefaultLeeway},
+		{"configured", 5 * time.Second, 5 * time.Second},
+		{"negative means none", -time.Second, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			in := newIntrospector(t, introspect.IntrospectorConfig{Endpoint: "https://127.0.0.1/introspect",
+				ClientID: "c", ClientSecret: "s", Leeway: tt.configured})
+			assert.Equal(t, tt.want, in.Leeway())
 		})
 	}
 }
