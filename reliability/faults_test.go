@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -46,6 +47,11 @@ type fault struct {
 	setup    func(t *testing.T, env *environment)
 	// retryAfter is the Retry-After the client must get.
 	retryAfter string
+	// crowded fills the cache's one slot and its one place for a waiting
+	// call with other tokens' calls, which the stalled upstream never
+	// answers, before the request: it must be refused at once, without an
+	// upstream call of its own.
+	crowded bool
 }
 
 // environment is what a backend is built from.
@@ -87,6 +93,24 @@ var faults = []fault{
 	{name: "not JSON at all", upstream: introspecttest.Fault{Status: 200, Body: "OK", ContentType: "text/plain"}, retryAfter: "5"},
 	{name: "64 MiB body", upstream: introspecttest.Fault{BodySize: 64 << 20}, retryAfter: "5"},
 	{name: "redirect to another host", upstream: introspecttest.Fault{Redirect: "https://elsewhere.example/verify"}, retryAfter: "5"},
+	// Error bodies of real servers on a 5xx or 429: the status decides,
+	// whatever "error" says.
+	{name: "500 with Spring Boot's JSON error", upstream: introspecttest.Fault{Status: 500, Body: springError(500, "Internal Server Error")}, retryAfter: "5"},
+	{name: "503 with Spring Boot's JSON error", upstream: introspecttest.Fault{Status: 503, Body: springError(503, "Service Unavailable")}, retryAfter: "5"},
+	{name: `429 {"error":"too_many_requests"} with Retry-After: 42`, upstream: introspecttest.Fault{Status: 429, Body: `{"error":"too_many_requests"}`, RetryAfter: "42"}, retryAfter: "42"},
+	{name: `502 {"error":"bad_gateway"}`, upstream: introspecttest.Fault{Status: 502, Body: `{"error":"bad_gateway"}`}, retryAfter: "5"},
+	{name: "503 with an empty body", upstream: introspecttest.Fault{Status: 503, Body: " "}, retryAfter: "5"},
+	// 200 answers that say nothing about the token.
+	{name: `200 {"error":"server_error"}`, upstream: introspecttest.Fault{Status: 200, Body: `{"error":"server_error"}`}, retryAfter: "5"},
+	{name: "200 {}", upstream: introspecttest.Fault{Status: 200, Body: `{}`}, retryAfter: "5"},
+	{name: `200 {"message":"…"}`, upstream: introspecttest.Fault{Status: 200, Body: `{"message":"upstream timed out"}`}, retryAfter: "5"},
+	{name: `200 {"active":"true"} (a string)`, rfc7662Only: true, upstream: introspecttest.Fault{Status: 200, Body: `{"active":"true"}`}, retryAfter: "5"},
+	{name: "stalled upstream, calls waiting beyond the bound", upstream: introspecttest.Fault{Delay: time.Hour}, crowded: true, retryAfter: "5"},
+}
+
+// springError is Spring Boot's default error body.
+func springError(status int, reason string) string {
+	return fmt.Sprintf(`{"timestamp":"2026-11-30T10:00:00.000+00:00","status":%d,"error":%q,"path":"/verify"}`, status, reason)
 }
 
 // backends build a verifier against env.
@@ -176,10 +200,23 @@ func runFault(t *testing.T, f fault, backend func(*environment) (introspect.Veri
 	}
 	srv.SetFault(f.upstream)
 
-	verifier, err := backend(env)
+	backendVerifier, err := backend(env)
 	require.NoError(t, err)
-	cache, err := introspect.NewCache(verifier, introspect.CacheConfig{Timeout: upstreamTimeout})
+	verifier := &tokenCalls{next: backendVerifier, token: token}
+	cfg := introspect.CacheConfig{Timeout: upstreamTimeout}
+	if f.crowded {
+		cfg.MaxConcurrent, cfg.MaxWaiting = 1, 1
+	}
+	cache, err := introspect.NewCache(verifier, cfg)
 	require.NoError(t, err)
+	crowdCtx, endCrowd := context.WithCancel(context.Background())
+	defer endCrowd()
+	if f.crowded {
+		for i, other := range []string{"in-flight", "waiting"} {
+			go func() { _, _ = cache.Verify(crowdCtx, other+"-"+srv.IssueToken(introspecttest.Token{})) }()
+			waitUntil(t, func() bool { s := cache.Stats(); return s.UpstreamCalls == 1 && s.Queued == int64(i) })
+		}
+	}
 	auth, err := middleware.New(middleware.Config{Verifier: cache, Logger: discardLogger})
 	require.NoError(t, err)
 	h := stack(auth)
@@ -199,16 +236,21 @@ func runFault(t *testing.T, f fault, backend func(*environment) (introspect.Veri
 
 	// A second request asks again: failures are never cached.
 	serve(h, token)
-	o.upstreamCalls = cache.Stats().UpstreamCalls
+	o.upstreamCalls = uint64(verifier.calls.Load())
+	wantCalls := 2
+	if f.crowded {
+		wantCalls = 0
+	}
 
 	assert.Equal(t, http.StatusServiceUnavailable, o.status, "status")
 	assert.Equal(t, f.retryAfter, o.retryAfter, "Retry-After")
 	assert.False(t, o.invalidToken, "an outage must never be an invalid_token")
 	assert.Empty(t, o.challenge, "no challenge with a 503")
 	assert.Less(t, o.elapsed, upstreamTimeout+margin, "the answer is bounded by the upstream timeout")
-	assert.EqualValues(t, 2, o.upstreamCalls, "the failure was cached")
+	assert.EqualValues(t, wantCalls, o.upstreamCalls, "upstream calls for the token (a failure is never cached)")
 	assert.Less(t, o.allocatedMiB, 8.0, "memory per failed request is bounded")
 
+	endCrowd()
 	cache.Close()
 	srv.Close()
 	env.transport.CloseIdleConnections()
@@ -245,7 +287,7 @@ func writeReport(path string, results map[string]map[string]outcome) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s\n\nRun on %s/%s, %s, upstream timeout %v. Each cell is the same on net/http and Echo unless it says otherwise.\n\n",
 		beginMarker, runtime.GOOS, runtime.GOARCH, runtime.Version(), upstreamTimeout)
-	b.WriteString("| fault | backend | status | Retry-After | `invalid_token` | answered within | upstream calls for 2 requests (nothing cached) | allocated by the first request | goroutines left |\n")
+	b.WriteString("| fault | backend | status | Retry-After | `invalid_token` | answered within | upstream calls for the token for 2 requests (nothing cached) | allocated by the first request | goroutines left |\n")
 	b.WriteString("| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
 	for _, f := range faults {
 		for _, be := range backends {
@@ -318,3 +360,30 @@ func roundMiB(v float64) float64 {
 
 // discardLogger keeps the matrix's expected warnings out of the test log.
 var discardLogger = slog.New(slog.DiscardHandler)
+
+// tokenCalls counts the calls for one token to the Verifier it wraps.
+type tokenCalls struct {
+	next  introspect.Verifier
+	token string
+	calls atomic.Int64
+}
+
+func (v *tokenCalls) Verify(ctx context.Context, token string) (*introspect.TokenInfo, error) {
+	if token == v.token {
+		v.calls.Add(1)
+	}
+	return v.next.Verify(ctx, token)
+}
+
+// waitUntil polls cond until it holds, failing the test after a generous
+// time that only a broken cache reaches.
+func waitUntil(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("timed out waiting for the cache")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
