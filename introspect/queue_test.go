@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tokengate/tokengate/introspect"
+	"github.com/tokengate/tokengate/introspect/introspecttest"
 )
 
 // blockingVerifier holds every call until release is closed.
@@ -174,4 +175,34 @@ func TestCacheWithoutLeewayRefusesAnExpiredAnswer(t *testing.T) {
 	c := newCache(t, stub, introspect.CacheConfig{Now: clock.Now})
 	_, err := c.Verify(context.Background(), "expired")
 	assert.ErrorIs(t, err, introspect.ErrInvalidToken)
+}
+
+// TestCacheAgreesWithTheIntrospectorsLeeway runs the Introspector behind a
+// Cache against an authorization server whose clock is 20 s behind ours:
+// a token it still calls active is 10 s past its "exp" by our clock.
+func TestCacheAgreesWithTheIntrospectorsLeeway(t *testing.T) {
+	ours := newClock()
+	theirs := newClock()
+	theirs.Advance(-20 * time.Second)
+	srv := newOP(t, theirs)
+	token := srv.IssueToken(introspecttest.Token{Scopes: []string{"MapRequest"}, ExpiresAt: theirs.Now().Add(10 * time.Second)})
+	in := newIntrospector(t, introspect.IntrospectorConfig{
+		Issuer: srv.Issuer(), ClientID: "demo-client", ClientSecret: "demo-secret", Now: ours.Now,
+	})
+	c := newCache(t, in, introspect.CacheConfig{Now: ours.Now})
+
+	_, err := in.Verify(context.Background(), token)
+	require.NoError(t, err, "the Introspector alone accepts the token within its leeway")
+	_, err = c.Verify(context.Background(), token)
+	require.NoError(t, err, "and so does the Cache in front of it")
+	calls := srv.Calls(token)
+
+	ours.Advance(19 * time.Second) // 29 s past exp
+	_, err = c.Verify(context.Background(), token)
+	require.NoError(t, err)
+	assert.Equal(t, calls, srv.Calls(token), "served from the cache within the leeway")
+
+	ours.Advance(time.Second) // exp + leeway by our clock
+	_, err = c.Verify(context.Background(), token)
+	assert.ErrorIs(t, err, introspect.ErrInvalidToken, "never reused past exp plus the leeway")
 }
