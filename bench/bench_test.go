@@ -210,8 +210,10 @@ func BenchmarkHitParallel(b *testing.B) {
 
 // BenchmarkFloor measures the parts of a request that tokengate cannot
 // skip, to explain BenchmarkHit's and BenchmarkMiss's overheads. A hit is
-// made of what DESIGN.md and net/http prescribe: the SHA-256 of the token
-// (the cache key), a ristretto lookup, a read of the monotonic clock (the
+// made of what tokengate's security rules and net/http prescribe: the
+// SHA-256 of the token (the cache key: a memory dump must not reveal a token,
+// and a fast non-cryptographic hash would let a collision hand one token's
+// facts to another), a ristretto lookup, a read of the monotonic clock (the
 // expiry check), and handing the facts to the handler in a copy of the
 // request with a new context, done the standard way (withcontext) and
 // tokengate's way, in one allocation (handover). cache-hit is the whole

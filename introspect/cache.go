@@ -25,7 +25,9 @@ const (
 )
 
 // CacheConfig configures a [Cache]. The zero value of every field is a
-// sensible default.
+// sensible default. As in every configuration of tokengate, a negative
+// duration means none where none makes sense (no stored result, no stale
+// answer) and is an error where it does not (a timeout).
 type CacheConfig struct {
 	// MaxTTL is the longest a valid token's facts are reused; they are never
 	// reused past the token's expiry. Zero means [DefaultMaxTTL]; a negative
@@ -54,7 +56,7 @@ type CacheConfig struct {
 	// slot. The call runs on a context detached from the requests that
 	// wait for it (keeping their values but not their cancellation), so a
 	// client that disconnects does not fail the others. Zero means
-	// [DefaultTimeout].
+	// [DefaultTimeout]; a negative value is an error.
 	Timeout time.Duration
 	// StaleIfError, when positive, lets a valid token's cached facts be
 	// served for up to this long after MaxTTL has run out, but never past
@@ -62,8 +64,9 @@ type CacheConfig struct {
 	// (RFC 5861's stale-if-error). Each request still asks the server
 	// first; only when that fails is the stale answer used, and counted in
 	// [CacheStats.Stale]. Invalid answers are never served stale. Zero, the
-	// default, turns it off. The price is revocation: a token revoked
-	// during an outage stays accepted up to MaxTTL + StaleIfError.
+	// default, and a negative value turn it off. The price is revocation: a
+	// token revoked during an outage stays accepted up to MaxTTL +
+	// StaleIfError.
 	StaleIfError time.Duration
 	// Now tells the time for expiry decisions. Nil means [time.Now]. Tests
 	// inject a fake clock here.
@@ -182,8 +185,8 @@ func NewCache(next Verifier, cfg CacheConfig) (*Cache, error) {
 	if next == nil {
 		return nil, errors.New("introspect: cache needs a Verifier to wrap")
 	}
-	if cfg.MaxCost < 0 || cfg.MaxConcurrent < 0 || cfg.MaxWaiting < 0 || cfg.Timeout < 0 || cfg.StaleIfError < 0 {
-		return nil, errors.New("introspect: negative MaxCost, MaxConcurrent, MaxWaiting, Timeout or StaleIfError")
+	if cfg.MaxCost < 0 || cfg.MaxConcurrent < 0 || cfg.MaxWaiting < 0 || cfg.Timeout < 0 {
+		return nil, errors.New("introspect: negative MaxCost, MaxConcurrent, MaxWaiting or Timeout")
 	}
 	c := &Cache{
 		next:       next,
@@ -193,7 +196,7 @@ func NewCache(next Verifier, cfg CacheConfig) (*Cache, error) {
 		maxTTL:     cmp.Or(cfg.MaxTTL, DefaultMaxTTL),
 		invalidTTL: cmp.Or(cfg.InvalidTTL, DefaultInvalidTTL),
 		timeout:    cmp.Or(cfg.Timeout, DefaultTimeout),
-		stale:      cfg.StaleIfError,
+		stale:      max(cfg.StaleIfError, 0),
 		clock:      clock{now: cfg.Now, epoch: time.Now()},
 	}
 	if l, ok := next.(interface{ Leeway() time.Duration }); ok {

@@ -414,9 +414,14 @@ func TestNewCacheConfig(t *testing.T) {
 	_, err := introspect.NewCache(nil, introspect.CacheConfig{})
 	assert.Error(t, err)
 	stub := validFor(newClock(), time.Hour)
-	for _, cfg := range []introspect.CacheConfig{{MaxCost: -1}, {MaxConcurrent: -1}, {Timeout: -1}} {
+	for _, cfg := range []introspect.CacheConfig{{MaxCost: -1}, {MaxConcurrent: -1}, {MaxWaiting: -1}, {Timeout: -1}} {
 		_, err := introspect.NewCache(stub, cfg)
 		assert.Error(t, err, "%+v", cfg)
+	}
+	// A negative duration means none where none makes sense.
+	for _, cfg := range []introspect.CacheConfig{{MaxTTL: -1}, {InvalidTTL: -1}, {StaleIfError: -1}} {
+		_, err := introspect.NewCache(stub, cfg)
+		assert.NoError(t, err, "%+v", cfg)
 	}
 }
 

@@ -128,8 +128,14 @@ func TestStaleIfError(t *testing.T) {
 		assert.Zero(t, c.Stats().Stale)
 	})
 
-	t.Run("negative grace is refused", func(t *testing.T) {
-		_, err := introspect.NewCache(newSwitchable(time.Time{}), introspect.CacheConfig{StaleIfError: -time.Second})
-		assert.Error(t, err)
+	t.Run("negative grace is none", func(t *testing.T) {
+		clock, up, c := setup(t, time.Hour, -time.Second)
+		_, err := c.Verify(ctx, "tok")
+		require.NoError(t, err)
+		clock.Advance(maxTTL)
+		up.mode.Store("down")
+		_, err = c.Verify(ctx, "tok")
+		assert.ErrorIs(t, err, introspect.ErrUnavailable)
+		assert.Zero(t, c.Stats().Stale)
 	})
 }

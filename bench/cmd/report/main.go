@@ -334,7 +334,7 @@ func (r *results) write(w io.Writer, chart string) error {
 		handover := r.med("BenchmarkFloor/handover", "ns/op")
 		floor := sha + get + clock + handover
 		p("\n**Why the net/http hit overhead misses 300 ns** (by %s). A cache hit is made of four parts\n", duration(nsHTTP-300))
-		p("that DESIGN.md and net/http prescribe, each measured on its own in the same run (`BenchmarkFloor`):\n\n")
+		p("that tokengate's security rules and net/http prescribe, each measured on its own in the same run (`BenchmarkFloor`):\n\n")
 		p("- the SHA-256 of the 64-byte token, which is the cache key by design (the raw token is never\n")
 		p("  kept): %s;\n", duration(sha))
 		p("- the ristretto lookup: %s;\n", duration(get))
@@ -356,7 +356,7 @@ func (r *results) write(w io.Writer, chart string) error {
 			p("`b64token` check, the audience and scope checks — is smaller than that difference.\n")
 		}
 		p("The parts alone are over the target on this machine, so no implementation that keeps to\n")
-		p("DESIGN.md (a SHA-256 key, a ristretto cache) and to net/http's rule that a handler must not\n")
+		p("tokengate's rules (a SHA-256 key, so that neither a memory dump nor a hash collision gives a token away; a ristretto cache) and to net/http's rule that a handler must not\n")
 		p("modify the request it was given can meet it here. The target is not loosened.\n")
 	}
 
