@@ -44,13 +44,12 @@ const (
 
 // stalledServer accepts connections and reads from them, never answering.
 type stalledServer struct {
-	ln             net.Listener
-	accepted, open atomic.Int64
-	peakOpen       atomic.Int64
-	wg             sync.WaitGroup
-	mu             sync.Mutex
-	conns          map[net.Conn]struct{}
-	closed         bool
+	ln       net.Listener
+	accepted atomic.Int64
+	wg       sync.WaitGroup
+	mu       sync.Mutex
+	conns    map[net.Conn]struct{}
+	closed   bool
 }
 
 func newStalledServer(t *testing.T) *stalledServer {
