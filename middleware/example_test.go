@@ -11,6 +11,7 @@ import (
 	"github.com/tokengate/tokengate/introspect"
 	"github.com/tokengate/tokengate/introspect/introspecttest"
 	"github.com/tokengate/tokengate/middleware"
+	"github.com/tokengate/tokengate/scopes"
 )
 
 // Protecting net/http routes with Geosecure tokens. The fake authorization
@@ -72,4 +73,17 @@ func get(url, token string) (int, string, string) {
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, resp.Header.Get("WWW-Authenticate"), strings.TrimSpace(string(body))
+}
+
+// A route of an authorization server that grants scope patterns: with
+// scopes.Wildcard, a granted "gipod_*" stands for "gipod_pdo_write".
+func ExampleScopeRule_Matching() {
+	write := middleware.AllOf("gipod_pdo_write").Matching(scopes.Wildcard())
+	info := &introspect.TokenInfo{Active: true, Scopes: scopes.Parse("gipod_*")}
+
+	fmt.Println(write.Allow(info), write.Scope())
+	fmt.Println(middleware.AllOf("gipod_pdo_write").Allow(info))
+	// Output:
+	// true gipod_pdo_write
+	// false
 }

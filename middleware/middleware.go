@@ -12,7 +12,6 @@ import (
 
 	"github.com/tokengate/tokengate/internal/tokenctx"
 	"github.com/tokengate/tokengate/introspect"
-	"github.com/tokengate/tokengate/scopes"
 )
 
 // Defaults of [Config].
@@ -326,18 +325,13 @@ func (a *Authenticator) Authenticate(next http.Handler) http.Handler {
 // Require returns net/http middleware that lets through requests whose token
 // satisfies p. Behind [Authenticator.Authenticate] (say, on a route group)
 // it checks the token already verified; on its own it verifies the token
-// first.
+// first. A nil p allows any verified token; unlike Authenticate, Require
+// always needs a token, whatever Config.Optional says.
 func (a *Authenticator) Require(p Policy) func(http.Handler) http.Handler {
 	if p == nil {
-		p = PolicyFunc(func(*introspect.TokenInfo) bool { return true })
+		p = Every()
 	}
 	return func(next http.Handler) http.Handler { return a.handler(next, p) }
-}
-
-// RequireScopes returns net/http middleware that lets through requests whose
-// token's scopes satisfy req.
-func (a *Authenticator) RequireScopes(req scopes.Requirement) func(http.Handler) http.Handler {
-	return a.Require(ScopePolicy(req))
 }
 
 func (a *Authenticator) handler(next http.Handler, p Policy) http.Handler {

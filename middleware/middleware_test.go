@@ -189,6 +189,36 @@ func TestPolicyFuncAndSkipper(t *testing.T) {
 	assert.Equal(t, 200, do(otherClient, "/healthz").Code, "skipped")
 }
 
+// TestRequireNilNeedsAToken: Require(nil) allows any verified token, and,
+// unlike Authenticate, never an anonymous request.
+func TestRequireNilNeedsAToken(t *testing.T) {
+	a, err := middleware.New(middleware.Config{
+		Verifier: verifierOf(map[string]*introspect.TokenInfo{"t": {Active: true}}), Logger: quiet, Optional: true,
+	})
+	require.NoError(t, err)
+	for _, tc := range []struct {
+		name   string
+		h      http.Handler
+		auth   string
+		status int
+	}{
+		{"Require(nil), token", a.Require(nil)(okHandler), "Bearer t", 200},
+		{"Require(nil), no token", a.Require(nil)(okHandler), "", 401},
+		{"Require(Every()), no token", a.Require(middleware.Every())(okHandler), "", 401},
+		{"Authenticate, no token", a.Authenticate(okHandler), "", 200},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := httptest.NewRequest("GET", "/", nil)
+			if tc.auth != "" {
+				r.Header.Set("Authorization", tc.auth)
+			}
+			w := httptest.NewRecorder()
+			tc.h.ServeHTTP(w, r)
+			assert.Equal(t, tc.status, w.Code)
+		})
+	}
+}
+
 func TestHandlerChecksScopeItself(t *testing.T) {
 	a, err := middleware.New(middleware.Config{Verifier: verifierOf(map[string]*introspect.TokenInfo{
 		"t": {Active: true, Scopes: scopes.New("gipod_pdo_read")},

@@ -34,7 +34,6 @@ import (
 
 	"github.com/tokengate/tokengate/introspect"
 	"github.com/tokengate/tokengate/middleware"
-	"github.com/tokengate/tokengate/scopes"
 )
 
 // ContextKey is the key under which the token's *introspect.TokenInfo is
@@ -77,15 +76,9 @@ func (m *Middleware) Authenticate() echo.MiddlewareFunc {
 // satisfies p (see [middleware.Authenticator.Require]).
 func (m *Middleware) Require(p middleware.Policy) echo.MiddlewareFunc {
 	if p == nil {
-		p = middleware.PolicyFunc(func(*introspect.TokenInfo) bool { return true })
+		p = middleware.Every()
 	}
 	return m.middleware(p)
-}
-
-// RequireScopes returns middleware that lets through requests whose token's
-// scopes satisfy req.
-func (m *Middleware) RequireScopes(req scopes.Requirement) echo.MiddlewareFunc {
-	return m.Require(middleware.ScopePolicy(req))
 }
 
 func (m *Middleware) middleware(p middleware.Policy) echo.MiddlewareFunc {

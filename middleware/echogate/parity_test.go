@@ -236,7 +236,7 @@ var stacks = map[string]func(a authenticators) http.Handler{
 		strict := gate(a.strict)
 		e.GET("/v1/token", reply(200), strict.Authenticate())
 		e.GET("/v1/maps", reply(200), strict.Require(mapRequest))
-		e.GET("/v1/occupations", reply(200), strict.RequireScopes(scopes.AnyOf("gipod_pdo_read", "gipod_pdo_write")))
+		e.GET("/v1/occupations", reply(200), strict.Require(middleware.AnyOf("gipod_pdo_read", "gipod_pdo_write").Matching(scopes.Exact)))
 		e.POST("/v1/occupations", reply(201), gate(a.all).Require(readAndRW))
 		e.GET("/aud/maps", reply(200), gate(a.audience).Require(mapRequest))
 		e.GET("/v1/addresses", reply(200), strict.Require(addresses))
