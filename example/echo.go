@@ -9,6 +9,7 @@ import (
 	"github.com/labstack/echo/v4"
 	echomw "github.com/labstack/echo/v4/middleware"
 
+	"github.com/tokengate/tokengate/introspect"
 	"github.com/tokengate/tokengate/middleware"
 	"github.com/tokengate/tokengate/middleware/echogate"
 )
@@ -45,7 +46,7 @@ func newEchoHandler(a *api, logger *slog.Logger) http.Handler {
 		return c.String(http.StatusOK, "ok")
 	})
 	e.GET("/v1/token", func(c echo.Context) error {
-		return c.JSON(http.StatusOK, a.token(echogate.TokenInfo(c)))
+		return c.JSON(http.StatusOK, a.token(introspect.FromContext(c.Request().Context())))
 	}, gate.Authenticate())
 	e.GET("/v1/maps", func(c echo.Context) error {
 		return c.JSON(http.StatusOK, a.maps())
@@ -54,7 +55,7 @@ func newEchoHandler(a *api, logger *slog.Logger) http.Handler {
 		return c.JSON(http.StatusOK, a.listOccupations())
 	}, gate.Require(needReadOrRW))
 	e.POST("/v1/occupations", func(c echo.Context) error {
-		occ, err := a.createOccupation(c.Request(), echogate.TokenInfo(c))
+		occ, err := a.createOccupation(c.Request(), introspect.FromContext(c.Request().Context()))
 		if err != nil {
 			return err
 		}

@@ -9,8 +9,8 @@
 //	mux.Handle("GET /v1/maps", auth.Require(middleware.AllOf("MapRequest"))(maps))
 //	mux.Handle("GET /v1/token", auth.Authenticate(tokenInfo))
 //
-// Handlers read the token's facts with [introspect.FromContext] (or
-// [TokenInfo]) and may check a scope themselves:
+// Handlers read the token's facts with [introspect.FromContext], on every
+// stack, and may check a scope themselves:
 //
 //	if introspect.FromContext(r.Context()).HasScope("gipod_pdo_write") { … }
 //

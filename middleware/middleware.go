@@ -359,9 +359,3 @@ func (a *Authenticator) handler(next http.Handler, p Policy) http.Handler {
 		next.ServeHTTP(w, res.Request)
 	})
 }
-
-// TokenInfo returns the facts about the token of an authenticated request,
-// or nil. It is [introspect.FromContext] of the request's context.
-func TokenInfo(r *http.Request) *introspect.TokenInfo {
-	return introspect.FromContext(r.Context())
-}

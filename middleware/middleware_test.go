@@ -225,7 +225,7 @@ func TestHandlerChecksScopeItself(t *testing.T) {
 	})})
 	require.NoError(t, err)
 	h := a.Authenticate(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !middleware.TokenInfo(r).HasScope("gipod_pdo_write") {
+		if !introspect.FromContext(r.Context()).HasScope("gipod_pdo_write") {
 			w.WriteHeader(http.StatusForbidden)
 		}
 	}))
@@ -234,7 +234,7 @@ func TestHandlerChecksScopeItself(t *testing.T) {
 	w := httptest.NewRecorder()
 	h.ServeHTTP(w, r)
 	assert.Equal(t, 403, w.Code)
-	assert.Nil(t, middleware.TokenInfo(httptest.NewRequest("GET", "/", nil)))
+	assert.Nil(t, introspect.FromContext(httptest.NewRequest("GET", "/", nil).Context()))
 }
 
 // TestOnlyOwnTokenInfoIsTrusted: a route-level Require skips verification

@@ -16,8 +16,8 @@
 // so Echo's default error handler sends them; a custom handler should not
 // reset the response headers.
 //
-// Handlers read the token's facts with [TokenInfo], c.Get([ContextKey]), or
-// [introspect.FromContext] on c.Request().Context().
+// Handlers read the token's facts with [introspect.FromContext] on
+// c.Request().Context(), as net/http handlers do on r.Context().
 //
 // With [middleware.Config.AllowPreflight], a CORS preflight is answered with
 // 204 No Content and no body, and the handler is not called, also on routes
@@ -32,13 +32,8 @@ import (
 	"github.com/labstack/echo/v4"
 	echomw "github.com/labstack/echo/v4/middleware"
 
-	"github.com/tokengate/tokengate/introspect"
 	"github.com/tokengate/tokengate/middleware"
 )
-
-// ContextKey is the key under which the token's *introspect.TokenInfo is
-// stored in the echo.Context.
-const ContextKey = "tokengate.tokeninfo"
 
 // Config configures the Echo adapter. The zero value is ready to use.
 type Config struct {
@@ -98,7 +93,6 @@ func (m *Middleware) middleware(p middleware.Policy) echo.MiddlewareFunc {
 			}
 			if res.Info != nil {
 				c.SetRequest(res.Request)
-				c.Set(ContextKey, res.Info)
 			}
 			if res.Source == middleware.FromQuery {
 				c.Response().Header().Set("Cache-Control", "private")
@@ -121,13 +115,4 @@ func (m *Middleware) middleware(p middleware.Policy) echo.MiddlewareFunc {
 func HTTPError(c echo.Context, e *middleware.Error) error {
 	e.SetHeaders(c.Response().Header())
 	return &echo.HTTPError{Code: e.Status, Message: e.Body(), Internal: e}
-}
-
-// TokenInfo returns the facts about the token of an authenticated request,
-// or nil.
-func TokenInfo(c echo.Context) *introspect.TokenInfo {
-	if info, ok := c.Get(ContextKey).(*introspect.TokenInfo); ok {
-		return info
-	}
-	return introspect.FromContext(c.Request().Context())
 }

@@ -65,15 +65,21 @@ func TestSkipper(t *testing.T) {
 	require.NoError(t, err)
 	gate := echogate.New(auth, echogate.Config{Skipper: func(c echo.Context) bool { return c.Path() == "/healthz" }})
 	e := echo.New()
-	ok := func(c echo.Context) error { return c.String(200, "ok") }
+	ok := func(c echo.Context) error {
+		if introspect.FromContext(c.Request().Context()) != nil {
+			return c.String(500, "a skipped request has token facts")
+		}
+		return c.String(200, "ok")
+	}
 	e.GET("/healthz", ok, gate.Authenticate())
 	e.GET("/private", ok, gate.Authenticate())
 	for path, want := range map[string]int{"/healthz": 200, "/private": 401} {
 		w := httptest.NewRecorder()
-		e.ServeHTTP(w, httptest.NewRequest("GET", path, nil))
+		r := httptest.NewRequest("GET", path, nil)
+		r.Header.Set("Authorization", "Bearer nope")
+		e.ServeHTTP(w, r)
 		assert.Equal(t, want, w.Code, path)
 	}
-	assert.Nil(t, echogate.TokenInfo(e.NewContext(httptest.NewRequest("GET", "/", nil), httptest.NewRecorder())))
 }
 
 // TestOneSkipperPerStack: middleware.Config.Skipper skips on net/http only,
@@ -202,15 +208,16 @@ func cachedRoute(tb testing.TB, protect bool) (*echo.Echo, *http.Request, *intro
 
 // TestHitAllocations guards the hot path. Over the bare route, a cache hit
 // allocates the copy of the request that carries the token's facts, and
-// Echo allocates the rest: the route's middleware chain, built per request,
-// and the map behind c.Set (and one more under the race detector).
+// Echo the route's middleware chain, built per request (and one more under
+// the race detector). Nothing goes through c.Set, whose map would cost one
+// more.
 func TestHitAllocations(t *testing.T) {
 	allocs := func(protect bool) float64 {
 		e, r, _ := cachedRoute(t, protect)
 		w := &testutil.DiscardWriter{}
 		return testing.AllocsPerRun(1000, func() { e.ServeHTTP(w, r) })
 	}
-	assert.LessOrEqual(t, allocs(true)-allocs(false), 4.0+raceAllocs)
+	assert.LessOrEqual(t, allocs(true)-allocs(false), 2.0+raceAllocs)
 }
 
 func benchmarkEcho(b *testing.B, protect bool) {

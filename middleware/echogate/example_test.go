@@ -42,7 +42,7 @@ func Example() {
 	e.HideBanner = true
 	v1 := e.Group("/v1", gate.Authenticate())
 	v1.GET("/maps", func(c echo.Context) error {
-		return c.String(http.StatusOK, "maps for client "+echogate.TokenInfo(c).ClientID)
+		return c.String(http.StatusOK, "maps for client "+introspect.FromContext(c.Request().Context()).ClientID)
 	}, gate.Require(middleware.AllOf("MapRequest")))
 	v1.GET("/occupations", func(c echo.Context) error {
 		return c.String(http.StatusOK, "occupations")
