@@ -1,6 +1,7 @@
 package middleware_test
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"log"
@@ -55,6 +56,39 @@ func Example() {
 	// Output:
 	// 200  occupations for client 38890
 	// 403 Bearer realm="gipod", error="insufficient_scope", error_description="the access token does not grant what this request needs", scope="MapRequest" {"error":"insufficient_scope","error_description":"the access token does not grant what this request needs"}
+	// 401 Bearer realm="gipod"
+}
+
+// An adapter to another framework makes the middleware's whole decision
+// with Authorize and answers a refusal as the *middleware.Error says.
+func ExampleAuthenticator_Authorize() {
+	as := introspecttest.NewServer()
+	defer as.Close()
+	token := as.IssueToken(introspecttest.Token{Scopes: []string{"MapRequest"}, ClientID: "38890"})
+	geosecure, err := introspect.NewGeosecure(introspect.GeosecureConfig{URL: as.VerifyURL()})
+	if err != nil {
+		log.Fatal(err)
+	}
+	auth, err := middleware.New(middleware.Config{Verifier: geosecure, Realm: "gipod"})
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	for _, authorization := range []string{"Bearer " + token, ""} {
+		r := httptest.NewRequest(http.MethodGet, "/v1/maps", nil)
+		if authorization != "" {
+			r.Header.Set("Authorization", authorization)
+		}
+		res, err := auth.Authorize(r, middleware.AllOf("MapRequest"))
+		var refused *middleware.Error
+		if errors.As(err, &refused) {
+			fmt.Println(refused.Status, refused.Challenge)
+			continue
+		}
+		fmt.Println("allowed, client", introspect.FromContext(res.Request.Context()).ClientID)
+	}
+	// Output:
+	// allowed, client 38890
 	// 401 Bearer realm="gipod"
 }
 

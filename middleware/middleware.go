@@ -166,6 +166,10 @@ type Result struct {
 // token; with a nil p and Config.Optional, a request without a token is
 // allowed anonymously.
 //
+// A refused request gets the zero Result and an error that is always an
+// [*Error], for [errors.As], saying what to answer; an allowed one gets a
+// nil error (an untyped nil, never a nil *Error in an error).
+//
 // When r's context already holds a TokenInfo that a put there (a
 // group-level Authenticate of the same Authenticator), the token is not
 // verified again: only the audience list and p are checked. A TokenInfo that
@@ -173,7 +177,17 @@ type Result struct {
 // the token is verified as if it were not there. Skipping is the caller's
 // business (Config.Skipper is net/http's, each adapter has its own), and so
 // is answering preflight requests, see [Authenticator.Preflight].
-func (a *Authenticator) Authorize(r *http.Request, p Policy) (Result, *Error) {
+func (a *Authenticator) Authorize(r *http.Request, p Policy) (Result, error) {
+	res, e := a.authorize(r, p)
+	if e != nil {
+		return Result{}, e
+	}
+	return res, nil
+}
+
+// authorize is Authorize with the refusal's type, for this package's
+// middleware: it returns a nil *Error when it allows r.
+func (a *Authenticator) authorize(r *http.Request, p Policy) (Result, *Error) {
 	if info := introspect.FromContext(r.Context()); info != nil && tokenctx.VerifiedBy(r.Context(), info) == a {
 		if e := a.check(r, info, p); e != nil {
 			return Result{}, e
@@ -346,7 +360,7 @@ func (a *Authenticator) handler(next http.Handler, p Policy) http.Handler {
 			w.WriteHeader(http.StatusNoContent)
 			return
 		}
-		res, e := a.Authorize(r, p)
+		res, e := a.authorize(r, p)
 		if e != nil {
 			a.errorHandler(w, r, e)
 			return

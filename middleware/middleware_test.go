@@ -149,16 +149,43 @@ func TestErrorsMatchTheirCauses(t *testing.T) {
 		if tt.auth != "" {
 			r.Header.Set("Authorization", tt.auth)
 		}
-		_, e := a.Authorize(r, nil)
-		require.NotNil(t, e, tt.auth)
+		_, err := a.Authorize(r, nil)
+		var e *middleware.Error
+		require.ErrorAs(t, err, &e, tt.auth)
 		if tt.want != nil {
-			assert.ErrorIs(t, e, tt.want, tt.auth)
+			assert.ErrorIs(t, err, tt.want, tt.auth)
 		} else {
 			assert.Equal(t, 503, e.Status, "a verifier breaking its contract fails closed")
 		}
 	}
-	_, e := a.Authorize(httptest.NewRequest("GET", "/", nil), middleware.AllOf("x"))
-	assert.ErrorIs(t, e, middleware.ErrNoToken)
+	_, err = a.Authorize(httptest.NewRequest("GET", "/", nil), middleware.AllOf("x"))
+	assert.ErrorIs(t, err, middleware.ErrNoToken)
+}
+
+// TestAuthorizeAllowsWithANilError: an allowed request's error is a nil
+// interface, not a nil *Error in one, so that err != nil means a refusal.
+func TestAuthorizeAllowsWithANilError(t *testing.T) {
+	info := &introspect.TokenInfo{Active: true, Scopes: scopes.New("MapRequest")}
+	a, err := middleware.New(middleware.Config{Verifier: verifierOf(map[string]*introspect.TokenInfo{"t": info}), Optional: true})
+	require.NoError(t, err)
+	for _, tc := range []struct {
+		name string
+		auth string
+		p    middleware.Policy
+	}{
+		{"verified", "Bearer t", middleware.AllOf("MapRequest")},
+		{"anonymous", "", nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := httptest.NewRequest("GET", "/", nil)
+			if tc.auth != "" {
+				r.Header.Set("Authorization", tc.auth)
+			}
+			res, err := a.Authorize(r, tc.p)
+			assert.True(t, err == nil, "err is %#v", err)
+			assert.NotNil(t, res.Request)
+		})
+	}
 }
 
 func TestPolicyFuncAndSkipper(t *testing.T) {

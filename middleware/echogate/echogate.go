@@ -27,6 +27,7 @@
 package echogate
 
 import (
+	"errors"
 	"net/http"
 
 	"github.com/labstack/echo/v4"
@@ -87,9 +88,9 @@ func (m *Middleware) middleware(p middleware.Policy) echo.MiddlewareFunc {
 				// protected handler without a token.
 				return c.NoContent(http.StatusNoContent)
 			}
-			res, e := m.auth.Authorize(c.Request(), p)
-			if e != nil {
-				return HTTPError(c, e)
+			res, err := m.auth.Authorize(c.Request(), p)
+			if err != nil {
+				return refusal(c, err)
 			}
 			if res.Info != nil {
 				c.SetRequest(res.Request)
@@ -100,6 +101,17 @@ func (m *Middleware) middleware(p middleware.Policy) echo.MiddlewareFunc {
 			return next(c)
 		}
 	}
+}
+
+// refusal is the Echo error for an error of Authorize. Kept out of the
+// middleware's closure so that the *middleware.Error errors.As fills is
+// allocated only on a refusal.
+func refusal(c echo.Context, err error) error {
+	var e *middleware.Error
+	if errors.As(err, &e) {
+		return HTTPError(c, e)
+	}
+	return err // not the refusal Authorize promises: Echo answers 500
 }
 
 // HTTPError turns a refusal into the error an Echo handler returns: it sets
