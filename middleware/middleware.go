@@ -23,7 +23,11 @@ const (
 )
 
 // Config configures an [Authenticator]. Verifier is required; the zero value
-// of every other field is a sensible default.
+// of every other field is a sensible default. By the rule of every Config in
+// this module, zero means the default and a negative number means "none"
+// where none makes sense. Here it never does: MaxTokenLength and
+// MaxFormBytes are bounds and RetryAfter is the delay every 503 carries, so
+// a negative one is an error of [New].
 type Config struct {
 	// Verifier checks tokens: usually an [*introspect.Cache] in front of a
 	// backend. Required.
@@ -35,10 +39,12 @@ type Config struct {
 	Sources Sources
 	// MaxTokenLength is the longest token accepted; a longer one makes the
 	// request malformed before anything else is done with it. Zero means
-	// [DefaultMaxTokenLength] (4096 bytes).
+	// [DefaultMaxTokenLength] (4096 bytes). Negative is an error: a token's
+	// length is always bounded.
 	MaxTokenLength int
 	// MaxFormBytes bounds the form body read to find a token when
 	// [FromForm] is enabled. Zero means [DefaultMaxFormBytes] (1 MiB).
+	// Negative is an error: the body read is always bounded.
 	MaxFormBytes int64
 	// Audiences, when not empty, is the allow-list of token audiences: a
 	// token is accepted only if one of its audiences is listed or, when it
@@ -74,7 +80,10 @@ type Config struct {
 	// error handler instead.
 	ErrorHandler func(w http.ResponseWriter, r *http.Request, err *Error)
 	// RetryAfter is the Retry-After of a 503 when the authorization server
-	// sent none. Zero means [DefaultRetryAfter].
+	// sent none; it is rounded up to whole seconds, at least 1. Zero means
+	// [DefaultRetryAfter] (5 s). Negative is an error: every 503 carries a
+	// Retry-After, so that clients back off instead of retrying at once
+	// (RFC 9110 allows a 503 without one; this module does not).
 	RetryAfter time.Duration
 	// Logger receives a line for each refused request, at debug level for
 	// the client's mistakes and at warn level when the authorization server
@@ -115,8 +124,13 @@ func New(cfg Config) (*Authenticator, error) {
 	if cfg.Sources&^(FromHeader|FromForm|FromQuery) != 0 {
 		return nil, fmt.Errorf("middleware: unknown token sources %#x", uint8(cfg.Sources))
 	}
-	if cfg.MaxTokenLength < 0 || cfg.MaxFormBytes < 0 || cfg.RetryAfter < 0 {
-		return nil, errors.New("middleware: negative MaxTokenLength, MaxFormBytes or RetryAfter")
+	switch {
+	case cfg.MaxTokenLength < 0:
+		return nil, errors.New("middleware: Config.MaxTokenLength is negative; a token's length is always bounded (0 means 4096)")
+	case cfg.MaxFormBytes < 0:
+		return nil, errors.New("middleware: Config.MaxFormBytes is negative; the form body read is always bounded (0 means 1 MiB)")
+	case cfg.RetryAfter < 0:
+		return nil, errors.New("middleware: Config.RetryAfter is negative; every 503 carries a Retry-After (0 means 5s)")
 	}
 	realm := cmp.Or(cfg.Realm, DefaultRealm)
 	if strings.ContainsFunc(realm, func(r rune) bool { return r < 0x20 || r == 0x7f }) {

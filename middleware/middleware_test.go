@@ -40,16 +40,19 @@ var okHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { 
 
 func TestNewValidatesConfig(t *testing.T) {
 	v := verifierOf(nil)
-	for name, cfg := range map[string]middleware.Config{
-		"no verifier":      {},
-		"unknown source":   {Verifier: v, Sources: 1 << 7},
-		"negative length":  {Verifier: v, MaxTokenLength: -1},
-		"negative form":    {Verifier: v, MaxFormBytes: -1},
-		"negative retry":   {Verifier: v, RetryAfter: -1},
-		"realm with CR LF": {Verifier: v, Realm: "a\r\nb"},
+	for name, tc := range map[string]struct {
+		cfg  middleware.Config
+		want string
+	}{
+		"no verifier":      {middleware.Config{}, "Config.Verifier is required"},
+		"unknown source":   {middleware.Config{Verifier: v, Sources: 1 << 7}, "unknown token sources"},
+		"negative length":  {middleware.Config{Verifier: v, MaxTokenLength: -1}, "Config.MaxTokenLength is negative"},
+		"negative form":    {middleware.Config{Verifier: v, MaxFormBytes: -1}, "Config.MaxFormBytes is negative"},
+		"negative retry":   {middleware.Config{Verifier: v, RetryAfter: -time.Second}, "Config.RetryAfter is negative"},
+		"realm with CR LF": {middleware.Config{Verifier: v, Realm: "a\r\nb"}, "Config.Realm holds control characters"},
 	} {
-		_, err := middleware.New(cfg)
-		assert.Error(t, err, name)
+		_, err := middleware.New(tc.cfg)
+		assert.ErrorContains(t, err, "middleware: "+tc.want, name)
 	}
 	a, err := middleware.New(middleware.Config{Verifier: v})
 	require.NoError(t, err)
