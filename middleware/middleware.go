@@ -14,12 +14,12 @@ import (
 	"github.com/tokengate/tokengate/introspect"
 )
 
-// Defaults of [Config].
+// Defaults of [Config], for its zero values.
 const (
-	DefaultRealm          = "api"
-	DefaultMaxTokenLength = 4096
-	DefaultMaxFormBytes   = 1 << 20
-	DefaultRetryAfter     = 5 * time.Second
+	defaultRealm          = "api"
+	defaultMaxTokenLength = 4096
+	defaultMaxFormBytes   = 1 << 20
+	defaultRetryAfter     = 5 * time.Second
 )
 
 // Config configures an [Authenticator]. Verifier is required; the zero value
@@ -33,17 +33,17 @@ type Config struct {
 	// backend. Required.
 	Verifier introspect.Verifier
 	// Realm is the realm of WWW-Authenticate challenges. Empty means
-	// [DefaultRealm].
+	// "api".
 	Realm string
 	// Sources are where tokens are looked for. Zero means [FromHeader].
 	Sources Sources
 	// MaxTokenLength is the longest token accepted; a longer one makes the
 	// request malformed before anything else is done with it. Zero means
-	// [DefaultMaxTokenLength] (4096 bytes). Negative is an error: a token's
+	// 4096 bytes. Negative is an error: a token's
 	// length is always bounded.
 	MaxTokenLength int
 	// MaxFormBytes bounds the form body read to find a token when
-	// [FromForm] is enabled. Zero means [DefaultMaxFormBytes] (1 MiB).
+	// [FromForm] is enabled. Zero means 1 MiB.
 	// Negative is an error: the body read is always bounded.
 	MaxFormBytes int64
 	// Audiences, when not empty, is the allow-list of token audiences: a
@@ -81,7 +81,7 @@ type Config struct {
 	ErrorHandler func(w http.ResponseWriter, r *http.Request, err *Error)
 	// RetryAfter is the Retry-After of a 503 when the authorization server
 	// sent none; it is rounded up to whole seconds, at least 1. Zero means
-	// [DefaultRetryAfter] (5 s). Negative is an error: every 503 carries a
+	// 5 s. Negative is an error: every 503 carries a
 	// Retry-After, so that clients back off instead of retrying at once
 	// (RFC 9110 allows a 503 without one; this module does not).
 	RetryAfter time.Duration
@@ -132,7 +132,7 @@ func New(cfg Config) (*Authenticator, error) {
 	case cfg.RetryAfter < 0:
 		return nil, errors.New("middleware: Config.RetryAfter is negative; every 503 carries a Retry-After (0 means 5s)")
 	}
-	realm := cmp.Or(cfg.Realm, DefaultRealm)
+	realm := cmp.Or(cfg.Realm, defaultRealm)
 	if strings.ContainsFunc(realm, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
 		return nil, errors.New("middleware: Config.Realm holds control characters")
 	}
@@ -140,14 +140,14 @@ func New(cfg Config) (*Authenticator, error) {
 		verifier:       cfg.Verifier,
 		realm:          realm,
 		sources:        cmp.Or(cfg.Sources, FromHeader),
-		maxTokenLength: cmp.Or(cfg.MaxTokenLength, DefaultMaxTokenLength),
-		maxFormBytes:   cmp.Or(cfg.MaxFormBytes, DefaultMaxFormBytes),
+		maxTokenLength: cmp.Or(cfg.MaxTokenLength, defaultMaxTokenLength),
+		maxFormBytes:   cmp.Or(cfg.MaxFormBytes, defaultMaxFormBytes),
 		audiences:      slices.Clone(cfg.Audiences),
 		optional:       cfg.Optional,
 		skipper:        cfg.Skipper,
 		allowPreflight: cfg.AllowPreflight,
 		errorHandler:   cfg.ErrorHandler,
-		retryAfter:     cmp.Or(cfg.RetryAfter, DefaultRetryAfter),
+		retryAfter:     cmp.Or(cfg.RetryAfter, defaultRetryAfter),
 		logger:         cfg.Logger,
 	}
 	if a.errorHandler == nil {
@@ -156,9 +156,6 @@ func New(cfg Config) (*Authenticator, error) {
 	a.noToken = challenge(a.realm, "", "", "")
 	return a, nil
 }
-
-// Realm returns the realm of the Authenticator's challenges.
-func (a *Authenticator) Realm() string { return a.realm }
 
 // Result is what [Authenticator.Authorize] learnt about an allowed request.
 type Result struct {
@@ -219,7 +216,7 @@ func (a *Authenticator) authorize(r *http.Request, p Policy) (Result, *Error) {
 			Challenge: a.noToken, Err: ErrNoToken,
 		}, "")
 	case err != nil:
-		return Result{}, a.refuse(r, a.newError(http.StatusBadRequest, CodeInvalidRequest, err.Error(), "",
+		return Result{}, a.refuse(r, a.newError(http.StatusBadRequest, codeInvalidRequest, err.Error(), "",
 			fmt.Errorf("%w: %w", ErrMalformed, err)), "")
 	}
 
@@ -244,7 +241,7 @@ func (a *Authenticator) authorize(r *http.Request, p Policy) (Result, *Error) {
 // to answer as the middleware would.
 func (a *Authenticator) ErrorFor(err error) *Error {
 	if errors.Is(err, introspect.ErrInvalidToken) {
-		return a.newError(http.StatusUnauthorized, CodeInvalidToken,
+		return a.newError(http.StatusUnauthorized, codeInvalidToken,
 			"the access token is invalid or expired", "", err)
 	}
 	retry, ok := introspect.RetryAfter(err)
@@ -270,13 +267,13 @@ func (a *Authenticator) Token(r *http.Request) (string, bool) {
 // check applies the audience allow-list and p to a verified token.
 func (a *Authenticator) check(r *http.Request, info *introspect.TokenInfo, p Policy) *Error {
 	if !a.audienceAllowed(info) {
-		return a.newError(http.StatusUnauthorized, CodeInvalidToken,
+		return a.newError(http.StatusUnauthorized, codeInvalidToken,
 			"the access token is not meant for this service", "",
 			fmt.Errorf("%w (%w)", ErrAudience, introspect.ErrInvalidToken))
 	}
 	if p != nil && !p.Allow(info) {
 		scope := p.Scope()
-		return a.newError(http.StatusForbidden, CodeInsufficientScope,
+		return a.newError(http.StatusForbidden, codeInsufficientScope,
 			"the access token does not grant what this request needs", scope, ErrInsufficientScope)
 	}
 	return nil

@@ -56,7 +56,9 @@ func TestNewValidatesConfig(t *testing.T) {
 	}
 	a, err := middleware.New(middleware.Config{Verifier: v})
 	require.NoError(t, err)
-	assert.Equal(t, middleware.DefaultRealm, a.Realm())
+	w := httptest.NewRecorder()
+	a.Authenticate(okHandler).ServeHTTP(w, httptest.NewRequest("GET", "/", nil))
+	assert.Equal(t, `Bearer realm="api"`, w.Header().Get("WWW-Authenticate"), "the default realm")
 }
 
 func TestLogsFingerprintsNotTokens(t *testing.T) {
@@ -125,7 +127,7 @@ func TestCustomErrorHandler(t *testing.T) {
 	assert.Equal(t, 503, w.Code)
 	require.NotNil(t, got)
 	assert.ErrorIs(t, got, introspect.ErrUnavailable)
-	assert.Equal(t, middleware.DefaultRetryAfter, got.RetryAfter)
+	assert.Equal(t, 5*time.Second, got.RetryAfter)
 }
 
 func TestErrorsMatchTheirCauses(t *testing.T) {

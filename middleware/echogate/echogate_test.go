@@ -242,7 +242,7 @@ func BenchmarkRoute(b *testing.B) {
 func TestHTTPError(t *testing.T) {
 	gate, err := echogate.New(echogate.Config{Verifier: &stubServer{calls: map[string]int{}}, Realm: "gipod", RetryAfter: 9 * time.Second})
 	require.NoError(t, err)
-	forbidden := &middleware.Error{Status: 403, Code: middleware.CodeInsufficientScope, Challenge: `Bearer realm="x"`, Err: middleware.ErrInsufficientScope}
+	forbidden := &middleware.Error{Status: 403, Code: "insufficient_scope", Challenge: `Bearer realm="x"`, Err: middleware.ErrInsufficientScope}
 	for _, tc := range []struct {
 		name             string
 		err              error

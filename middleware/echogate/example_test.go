@@ -6,6 +6,7 @@ import (
 	"log"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 
 	"github.com/labstack/echo/v4"
@@ -122,4 +123,50 @@ func ExampleMiddleware_HTTPError() {
 	// Output:
 	// 200  Demo User 38890
 	// 503 30 {"error":"temporarily_unavailable","error_description":"the authorization server is unavailable; try again later"}
+}
+
+// Address management for ACM/IDM tokens: a scope, the organisation's OVO
+// code and a rule of the application's own, all named by echogate. Tokens
+// may also come in a form body.
+func ExampleEvery() {
+	as := introspecttest.NewServer() // stands in for ACM/IDM
+	defer as.Close()
+	agiv := as.IssueToken(introspecttest.Token{Scopes: []string{"dv_ar_adres_beheer"},
+		Claims: map[string]any{"vo_orgcode": "OVO002949", "vo_doelgroepcode": "GID"}})
+	company := as.IssueToken(introspecttest.Token{Scopes: []string{"dv_ar_adres_beheer"},
+		Claims: map[string]any{"vo_orgcode": "0316381039", "vo_doelgroepcode": "EA"}})
+
+	acm, err := introspect.NewIntrospector(introspect.IntrospectorConfig{
+		Issuer: as.Issuer(), ClientID: as.ClientID, ClientSecret: as.ClientSecret,
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	gate, err := echogate.New(echogate.Config{Verifier: acm, Sources: echogate.FromHeader | echogate.FromForm})
+	if err != nil {
+		log.Fatal(err)
+	}
+	employees := echogate.PolicyFunc(func(info *introspect.TokenInfo) bool { return info.VO().DoelgroepCode == "GID" })
+	var manageAddresses echogate.Policy = echogate.Every(
+		echogate.AllOf("dv_ar_adres_beheer"), echogate.OVOCodes("OVO002949"), employees)
+
+	e := echo.New()
+	e.POST("/v1/addresses", func(c echo.Context) error {
+		return c.String(http.StatusCreated, "created for "+introspect.FromContext(c.Request().Context()).OVOCode())
+	}, gate.Require(manageAddresses))
+
+	api := httptest.NewServer(e)
+	defer api.Close()
+	for _, token := range []string{agiv, company} {
+		resp, err := http.PostForm(api.URL+"/v1/addresses", url.Values{"access_token": {token}})
+		if err != nil {
+			log.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		fmt.Println(resp.StatusCode, strings.TrimSpace(string(body)))
+	}
+	// Output:
+	// 201 created for OVO002949
+	// 403 {"error":"insufficient_scope","error_description":"the access token does not grant what this request needs"}
 }

@@ -28,7 +28,7 @@ import (
 
 // The tokens the stub authorization server knows.
 var (
-	longToken = strings.Repeat("L", middleware.DefaultMaxTokenLength)
+	longToken = strings.Repeat("L", 4096)
 	known     = map[string]*introspect.TokenInfo{
 		"map-token":   {Active: true, Scopes: scopes.New("MapRequest"), ClientID: "38890", Audience: []string{"38890"}},
 		"pdo-read":    {Active: true, Scopes: scopes.New("gipod_pdo_read"), ClientID: "38890", Audience: []string{"38890"}},
