@@ -88,8 +88,8 @@ var (
 	okEcho    = func(c echo.Context) error { return c.NoContent(http.StatusOK) }
 )
 
-// cachedTokengate returns an Authenticator whose cache already holds token.
-func cachedTokengate(b *testing.B, token string) *middleware.Authenticator {
+// cachedVerifier returns a cache that already holds token.
+func cachedVerifier(b *testing.B, token string) introspect.Verifier {
 	stub := introspect.VerifierFunc(func(context.Context, string) (*introspect.TokenInfo, error) {
 		return &introspect.TokenInfo{Active: true, Scopes: scopes.New("MapRequest"), ClientID: "38890",
 			Audience: []string{"38890"}, ExpiresAt: time.Now().Add(time.Hour)}, nil
@@ -102,7 +102,12 @@ func cachedTokengate(b *testing.B, token string) *middleware.Authenticator {
 	if _, err := cache.Verify(context.Background(), token); err != nil {
 		b.Fatal(err)
 	}
-	auth, err := middleware.New(middleware.Config{Verifier: cache})
+	return cache
+}
+
+// cachedTokengate returns an Authenticator whose cache already holds token.
+func cachedTokengate(b *testing.B, token string) *middleware.Authenticator {
+	auth, err := middleware.New(middleware.Config{Verifier: cachedVerifier(b, token)})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -144,9 +149,12 @@ var hitCases = []hitCase{
 	}},
 	{"echo/tokengate", func(b *testing.B) (http.Handler, string) {
 		token := opaqueToken()
-		gate := echogate.New(cachedTokengate(b, token), echogate.Config{})
+		gate, err := echogate.New(echogate.Config{Verifier: cachedVerifier(b, token)})
+		if err != nil {
+			b.Fatal(err)
+		}
 		e := echo.New()
-		e.GET(route, okEcho, gate.Require(middleware.AllOf("MapRequest")))
+		e.GET(route, okEcho, gate.Require(echogate.AllOf("MapRequest")))
 		return e, token
 	}},
 	{"echo/echojwt-HS256", func(b *testing.B) (http.Handler, string) {

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"mime"
@@ -16,7 +15,9 @@ import (
 	"github.com/tokengate/tokengate/middleware"
 )
 
-// Route requirements, shared by both stacks.
+// Route requirements of the net/http stack; echo.go states the same ones
+// with echogate's names, so that an Echo application need not import
+// tokengate's middleware next to Echo's.
 var (
 	needMapRequest = middleware.AllOf("MapRequest")
 	needReadOrRW   = middleware.AnyOf("gipod_pdo_read", "gipod_pdo_write")
@@ -29,7 +30,6 @@ const maxBodyBytes = 1 << 20
 // api is the sample application, without any web framework: both stacks
 // call it and turn what it returns into responses.
 type api struct {
-	auth     *middleware.Authenticator
 	profiles *introspect.ProfileClient // nil when not configured
 
 	mu          sync.Mutex
@@ -149,23 +149,15 @@ func badRequest(description string) *problem {
 }
 
 // profile fetches the profile of the token's owner with the client
-// credentials. It returns a *middleware.Error when the authorization server
-// refuses the token or fails, and a *problem when profiles are not
-// configured.
-func (a *api) profile(ctx context.Context, r *http.Request) (*introspect.Profile, error) {
+// credentials. It returns a *problem when profiles are not configured, and
+// the profile client's error when the authorization server refuses the
+// token or fails, for the stack to answer as its middleware would.
+func (a *api) profile(ctx context.Context, token string) (*introspect.Profile, error) {
 	if a.profiles == nil {
 		return nil, &problem{status: http.StatusNotImplemented, body: middleware.Body{
 			Error: "not_configured", Description: "profile lookup is Geosecure's and needs -client-id and -client-secret; " +
 				"with ACM/IDM, GET /v1/token shows the token's claims",
 		}}
 	}
-	token, ok := a.auth.Token(r)
-	if !ok {
-		return nil, errors.New("the token vanished from the request") // unreachable behind the middleware
-	}
-	p, err := a.profiles.Profile(ctx, token)
-	if err != nil {
-		return nil, a.auth.ErrorFor(err)
-	}
-	return p, nil
+	return a.profiles.Profile(ctx, token)
 }

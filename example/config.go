@@ -138,7 +138,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 			return nil, fmt.Errorf("-client-auth %s needs -client-secret", c.clientAuth)
 		}
 	}
-	if c.sources, err = middleware.ParseSources(tokenFrom); err != nil {
+	if c.sources, err = parseSources(tokenFrom); err != nil {
 		return nil, fmt.Errorf("-token-from: %w", err)
 	}
 	if c.cacheTTL, err = time.ParseDuration(cacheTTL); err != nil || c.cacheTTL < 0 {
@@ -162,6 +162,29 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 		}
 	}
 	return &c, nil
+}
+
+// parseSources reads -token-from: a comma-separated list of the token
+// sources "header", "form" and "query".
+func parseSources(s string) (middleware.Sources, error) {
+	var out middleware.Sources
+	for name := range strings.SplitSeq(s, ",") {
+		switch strings.ToLower(strings.TrimSpace(name)) {
+		case "header":
+			out |= middleware.FromHeader
+		case "form":
+			out |= middleware.FromForm
+		case "query":
+			out |= middleware.FromQuery
+		case "":
+		default:
+			return 0, fmt.Errorf("unknown token source %q (want header, form or query)", name)
+		}
+	}
+	if out == 0 {
+		return 0, errors.New("no token source given")
+	}
+	return out, nil
 }
 
 // deriveProfileURL replaces the last path segment "verify" of a Geosecure

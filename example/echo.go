@@ -9,13 +9,24 @@ import (
 	"github.com/labstack/echo/v4"
 	echomw "github.com/labstack/echo/v4/middleware"
 
-	"github.com/tokengate/tokengate/middleware"
+	"github.com/tokengate/tokengate/introspect"
 	"github.com/tokengate/tokengate/middleware/echogate"
 )
 
-// newEchoHandler serves the API with Echo v4: the same routes, requirements
-// and answers as newHTTPHandler.
-func newEchoHandler(a *api, logger *slog.Logger) http.Handler {
+// newEchoHandler serves the API with Echo v4, its tokens checked by
+// verifier: the same routes, requirements and answers as newHTTPHandler,
+// without tokengate's middleware package.
+func newEchoHandler(a *api, cfg *config, verifier introspect.Verifier, logger *slog.Logger) (http.Handler, error) {
+	gate, err := echogate.New(echogate.Config{
+		Verifier:  verifier,
+		Realm:     cfg.realm,
+		Sources:   cfg.sources,
+		Audiences: cfg.audiences,
+		Logger:    logger,
+	})
+	if err != nil {
+		return nil, err
+	}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = func(err error, c echo.Context) {
@@ -40,36 +51,36 @@ func newEchoHandler(a *api, logger *slog.Logger) http.Handler {
 	})
 	e.Use(echomw.Recover())
 
-	gate := echogate.New(a.auth, echogate.Config{})
 	e.GET("/healthz", func(c echo.Context) error {
 		return c.String(http.StatusOK, "ok")
 	})
 	e.GET("/v1/token", func(c echo.Context) error {
-		return c.JSON(http.StatusOK, a.token(echogate.TokenInfo(c)))
+		return c.JSON(http.StatusOK, a.token(introspect.FromContext(c.Request().Context())))
 	}, gate.Authenticate())
 	e.GET("/v1/maps", func(c echo.Context) error {
 		return c.JSON(http.StatusOK, a.maps())
-	}, gate.Require(needMapRequest))
+	}, gate.Require(echogate.AllOf("MapRequest")))
 	e.GET("/v1/occupations", func(c echo.Context) error {
 		return c.JSON(http.StatusOK, a.listOccupations())
-	}, gate.Require(needReadOrRW))
+	}, gate.Require(echogate.AnyOf("gipod_pdo_read", "gipod_pdo_write")))
 	e.POST("/v1/occupations", func(c echo.Context) error {
-		occ, err := a.createOccupation(c.Request(), echogate.TokenInfo(c))
+		occ, err := a.createOccupation(c.Request(), introspect.FromContext(c.Request().Context()))
 		if err != nil {
 			return err
 		}
 		return c.JSON(http.StatusCreated, occ)
-	}, gate.Require(needReadAndRW))
+	}, gate.Require(echogate.AllOf("gipod_pdo_read", "gipod_pdo_write")))
 	e.GET("/v1/profile", func(c echo.Context) error {
-		p, err := a.profile(c.Request().Context(), c.Request())
-		var me *middleware.Error
-		if errors.As(err, &me) {
-			return echogate.HTTPError(c, me)
+		token, _ := gate.Token(c) // there is one: the middleware verified it
+		p, err := a.profile(c.Request().Context(), token)
+		var pr *problem
+		if err != nil && !errors.As(err, &pr) {
+			return gate.HTTPError(c, err) // answered as the middleware would
 		}
 		if err != nil {
 			return err
 		}
 		return c.JSON(http.StatusOK, p)
 	}, gate.Authenticate())
-	return e
+	return e, nil
 }

@@ -36,7 +36,6 @@ import (
 	"time"
 
 	"github.com/tokengate/tokengate/introspect"
-	"github.com/tokengate/tokengate/middleware"
 )
 
 func main() {
@@ -98,17 +97,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	defer cache.Close()
 
-	auth, err := middleware.New(middleware.Config{
-		Verifier:  cache,
-		Realm:     cfg.realm,
-		Sources:   cfg.sources,
-		Audiences: cfg.audiences,
-		Logger:    logger,
-	})
-	if err != nil {
-		return err
-	}
-	app := &api{auth: auth}
+	app := &api{}
 	if !cfg.rfc7662() && cfg.clientID != "" && cfg.clientSecret != "" {
 		app.profiles, err = introspect.NewProfileClient(introspect.ProfileConfig{
 			URL: cfg.profileURL, ClientID: cfg.clientID, ClientSecret: cfg.clientSecret, Timeout: cfg.upstreamTimeout,
@@ -118,9 +107,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 	}
 
-	handler, stack := newEchoHandler(app, logger), "Echo v4"
+	var handler http.Handler
+	stack := "Echo v4"
 	if cfg.framework == "http" {
-		handler, stack = newHTTPHandler(app, logger), "net/http"
+		stack = "net/http"
+		handler, err = newHTTPHandler(app, cfg, cache, logger)
+	} else {
+		handler, err = newEchoHandler(app, cfg, cache, logger)
+	}
+	if err != nil {
+		return err
 	}
 	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {

@@ -11,9 +11,19 @@ import (
 	"github.com/tokengate/tokengate/middleware"
 )
 
-// newHTTPHandler serves the API with net/http's ServeMux.
-func newHTTPHandler(a *api, logger *slog.Logger) http.Handler {
-	auth := a.auth
+// newHTTPHandler serves the API with net/http's ServeMux, its tokens checked
+// by verifier.
+func newHTTPHandler(a *api, cfg *config, verifier introspect.Verifier, logger *slog.Logger) (http.Handler, error) {
+	auth, err := middleware.New(middleware.Config{
+		Verifier:  verifier,
+		Realm:     cfg.realm,
+		Sources:   cfg.sources,
+		Audiences: cfg.audiences,
+		Logger:    logger,
+	})
+	if err != nil {
+		return nil, err
+	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -37,14 +47,19 @@ func newHTTPHandler(a *api, logger *slog.Logger) http.Handler {
 		writeJSON(w, http.StatusCreated, occ)
 	})))
 	mux.Handle("GET /v1/profile", auth.Authenticate(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p, err := a.profile(r.Context(), r)
+		token, _ := auth.Token(r) // there is one: the middleware verified it
+		p, err := a.profile(r.Context(), token)
+		var pr *problem
+		if err != nil && !errors.As(err, &pr) {
+			err = auth.ErrorFor(err) // answered as the middleware would
+		}
 		if err != nil {
 			writeError(w, r, err)
 			return
 		}
 		writeJSON(w, http.StatusOK, p)
 	})))
-	return accessLog(logger, recoverPanics(logger, mux))
+	return accessLog(logger, recoverPanics(logger, mux)), nil
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -3,8 +3,13 @@ package introspect
 import "strings"
 
 // VOClaims are the Flemish government's claims that ACM/IDM puts in its
-// introspection answers, read from [TokenInfo.Claims]. A claim that is
-// absent or not a string reads as "".
+// introspection answers, read from [TokenInfo.Claims] as they were sent. A
+// claim that is absent or not a string reads as "".
+//
+// The organisation's OVO code is not a field: it is [TokenInfo.OVOCode],
+// which applies the Basisregisters' rule to "vo_ovocode" and
+// "vo_orgcode". A handler that needs the raw "vo_ovocode" claim, as sent,
+// reads it with [TokenInfo.StringClaim].
 type VOClaims struct {
 	// ID is "vo_id": the user's identifier at ACM/IDM, stable across
 	// sessions.
@@ -12,9 +17,6 @@ type VOClaims struct {
 	// OrgCode is "vo_orgcode": the code of the organisation the user acts
 	// for, a KBO number or an OVO code.
 	OrgCode string
-	// OVOCode is "vo_ovocode": the organisation's code in the Flemish
-	// Organisatieregister ("OVO" and six digits), when it has one.
-	OVOCode string
 	// DoelgroepCode and DoelgroepNaam are "vo_doelgroepcode" and
 	// "vo_doelgroepnaam": the audience group the user logged in as, such as
 	// "GID" (government employees) or "EA" (enterprises).
@@ -37,7 +39,6 @@ func (t *TokenInfo) VO() VOClaims {
 	c := VOClaims{
 		ID:            t.StringClaim("vo_id"),
 		OrgCode:       t.StringClaim("vo_orgcode"),
-		OVOCode:       t.StringClaim("vo_ovocode"),
 		DoelgroepCode: t.StringClaim("vo_doelgroepcode"),
 		DoelgroepNaam: t.StringClaim("vo_doelgroepnaam"),
 	}
@@ -49,22 +50,18 @@ func (t *TokenInfo) VO() VOClaims {
 	return c
 }
 
-// Organisation returns the OVO code of the organisation the user acts for,
-// by the Basisregisters' rule: "vo_ovocode" when it is set, else
-// "vo_orgcode" when that is an OVO code (it starts with "OVO"). Blank values
-// are skipped; "" means the token names no OVO code.
-func (c VOClaims) Organisation() string {
-	if ovo := strings.TrimSpace(c.OVOCode); ovo != "" {
+// OVOCode returns the OVO code (in the Flemish Organisatieregister, "OVO"
+// and six digits) of the organisation the token's user acts for, by the
+// Basisregisters' rule: "vo_ovocode" when it is set, else "vo_orgcode" when
+// that is an OVO code (it starts with "OVO"). Blank values are skipped and
+// surrounding blanks trimmed; "" means the token names no OVO code, as it
+// does for a nil t.
+func (t *TokenInfo) OVOCode() string {
+	if ovo := strings.TrimSpace(t.StringClaim("vo_ovocode")); ovo != "" {
 		return ovo
 	}
-	if org := strings.TrimSpace(c.OrgCode); strings.HasPrefix(org, "OVO") {
+	if org := strings.TrimSpace(t.StringClaim("vo_orgcode")); strings.HasPrefix(org, "OVO") {
 		return org
 	}
 	return ""
-}
-
-// OVOCode returns the OVO code of the organisation the token's user acts
-// for, by the rule of [VOClaims.Organisation], or "" when there is none.
-func (t *TokenInfo) OVOCode() string {
-	return VOClaims{OVOCode: t.StringClaim("vo_ovocode"), OrgCode: t.StringClaim("vo_orgcode")}.Organisation()
 }

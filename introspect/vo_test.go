@@ -27,7 +27,6 @@ func TestOVOCode(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			info := &introspect.TokenInfo{Active: true, Claims: tt.claims}
 			assert.Equal(t, tt.want, info.OVOCode())
-			assert.Equal(t, tt.want, info.VO().Organisation())
 		})
 	}
 	var none *introspect.TokenInfo
@@ -42,7 +41,7 @@ func TestVOClaims(t *testing.T) {
 		"vo_doelgroepcode":   "GID",
 		"vo_doelgroepnaam":   "Medewerkers Vlaamse overheid",
 		"credential_manager": map[string]any{"code": "DV", "name": "Digitaal Vlaanderen"},
-		"vo_ovocode":         false,
+		"vo_ovocode":         " OVO001833 ",
 	}}
 	assert.Equal(t, introspect.VOClaims{
 		ID:                "d6b5a1f4-8c2b-4e52-9f1b-3a2e7c9d0e11",
@@ -51,4 +50,6 @@ func TestVOClaims(t *testing.T) {
 		DoelgroepNaam:     "Medewerkers Vlaamse overheid",
 		CredentialManager: introspect.CredentialManager{Code: "DV", Name: "Digitaal Vlaanderen"},
 	}, info.VO())
+	assert.Equal(t, "OVO001833", info.OVOCode(), "the rule: vo_ovocode first, trimmed")
+	assert.Equal(t, " OVO001833 ", info.StringClaim("vo_ovocode"), "the raw claim, as sent")
 }

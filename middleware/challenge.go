@@ -29,13 +29,13 @@ var (
 
 // The error codes of RFC 6750 §3.1.
 const (
-	CodeInvalidRequest    = "invalid_request"
-	CodeInvalidToken      = "invalid_token"
-	CodeInsufficientScope = "insufficient_scope"
-	// CodeTemporarilyUnavailable is RFC 6749's code for a server that
+	codeInvalidRequest    = "invalid_request"
+	codeInvalidToken      = "invalid_token"
+	codeInsufficientScope = "insufficient_scope"
+	// codeTemporarilyUnavailable is RFC 6749's code for a server that
 	// cannot answer now. It goes in the body of a 503, never in a
 	// challenge.
-	CodeTemporarilyUnavailable = "temporarily_unavailable"
+	codeTemporarilyUnavailable = "temporarily_unavailable"
 )
 
 // Error is a refused request: what the middleware hands to an ErrorHandler
@@ -47,8 +47,11 @@ const (
 type Error struct {
 	// Status is the HTTP status to answer with: 400, 401, 403 or 503.
 	Status int
-	// Code is the RFC 6750 error code, or "" when the request had no token
-	// (401) and for a 503, whose body says temporarily_unavailable.
+	// Code is the RFC 6750 error code: "invalid_request" (400),
+	// "invalid_token" (401) or "insufficient_scope" (403); "" when the
+	// request had no token (401) and for a 503, whose body says
+	// "temporarily_unavailable". Match the category with [errors.Is] on
+	// the sentinel errors rather than with Code.
 	Code string
 	// Description is a short, fixed, client-safe explanation.
 	Description string
@@ -103,7 +106,7 @@ type Body struct {
 func (e *Error) Body() Body {
 	code := e.Code
 	if e.Status == http.StatusServiceUnavailable {
-		code = CodeTemporarilyUnavailable
+		code = codeTemporarilyUnavailable
 	}
 	return Body{Error: code, Description: e.Description}
 }

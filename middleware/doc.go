@@ -2,22 +2,36 @@
 // tokens (RFC 6750): it finds the token in the request, has an
 // [introspect.Verifier] check it, and enforces each route's [Policy].
 //
-// Build one [Authenticator] and use its methods as middleware, either per
-// route or as a group-level Authenticate plus route-level requirements:
+// Build one [Authenticator] with [New] and use its methods as middleware,
+// either per route or as a group-level Authenticate plus route-level
+// requirements:
 //
 //	auth, err := middleware.New(middleware.Config{Verifier: cache, Realm: "gipod"})
 //	mux.Handle("GET /v1/maps", auth.Require(middleware.AllOf("MapRequest"))(maps))
 //	mux.Handle("GET /v1/token", auth.Authenticate(tokenInfo))
 //
-// Handlers read the token's facts with [introspect.FromContext] (or
-// [TokenInfo]) and may check a scope themselves:
+// A route states what it needs with a Policy: [AllOf] or [AnyOf] scopes (a
+// [ScopeRule], whose Matching method chooses scopes.Hierarchic or
+// scopes.Wildcard over exact comparison), [OVOCodes], [Every] one of
+// several, or a [PolicyFunc]. Require(nil) allows any verified token.
+//
+// Handlers read the token's facts with [introspect.FromContext], on every
+// stack, and may check a scope themselves:
 //
 //	if introspect.FromContext(r.Context()).HasScope("gipod_pdo_write") { … }
 //
+// A handler that calls the authorization server itself with the token
+// ([Authenticator.Token]) answers a failure as the middleware would with
+// [Authenticator.ErrorFor] and [WriteError]. Adapters to other frameworks
+// make the whole decision with [Authenticator.Authorize], whose error is
+// always an [*Error].
+//
 // The Echo v4 adapter, in package echogate below this one, makes the same
-// decisions in Echo's conventions; net/http users never compile Echo. Each
-// stack has its own skipper: Config.Skipper is net/http's, and echogate
-// runs only the Echo-shaped one of its own Config.
+// decisions in Echo's conventions and names what an Echo application needs
+// itself, so that it need not import this package next to Echo's own
+// middleware; net/http users never compile Echo. Each stack has its own skipper:
+// Config.Skipper is net/http's, and echogate runs only the Echo-shaped one
+// of its own Config.
 //
 // # Responses
 //

@@ -3,7 +3,6 @@ package middleware
 import (
 	"bytes"
 	"errors"
-	"fmt"
 	"io"
 	"mime"
 	"net/http"
@@ -31,29 +30,6 @@ const (
 	// Successful responses to such requests get "Cache-Control: private".
 	FromQuery
 )
-
-// ParseSources reads a comma-separated list of source names, "header",
-// "form" and "query", as a command-line flag would give them.
-func ParseSources(s string) (Sources, error) {
-	var out Sources
-	for name := range strings.SplitSeq(s, ",") {
-		switch strings.ToLower(strings.TrimSpace(name)) {
-		case "header":
-			out |= FromHeader
-		case "form":
-			out |= FromForm
-		case "query":
-			out |= FromQuery
-		case "":
-		default:
-			return 0, fmt.Errorf("middleware: unknown token source %q (want header, form or query)", name)
-		}
-	}
-	if out == 0 {
-		return 0, errors.New("middleware: no token source given")
-	}
-	return out, nil
-}
 
 // String lists the sources in s, comma-separated.
 func (s Sources) String() string {

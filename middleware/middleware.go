@@ -12,34 +12,39 @@ import (
 
 	"github.com/tokengate/tokengate/internal/tokenctx"
 	"github.com/tokengate/tokengate/introspect"
-	"github.com/tokengate/tokengate/scopes"
 )
 
-// Defaults of [Config].
+// Defaults of [Config], for its zero values.
 const (
-	DefaultRealm          = "api"
-	DefaultMaxTokenLength = 4096
-	DefaultMaxFormBytes   = 1 << 20
-	DefaultRetryAfter     = 5 * time.Second
+	defaultRealm          = "api"
+	defaultMaxTokenLength = 4096
+	defaultMaxFormBytes   = 1 << 20
+	defaultRetryAfter     = 5 * time.Second
 )
 
 // Config configures an [Authenticator]. Verifier is required; the zero value
-// of every other field is a sensible default.
+// of every other field is a sensible default. By the rule of every Config in
+// this module, zero means the default and a negative number means "none"
+// where none makes sense. Here it never does: MaxTokenLength and
+// MaxFormBytes are bounds and RetryAfter is the delay every 503 carries, so
+// a negative one is an error of [New].
 type Config struct {
 	// Verifier checks tokens: usually an [*introspect.Cache] in front of a
 	// backend. Required.
 	Verifier introspect.Verifier
 	// Realm is the realm of WWW-Authenticate challenges. Empty means
-	// [DefaultRealm].
+	// "api".
 	Realm string
 	// Sources are where tokens are looked for. Zero means [FromHeader].
 	Sources Sources
 	// MaxTokenLength is the longest token accepted; a longer one makes the
 	// request malformed before anything else is done with it. Zero means
-	// [DefaultMaxTokenLength] (4096 bytes).
+	// 4096 bytes. Negative is an error: a token's
+	// length is always bounded.
 	MaxTokenLength int
 	// MaxFormBytes bounds the form body read to find a token when
-	// [FromForm] is enabled. Zero means [DefaultMaxFormBytes] (1 MiB).
+	// [FromForm] is enabled. Zero means 1 MiB.
+	// Negative is an error: the body read is always bounded.
 	MaxFormBytes int64
 	// Audiences, when not empty, is the allow-list of token audiences: a
 	// token is accepted only if one of its audiences is listed or, when it
@@ -75,7 +80,10 @@ type Config struct {
 	// error handler instead.
 	ErrorHandler func(w http.ResponseWriter, r *http.Request, err *Error)
 	// RetryAfter is the Retry-After of a 503 when the authorization server
-	// sent none. Zero means [DefaultRetryAfter].
+	// sent none; it is rounded up to whole seconds, at least 1. Zero means
+	// 5 s. Negative is an error: every 503 carries a
+	// Retry-After, so that clients back off instead of retrying at once
+	// (RFC 9110 allows a 503 without one; this module does not).
 	RetryAfter time.Duration
 	// Logger receives a line for each refused request, at debug level for
 	// the client's mistakes and at warn level when the authorization server
@@ -116,10 +124,15 @@ func New(cfg Config) (*Authenticator, error) {
 	if cfg.Sources&^(FromHeader|FromForm|FromQuery) != 0 {
 		return nil, fmt.Errorf("middleware: unknown token sources %#x", uint8(cfg.Sources))
 	}
-	if cfg.MaxTokenLength < 0 || cfg.MaxFormBytes < 0 || cfg.RetryAfter < 0 {
-		return nil, errors.New("middleware: negative MaxTokenLength, MaxFormBytes or RetryAfter")
+	switch {
+	case cfg.MaxTokenLength < 0:
+		return nil, errors.New("middleware: Config.MaxTokenLength is negative; a token's length is always bounded (0 means 4096)")
+	case cfg.MaxFormBytes < 0:
+		return nil, errors.New("middleware: Config.MaxFormBytes is negative; the form body read is always bounded (0 means 1 MiB)")
+	case cfg.RetryAfter < 0:
+		return nil, errors.New("middleware: Config.RetryAfter is negative; every 503 carries a Retry-After (0 means 5s)")
 	}
-	realm := cmp.Or(cfg.Realm, DefaultRealm)
+	realm := cmp.Or(cfg.Realm, defaultRealm)
 	if strings.ContainsFunc(realm, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
 		return nil, errors.New("middleware: Config.Realm holds control characters")
 	}
@@ -127,14 +140,14 @@ func New(cfg Config) (*Authenticator, error) {
 		verifier:       cfg.Verifier,
 		realm:          realm,
 		sources:        cmp.Or(cfg.Sources, FromHeader),
-		maxTokenLength: cmp.Or(cfg.MaxTokenLength, DefaultMaxTokenLength),
-		maxFormBytes:   cmp.Or(cfg.MaxFormBytes, DefaultMaxFormBytes),
+		maxTokenLength: cmp.Or(cfg.MaxTokenLength, defaultMaxTokenLength),
+		maxFormBytes:   cmp.Or(cfg.MaxFormBytes, defaultMaxFormBytes),
 		audiences:      slices.Clone(cfg.Audiences),
 		optional:       cfg.Optional,
 		skipper:        cfg.Skipper,
 		allowPreflight: cfg.AllowPreflight,
 		errorHandler:   cfg.ErrorHandler,
-		retryAfter:     cmp.Or(cfg.RetryAfter, DefaultRetryAfter),
+		retryAfter:     cmp.Or(cfg.RetryAfter, defaultRetryAfter),
 		logger:         cfg.Logger,
 	}
 	if a.errorHandler == nil {
@@ -143,9 +156,6 @@ func New(cfg Config) (*Authenticator, error) {
 	a.noToken = challenge(a.realm, "", "", "")
 	return a, nil
 }
-
-// Realm returns the realm of the Authenticator's challenges.
-func (a *Authenticator) Realm() string { return a.realm }
 
 // Result is what [Authenticator.Authorize] learnt about an allowed request.
 type Result struct {
@@ -167,6 +177,10 @@ type Result struct {
 // token; with a nil p and Config.Optional, a request without a token is
 // allowed anonymously.
 //
+// A refused request gets the zero Result and an error that is always an
+// [*Error], for [errors.As], saying what to answer; an allowed one gets a
+// nil error (an untyped nil, never a nil *Error in an error).
+//
 // When r's context already holds a TokenInfo that a put there (a
 // group-level Authenticate of the same Authenticator), the token is not
 // verified again: only the audience list and p are checked. A TokenInfo that
@@ -174,7 +188,17 @@ type Result struct {
 // the token is verified as if it were not there. Skipping is the caller's
 // business (Config.Skipper is net/http's, each adapter has its own), and so
 // is answering preflight requests, see [Authenticator.Preflight].
-func (a *Authenticator) Authorize(r *http.Request, p Policy) (Result, *Error) {
+func (a *Authenticator) Authorize(r *http.Request, p Policy) (Result, error) {
+	res, e := a.authorize(r, p)
+	if e != nil {
+		return Result{}, e
+	}
+	return res, nil
+}
+
+// authorize is Authorize with the refusal's type, for this package's
+// middleware: it returns a nil *Error when it allows r.
+func (a *Authenticator) authorize(r *http.Request, p Policy) (Result, *Error) {
 	if info := introspect.FromContext(r.Context()); info != nil && tokenctx.VerifiedBy(r.Context(), info) == a {
 		if e := a.check(r, info, p); e != nil {
 			return Result{}, e
@@ -192,7 +216,7 @@ func (a *Authenticator) Authorize(r *http.Request, p Policy) (Result, *Error) {
 			Challenge: a.noToken, Err: ErrNoToken,
 		}, "")
 	case err != nil:
-		return Result{}, a.refuse(r, a.newError(http.StatusBadRequest, CodeInvalidRequest, err.Error(), "",
+		return Result{}, a.refuse(r, a.newError(http.StatusBadRequest, codeInvalidRequest, err.Error(), "",
 			fmt.Errorf("%w: %w", ErrMalformed, err)), "")
 	}
 
@@ -217,7 +241,7 @@ func (a *Authenticator) Authorize(r *http.Request, p Policy) (Result, *Error) {
 // to answer as the middleware would.
 func (a *Authenticator) ErrorFor(err error) *Error {
 	if errors.Is(err, introspect.ErrInvalidToken) {
-		return a.newError(http.StatusUnauthorized, CodeInvalidToken,
+		return a.newError(http.StatusUnauthorized, codeInvalidToken,
 			"the access token is invalid or expired", "", err)
 	}
 	retry, ok := introspect.RetryAfter(err)
@@ -243,13 +267,13 @@ func (a *Authenticator) Token(r *http.Request) (string, bool) {
 // check applies the audience allow-list and p to a verified token.
 func (a *Authenticator) check(r *http.Request, info *introspect.TokenInfo, p Policy) *Error {
 	if !a.audienceAllowed(info) {
-		return a.newError(http.StatusUnauthorized, CodeInvalidToken,
+		return a.newError(http.StatusUnauthorized, codeInvalidToken,
 			"the access token is not meant for this service", "",
 			fmt.Errorf("%w (%w)", ErrAudience, introspect.ErrInvalidToken))
 	}
 	if p != nil && !p.Allow(info) {
 		scope := p.Scope()
-		return a.newError(http.StatusForbidden, CodeInsufficientScope,
+		return a.newError(http.StatusForbidden, codeInsufficientScope,
 			"the access token does not grant what this request needs", scope, ErrInsufficientScope)
 	}
 	return nil
@@ -326,18 +350,13 @@ func (a *Authenticator) Authenticate(next http.Handler) http.Handler {
 // Require returns net/http middleware that lets through requests whose token
 // satisfies p. Behind [Authenticator.Authenticate] (say, on a route group)
 // it checks the token already verified; on its own it verifies the token
-// first.
+// first. A nil p allows any verified token; unlike Authenticate, Require
+// always needs a token, whatever Config.Optional says.
 func (a *Authenticator) Require(p Policy) func(http.Handler) http.Handler {
 	if p == nil {
-		p = PolicyFunc(func(*introspect.TokenInfo) bool { return true })
+		p = Every()
 	}
 	return func(next http.Handler) http.Handler { return a.handler(next, p) }
-}
-
-// RequireScopes returns net/http middleware that lets through requests whose
-// token's scopes satisfy req.
-func (a *Authenticator) RequireScopes(req scopes.Requirement) func(http.Handler) http.Handler {
-	return a.Require(ScopePolicy(req))
 }
 
 func (a *Authenticator) handler(next http.Handler, p Policy) http.Handler {
@@ -352,7 +371,7 @@ func (a *Authenticator) handler(next http.Handler, p Policy) http.Handler {
 			w.WriteHeader(http.StatusNoContent)
 			return
 		}
-		res, e := a.Authorize(r, p)
+		res, e := a.authorize(r, p)
 		if e != nil {
 			a.errorHandler(w, r, e)
 			return
@@ -364,10 +383,4 @@ func (a *Authenticator) handler(next http.Handler, p Policy) http.Handler {
 		}
 		next.ServeHTTP(w, res.Request)
 	})
-}
-
-// TokenInfo returns the facts about the token of an authenticated request,
-// or nil. It is [introspect.FromContext] of the request's context.
-func TokenInfo(r *http.Request) *introspect.TokenInfo {
-	return introspect.FromContext(r.Context())
 }

@@ -40,20 +40,25 @@ var okHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { 
 
 func TestNewValidatesConfig(t *testing.T) {
 	v := verifierOf(nil)
-	for name, cfg := range map[string]middleware.Config{
-		"no verifier":      {},
-		"unknown source":   {Verifier: v, Sources: 1 << 7},
-		"negative length":  {Verifier: v, MaxTokenLength: -1},
-		"negative form":    {Verifier: v, MaxFormBytes: -1},
-		"negative retry":   {Verifier: v, RetryAfter: -1},
-		"realm with CR LF": {Verifier: v, Realm: "a\r\nb"},
+	for name, tc := range map[string]struct {
+		cfg  middleware.Config
+		want string
+	}{
+		"no verifier":      {middleware.Config{}, "Config.Verifier is required"},
+		"unknown source":   {middleware.Config{Verifier: v, Sources: 1 << 7}, "unknown token sources"},
+		"negative length":  {middleware.Config{Verifier: v, MaxTokenLength: -1}, "Config.MaxTokenLength is negative"},
+		"negative form":    {middleware.Config{Verifier: v, MaxFormBytes: -1}, "Config.MaxFormBytes is negative"},
+		"negative retry":   {middleware.Config{Verifier: v, RetryAfter: -time.Second}, "Config.RetryAfter is negative"},
+		"realm with CR LF": {middleware.Config{Verifier: v, Realm: "a\r\nb"}, "Config.Realm holds control characters"},
 	} {
-		_, err := middleware.New(cfg)
-		assert.Error(t, err, name)
+		_, err := middleware.New(tc.cfg)
+		assert.ErrorContains(t, err, "middleware: "+tc.want, name)
 	}
 	a, err := middleware.New(middleware.Config{Verifier: v})
 	require.NoError(t, err)
-	assert.Equal(t, middleware.DefaultRealm, a.Realm())
+	w := httptest.NewRecorder()
+	a.Authenticate(okHandler).ServeHTTP(w, httptest.NewRequest("GET", "/", nil))
+	assert.Equal(t, `Bearer realm="api"`, w.Header().Get("WWW-Authenticate"), "the default realm")
 }
 
 func TestLogsFingerprintsNotTokens(t *testing.T) {
@@ -122,7 +127,7 @@ func TestCustomErrorHandler(t *testing.T) {
 	assert.Equal(t, 503, w.Code)
 	require.NotNil(t, got)
 	assert.ErrorIs(t, got, introspect.ErrUnavailable)
-	assert.Equal(t, middleware.DefaultRetryAfter, got.RetryAfter)
+	assert.Equal(t, 5*time.Second, got.RetryAfter)
 }
 
 func TestErrorsMatchTheirCauses(t *testing.T) {
@@ -149,16 +154,43 @@ func TestErrorsMatchTheirCauses(t *testing.T) {
 		if tt.auth != "" {
 			r.Header.Set("Authorization", tt.auth)
 		}
-		_, e := a.Authorize(r, nil)
-		require.NotNil(t, e, tt.auth)
+		_, err := a.Authorize(r, nil)
+		var e *middleware.Error
+		require.ErrorAs(t, err, &e, tt.auth)
 		if tt.want != nil {
-			assert.ErrorIs(t, e, tt.want, tt.auth)
+			assert.ErrorIs(t, err, tt.want, tt.auth)
 		} else {
 			assert.Equal(t, 503, e.Status, "a verifier breaking its contract fails closed")
 		}
 	}
-	_, e := a.Authorize(httptest.NewRequest("GET", "/", nil), middleware.AllOf("x"))
-	assert.ErrorIs(t, e, middleware.ErrNoToken)
+	_, err = a.Authorize(httptest.NewRequest("GET", "/", nil), middleware.AllOf("x"))
+	assert.ErrorIs(t, err, middleware.ErrNoToken)
+}
+
+// TestAuthorizeAllowsWithANilError: an allowed request's error is a nil
+// interface, not a nil *Error in one, so that err != nil means a refusal.
+func TestAuthorizeAllowsWithANilError(t *testing.T) {
+	info := &introspect.TokenInfo{Active: true, Scopes: scopes.New("MapRequest")}
+	a, err := middleware.New(middleware.Config{Verifier: verifierOf(map[string]*introspect.TokenInfo{"t": info}), Optional: true})
+	require.NoError(t, err)
+	for _, tc := range []struct {
+		name string
+		auth string
+		p    middleware.Policy
+	}{
+		{"verified", "Bearer t", middleware.AllOf("MapRequest")},
+		{"anonymous", "", nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := httptest.NewRequest("GET", "/", nil)
+			if tc.auth != "" {
+				r.Header.Set("Authorization", tc.auth)
+			}
+			res, err := a.Authorize(r, tc.p)
+			assert.True(t, err == nil, "err is %#v", err)
+			assert.NotNil(t, res.Request)
+		})
+	}
 }
 
 func TestPolicyFuncAndSkipper(t *testing.T) {
@@ -189,13 +221,43 @@ func TestPolicyFuncAndSkipper(t *testing.T) {
 	assert.Equal(t, 200, do(otherClient, "/healthz").Code, "skipped")
 }
 
+// TestRequireNilNeedsAToken: Require(nil) allows any verified token, and,
+// unlike Authenticate, never an anonymous request.
+func TestRequireNilNeedsAToken(t *testing.T) {
+	a, err := middleware.New(middleware.Config{
+		Verifier: verifierOf(map[string]*introspect.TokenInfo{"t": {Active: true}}), Logger: quiet, Optional: true,
+	})
+	require.NoError(t, err)
+	for _, tc := range []struct {
+		name   string
+		h      http.Handler
+		auth   string
+		status int
+	}{
+		{"Require(nil), token", a.Require(nil)(okHandler), "Bearer t", 200},
+		{"Require(nil), no token", a.Require(nil)(okHandler), "", 401},
+		{"Require(Every()), no token", a.Require(middleware.Every())(okHandler), "", 401},
+		{"Authenticate, no token", a.Authenticate(okHandler), "", 200},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := httptest.NewRequest("GET", "/", nil)
+			if tc.auth != "" {
+				r.Header.Set("Authorization", tc.auth)
+			}
+			w := httptest.NewRecorder()
+			tc.h.ServeHTTP(w, r)
+			assert.Equal(t, tc.status, w.Code)
+		})
+	}
+}
+
 func TestHandlerChecksScopeItself(t *testing.T) {
 	a, err := middleware.New(middleware.Config{Verifier: verifierOf(map[string]*introspect.TokenInfo{
 		"t": {Active: true, Scopes: scopes.New("gipod_pdo_read")},
 	})})
 	require.NoError(t, err)
 	h := a.Authenticate(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !middleware.TokenInfo(r).HasScope("gipod_pdo_write") {
+		if !introspect.FromContext(r.Context()).HasScope("gipod_pdo_write") {
 			w.WriteHeader(http.StatusForbidden)
 		}
 	}))
@@ -204,7 +266,7 @@ func TestHandlerChecksScopeItself(t *testing.T) {
 	w := httptest.NewRecorder()
 	h.ServeHTTP(w, r)
 	assert.Equal(t, 403, w.Code)
-	assert.Nil(t, middleware.TokenInfo(httptest.NewRequest("GET", "/", nil)))
+	assert.Nil(t, introspect.FromContext(httptest.NewRequest("GET", "/", nil).Context()))
 }
 
 // TestOnlyOwnTokenInfoIsTrusted: a route-level Require skips verification

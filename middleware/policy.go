@@ -8,7 +8,9 @@ import (
 	"github.com/tokengate/tokengate/scopes"
 )
 
-// Policy decides whether a verified token may use a route.
+// Policy decides whether a verified token may use a route: a [ScopeRule]
+// ([AllOf], [AnyOf]), an [OVOCodes] rule, [Every] one of several, or a
+// [PolicyFunc] of the application's own.
 //
 // Implementations must be safe for concurrent use; they run on every
 // request, on cached facts, so they should be cheap.
@@ -20,14 +22,6 @@ type Policy interface {
 	Scope() string
 }
 
-// ScopePolicy returns a Policy that allows tokens whose scopes satisfy req.
-func ScopePolicy(req scopes.Requirement) Policy { return scopePolicy{req} }
-
-type scopePolicy struct{ req scopes.Requirement }
-
-func (p scopePolicy) Allow(info *introspect.TokenInfo) bool { return p.req.SatisfiedBy(info.Scopes) }
-func (p scopePolicy) Scope() string                         { return p.req.String() }
-
 // PolicyFunc adapts a function to the [Policy] interface. Its challenge
 // names no scope.
 type PolicyFunc func(info *introspect.TokenInfo) bool
@@ -38,17 +32,10 @@ func (f PolicyFunc) Allow(info *introspect.TokenInfo) bool { return f(info) }
 // Scope returns "".
 func (f PolicyFunc) Scope() string { return "" }
 
-// AllOf returns a Policy that allows a token holding every one of the
-// given scopes.
-func AllOf(scope ...string) Policy { return ScopePolicy(scopes.AllOf(scope...)) }
-
-// AnyOf returns a Policy that allows a token holding at least one of the
-// given scopes.
-func AnyOf(scope ...string) Policy { return ScopePolicy(scopes.AnyOf(scope...)) }
-
 // Every returns a Policy that allows a token only when every one of
-// policies does, such as a scope requirement and an [OVOCodes] rule. Its
-// challenge names the scopes of all of them.
+// policies does, such as a [ScopeRule] and an [OVOCodes] rule. Its
+// challenge names the scopes of all of them. Every() allows every verified
+// token: it is what a nil Policy means to [Authenticator.Require].
 func Every(policies ...Policy) Policy {
 	var all []string
 	for _, p := range policies {

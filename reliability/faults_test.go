@@ -138,22 +138,26 @@ func firstOf(a, b string) string {
 	return b
 }
 
-// stacks serve one route that needs MapRequest.
+// stacks serve one route that needs MapRequest, its tokens checked by v.
 var stacks = []struct {
 	name  string
-	build func(a *middleware.Authenticator) http.Handler
+	build func(t *testing.T, v introspect.Verifier) http.Handler
 }{
-	{"nethttp", func(a *middleware.Authenticator) http.Handler {
+	{"nethttp", func(t *testing.T, v introspect.Verifier) http.Handler {
+		a, err := middleware.New(middleware.Config{Verifier: v, Logger: discardLogger})
+		require.NoError(t, err)
 		mux := http.NewServeMux()
 		mux.Handle("GET /v1/maps", a.Require(middleware.AllOf("MapRequest"))(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			w.WriteHeader(http.StatusOK)
 		})))
 		return mux
 	}},
-	{"echo", func(a *middleware.Authenticator) http.Handler {
+	{"echo", func(t *testing.T, v introspect.Verifier) http.Handler {
+		gate, err := echogate.New(echogate.Config{Verifier: v, Logger: discardLogger})
+		require.NoError(t, err)
 		e := echo.New()
 		e.GET("/v1/maps", func(c echo.Context) error { return c.NoContent(http.StatusOK) },
-			echogate.New(a, echogate.Config{}).Require(middleware.AllOf("MapRequest")))
+			gate.Require(echogate.AllOf("MapRequest")))
 		return e
 	}},
 }
@@ -190,7 +194,7 @@ func TestFaultMatrix(t *testing.T) {
 	}
 }
 
-func runFault(t *testing.T, f fault, backend func(*environment) (introspect.Verifier, error), stack func(*middleware.Authenticator) http.Handler) outcome {
+func runFault(t *testing.T, f fault, backend func(*environment) (introspect.Verifier, error), stack func(*testing.T, introspect.Verifier) http.Handler) outcome {
 	ignore := goleak.IgnoreCurrent()
 	srv := introspecttest.NewServer()
 	token := srv.IssueToken(introspecttest.Token{Scopes: []string{"MapRequest"}, ClientID: "38890"})
@@ -217,9 +221,7 @@ func runFault(t *testing.T, f fault, backend func(*environment) (introspect.Veri
 			waitUntil(t, func() bool { s := cache.Stats(); return s.UpstreamCalls == 1 && s.Queued == int64(i) })
 		}
 	}
-	auth, err := middleware.New(middleware.Config{Verifier: cache, Logger: discardLogger})
-	require.NoError(t, err)
-	h := stack(auth)
+	h := stack(t, cache)
 
 	var o outcome
 	var before, after runtime.MemStats

@@ -1,15 +1,16 @@
 // Package scopes implements OAuth 2.0 scope sets (RFC 6749 §3.3) and the
-// requirements a route states about them.
+// strategies that compare a required scope with the granted ones.
 //
 // A [Set] is parsed once per token, when the authorization server's answer
-// arrives, and then checked on every request against a [Requirement]: all of
-// some scopes ([AllOf]), any of them ([AnyOf]), or a function ([Func]).
-// Checks allocate nothing, so they cost a few nanoseconds on the hot path.
+// arrives, and then asked on every request whether it holds a scope. Checks
+// allocate nothing, so they cost a few nanoseconds on the hot path.
 //
-// Scopes are compared exactly by default. [Hierarchic] and [Wildcard] are
-// opt-in strategies for authorization servers that grant a parent scope
-// ("gipod" for "gipod.read") or a pattern ("gipod_*"); choose one per
-// requirement with [Requirement.Matching].
+// The rules a route states about scopes (all of some, any of them) are the
+// middleware's: middleware.AllOf and middleware.AnyOf. They compare scopes
+// exactly ([Exact]) by default; [Hierarchic] and [Wildcard] are opt-in
+// [Matcher]s for authorization servers that grant a parent scope ("gipod"
+// for "gipod.read") or a pattern ("gipod_*"), chosen per rule with its
+// Matching method.
 //
 // # Security
 //

@@ -10,8 +10,8 @@ func Example() {
 	granted := scopes.Parse("gipod_pdo_read  MapRequest")
 
 	fmt.Println(granted.Has("MapRequest"))
-	fmt.Println(scopes.AnyOf("gipod_pdo_read", "gipod_pdo_write").SatisfiedBy(granted))
-	fmt.Println(scopes.AllOf("gipod_pdo_read", "gipod_pdo_write").SatisfiedBy(granted))
+	fmt.Println(granted.HasAny("gipod_pdo_read", "gipod_pdo_write"))
+	fmt.Println(granted.HasAll("gipod_pdo_read", "gipod_pdo_write"))
 	fmt.Println(granted)
 	// Output:
 	// true
@@ -21,10 +21,20 @@ func Example() {
 }
 
 func ExampleWildcard() {
-	write := scopes.AllOf("gipod_pdo_write").Matching(scopes.Wildcard())
+	granted := scopes.Parse("gipod_*")
 
-	fmt.Println(write.SatisfiedBy(scopes.Parse("gipod_*")))
-	fmt.Println(write.SatisfiedBy(scopes.Parse("gipod_org_*")))
+	fmt.Println(scopes.Wildcard().Match(granted, "gipod_pdo_write"))
+	fmt.Println(scopes.Exact.Match(granted, "gipod_pdo_write"))
+	// Output:
+	// true
+	// false
+}
+
+func ExampleHierarchic() {
+	granted := scopes.New("gipod")
+
+	fmt.Println(scopes.Hierarchic(".").Match(granted, "gipod.pdo.write"))
+	fmt.Println(scopes.Hierarchic(".").Match(granted, "gipodx.read"))
 	// Output:
 	// true
 	// false

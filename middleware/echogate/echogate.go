@@ -1,94 +1,116 @@
-// Package echogate is the Echo v4 adapter of the tokengate middleware: the
-// same decisions as package middleware, in Echo's conventions.
-//
-// Build an [middleware.Authenticator] once, wrap it with [New], and use the
-// [Middleware]'s methods on groups and routes:
-//
-//	auth, err := middleware.New(middleware.Config{Verifier: cache, Realm: "gipod"})
-//	gate := echogate.New(auth, echogate.Config{})
-//	api := e.Group("/v1", gate.Authenticate())
-//	api.GET("/maps", maps, gate.Require(middleware.AllOf("MapRequest")))
-//
-// A refused request becomes an [*echo.HTTPError] whose Message is the JSON
-// body ([middleware.Body]) and whose Internal is the [*middleware.Error], so
-// the application's error handler sees the cause. The WWW-Authenticate and
-// Retry-After headers are set on the response before the error is returned,
-// so Echo's default error handler sends them; a custom handler should not
-// reset the response headers.
-//
-// Handlers read the token's facts with [TokenInfo], c.Get([ContextKey]), or
-// [introspect.FromContext] on c.Request().Context().
-//
-// With [middleware.Config.AllowPreflight], a CORS preflight is answered with
-// 204 No Content and no body, and the handler is not called, also on routes
-// registered with Any and on groups. Put Echo's CORS middleware in front: it
-// answers preflights itself, with the Access-Control-* headers this answer
-// lacks.
 package echogate
 
 import (
+	"errors"
+	"fmt"
+	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/labstack/echo/v4"
 	echomw "github.com/labstack/echo/v4/middleware"
 
 	"github.com/tokengate/tokengate/introspect"
 	"github.com/tokengate/tokengate/middleware"
-	"github.com/tokengate/tokengate/scopes"
 )
 
-// ContextKey is the key under which the token's *introspect.TokenInfo is
-// stored in the echo.Context.
-const ContextKey = "tokengate.tokeninfo"
-
-// Config configures the Echo adapter. The zero value is ready to use.
+// Config configures the Echo adapter. Verifier is required; the zero value
+// of every other field is a sensible default. The fields but Skipper are
+// those of [middleware.Config], which says more about each; the net/http
+// middleware's Skipper and ErrorHandler have no place here (Echo's error
+// handler answers refusals).
 type Config struct {
+	// Verifier checks tokens: usually an [*introspect.Cache] in front of a
+	// backend. Required.
+	Verifier introspect.Verifier
+	// Realm is the realm of WWW-Authenticate challenges. Empty means "api".
+	Realm string
+	// Sources are where tokens are looked for, combined with |. Zero means
+	// [FromHeader].
+	Sources Sources
+	// MaxTokenLength is the longest token accepted, in bytes. Zero means
+	// 4096; negative is an error.
+	MaxTokenLength int
+	// MaxFormBytes bounds the form body read to find a token with
+	// [FromForm]. Zero means 1 MiB; negative is an error.
+	MaxFormBytes int64
+	// Audiences, when not empty, is the allow-list of token audiences (or
+	// client ids, for tokens that name no audience).
+	Audiences []string
+	// Optional lets requests without a token through
+	// [Middleware.Authenticate] anonymously; a route with a requirement
+	// always needs a token.
+	Optional bool
+	// AllowPreflight makes the middleware answer CORS preflights itself,
+	// with 204 No Content, never calling the handler. False: a preflight
+	// is a request without a token.
+	AllowPreflight bool
+	// RetryAfter is the Retry-After of a 503 when the authorization server
+	// sent none. Zero means 5 s; negative is an error, since every 503
+	// carries one.
+	RetryAfter time.Duration
+	// Logger receives a line for each refused request; tokens appear only
+	// as fingerprints. Nil means [slog.Default] at the time of logging.
+	Logger *slog.Logger
 	// Skipper, when it returns true, lets a request through untouched, with
 	// no token looked for and no TokenInfo, as in Echo's own middleware.
-	// Nil means never skip. It is the adapter's only skipper:
-	// [middleware.Config.Skipper] belongs to the net/http middleware and is
-	// not run here, so a route is skipped by the skipper of its own stack.
+	// Nil means never skip. It is the adapter's only skipper.
 	Skipper echomw.Skipper
 }
 
-// Middleware makes Echo middleware from an Authenticator. It is safe for
+// Middleware makes Echo middleware that authenticates requests with bearer
+// tokens and authorizes them against per-route policies. It is safe for
 // concurrent use.
 type Middleware struct {
 	auth    *middleware.Authenticator
 	skipper echomw.Skipper
 }
 
-// New returns the Echo adapter of auth.
-func New(auth *middleware.Authenticator, cfg Config) *Middleware {
+// New returns the Echo adapter cfg describes, or an error when the
+// configuration is unusable.
+func New(cfg Config) (*Middleware, error) {
+	auth, err := middleware.New(middleware.Config{
+		Verifier:       cfg.Verifier,
+		Realm:          cfg.Realm,
+		Sources:        cfg.Sources,
+		MaxTokenLength: cfg.MaxTokenLength,
+		MaxFormBytes:   cfg.MaxFormBytes,
+		Audiences:      cfg.Audiences,
+		Optional:       cfg.Optional,
+		AllowPreflight: cfg.AllowPreflight,
+		RetryAfter:     cfg.RetryAfter,
+		Logger:         cfg.Logger,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("echogate: %w", err)
+	}
 	skipper := cfg.Skipper
 	if skipper == nil {
 		skipper = echomw.DefaultSkipper
 	}
-	return &Middleware{auth: auth, skipper: skipper}
+	return &Middleware{auth: auth, skipper: skipper}, nil
 }
 
 // Authenticate returns middleware that lets through requests with a valid
-// token and refuses the others (see [middleware.Authenticator.Authenticate]).
+// token, putting its facts in the request's context, and refuses the
+// others. With Config.Optional, requests without a token pass anonymously.
 func (m *Middleware) Authenticate() echo.MiddlewareFunc {
 	return m.middleware(nil)
 }
 
 // Require returns middleware that lets through requests whose token
-// satisfies p (see [middleware.Authenticator.Require]).
-func (m *Middleware) Require(p middleware.Policy) echo.MiddlewareFunc {
+// satisfies p. Behind [Middleware.Authenticate] of the same Middleware (say,
+// on a group) it checks the token already verified; on its own it verifies
+// the token first. A nil p allows any verified token; Require always needs a
+// token, whatever Config.Optional says.
+func (m *Middleware) Require(p Policy) echo.MiddlewareFunc {
 	if p == nil {
-		p = middleware.PolicyFunc(func(*introspect.TokenInfo) bool { return true })
+		p = Every()
 	}
 	return m.middleware(p)
 }
 
-// RequireScopes returns middleware that lets through requests whose token's
-// scopes satisfy req.
-func (m *Middleware) RequireScopes(req scopes.Requirement) echo.MiddlewareFunc {
-	return m.Require(middleware.ScopePolicy(req))
-}
-
-func (m *Middleware) middleware(p middleware.Policy) echo.MiddlewareFunc {
+func (m *Middleware) middleware(p Policy) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			if m.skipper(c) {
@@ -99,15 +121,14 @@ func (m *Middleware) middleware(p middleware.Policy) echo.MiddlewareFunc {
 				// protected handler without a token.
 				return c.NoContent(http.StatusNoContent)
 			}
-			res, e := m.auth.Authorize(c.Request(), p)
-			if e != nil {
-				return HTTPError(c, e)
+			res, err := m.auth.Authorize(c.Request(), p)
+			if err != nil {
+				return refusal(c, err)
 			}
 			if res.Info != nil {
 				c.SetRequest(res.Request)
-				c.Set(ContextKey, res.Info)
 			}
-			if res.Source == middleware.FromQuery {
+			if res.Source == FromQuery {
 				c.Response().Header().Set("Cache-Control", "private")
 			}
 			return next(c)
@@ -115,26 +136,49 @@ func (m *Middleware) middleware(p middleware.Policy) echo.MiddlewareFunc {
 	}
 }
 
-// HTTPError turns a refusal into the error an Echo handler returns: it sets
-// e's headers on the response and returns an [*echo.HTTPError] with e's
-// status, its [middleware.Body] as Message and e as Internal. Handlers use
-// it with [middleware.Authenticator.ErrorFor] to answer as the middleware
-// would.
+// refusal is the Echo error for an error of Authorize. Kept out of the
+// middleware's closure so that the *middleware.Error errors.As fills is
+// allocated only on a refusal.
+func refusal(c echo.Context, err error) error {
+	var e *middleware.Error
+	if errors.As(err, &e) {
+		return httpError(c, e)
+	}
+	return err // not the refusal Authorize promises: Echo answers 500
+}
+
+// Token returns the bearer token of the request, found as the middleware
+// finds it, for handlers that must pass it on (to a profile endpoint, say).
+// It reports false when the request has no valid token syntax in an enabled
+// source. Handle the token with the care of a password: never log it.
+func (m *Middleware) Token(c echo.Context) (string, bool) {
+	return m.auth.Token(c.Request())
+}
+
+// HTTPError returns the error with which a handler refuses its request as
+// the middleware would, for err: an error of a call made with the token,
+// such as [introspect.ProfileClient.Profile] (401 invalid_token for
+// [introspect.ErrInvalidToken], 503 with Retry-After for anything else), or
+// a [*middleware.Error]. It sets the answer's headers on the response and
+// returns an [*echo.HTTPError] with its status, its [middleware.Body] as
+// Message and the *middleware.Error as Internal. A nil err gives nil.
 //
 // Echo's default error handler sends only Message, except in Debug mode,
 // where it sends the whole error, Internal included: upstream detail such as
 // the authorization server's address then reaches the client (never a token
 // or a secret). Leave Debug off in production.
-func HTTPError(c echo.Context, e *middleware.Error) error {
-	e.SetHeaders(c.Response().Header())
-	return &echo.HTTPError{Code: e.Status, Message: e.Body(), Internal: e}
+func (m *Middleware) HTTPError(c echo.Context, err error) error {
+	if err == nil {
+		return nil
+	}
+	var e *middleware.Error
+	if !errors.As(err, &e) {
+		e = m.auth.ErrorFor(err)
+	}
+	return httpError(c, e)
 }
 
-// TokenInfo returns the facts about the token of an authenticated request,
-// or nil.
-func TokenInfo(c echo.Context) *introspect.TokenInfo {
-	if info, ok := c.Get(ContextKey).(*introspect.TokenInfo); ok {
-		return info
-	}
-	return introspect.FromContext(c.Request().Context())
+func httpError(c echo.Context, e *middleware.Error) error {
+	e.SetHeaders(c.Response().Header())
+	return &echo.HTTPError{Code: e.Status, Message: e.Body(), Internal: e}
 }

@@ -28,7 +28,7 @@ import (
 
 // The tokens the stub authorization server knows.
 var (
-	longToken = strings.Repeat("L", middleware.DefaultMaxTokenLength)
+	longToken = strings.Repeat("L", 4096)
 	known     = map[string]*introspect.TokenInfo{
 		"map-token":   {Active: true, Scopes: scopes.New("MapRequest"), ClientID: "38890", Audience: []string{"38890"}},
 		"pdo-read":    {Active: true, Scopes: scopes.New("gipod_pdo_read"), ClientID: "38890", Audience: []string{"38890"}},
@@ -161,21 +161,19 @@ func describe(info *introspect.TokenInfo, name string) payload {
 	return payload{Client: info.ClientID, Scopes: info.Scopes.String(), Name: name}
 }
 
-// authenticators are the configurations the table exercises, by route
-// prefix.
-type authenticators struct {
-	strict, audience, all, optional, preflight *middleware.Authenticator
+// configs are the configurations the table exercises, by route prefix.
+// Each stack builds one Authenticator (net/http) or Middleware (Echo) of
+// each; Echo's gets the same settings through echoConfig.
+type configs struct {
+	strict, audience, all, optional, preflight middleware.Config
 }
 
-func newAuthenticators(t *testing.T, v introspect.Verifier) authenticators {
-	t.Helper()
-	mk := func(cfg middleware.Config) *middleware.Authenticator {
+func newConfigs(v introspect.Verifier) configs {
+	mk := func(cfg middleware.Config) middleware.Config {
 		cfg.Verifier, cfg.Realm, cfg.Logger = v, "test", slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-		a, err := middleware.New(cfg)
-		require.NoError(t, err)
-		return a
+		return cfg
 	}
-	return authenticators{
+	return configs{
 		strict:    mk(middleware.Config{}),
 		audience:  mk(middleware.Config{Audiences: []string{"38890"}}),
 		all:       mk(middleware.Config{Sources: middleware.FromHeader | middleware.FromForm | middleware.FromQuery}),
@@ -192,8 +190,16 @@ var (
 )
 
 // stacks builds the same application on net/http and on Echo.
-var stacks = map[string]func(a authenticators) http.Handler{
-	"nethttp": func(a authenticators) http.Handler {
+var stacks = map[string]func(t *testing.T, c configs) http.Handler{
+	"nethttp": func(t *testing.T, c configs) http.Handler {
+		mk := func(cfg middleware.Config) *middleware.Authenticator {
+			a, err := middleware.New(cfg)
+			require.NoError(t, err)
+			return a
+		}
+		a := struct{ strict, audience, all, optional, preflight *middleware.Authenticator }{
+			mk(c.strict), mk(c.audience), mk(c.all), mk(c.optional), mk(c.preflight),
+		}
 		reply := func(status int) http.HandlerFunc {
 			return func(w http.ResponseWriter, r *http.Request) {
 				w.Header().Set("Content-Type", "application/json")
@@ -219,35 +225,33 @@ var stacks = map[string]func(a authenticators) http.Handler{
 		mux.Handle("/group/", a.strict.Authenticate(group))
 		return mux
 	},
-	"echo": func(a authenticators) http.Handler {
-		gate := func(auth *middleware.Authenticator) *echogate.Middleware {
-			return echogate.New(auth, echogate.Config{})
+	"echo": func(t *testing.T, c configs) http.Handler {
+		mk := func(cfg middleware.Config) *echogate.Middleware {
+			gate, err := echogate.New(echoConfig(cfg))
+			require.NoError(t, err)
+			return gate
 		}
+		strict, audience, all, optional, preflight := mk(c.strict), mk(c.audience), mk(c.all), mk(c.optional), mk(c.preflight)
 		reply := func(status int) echo.HandlerFunc {
 			return func(c echo.Context) error {
-				info := echogate.TokenInfo(c)
-				if info != introspect.FromContext(c.Request().Context()) {
-					panic("the TokenInfo differs between echo.Context and the request context")
-				}
-				return c.JSON(status, describe(info, c.FormValue("name")))
+				return c.JSON(status, describe(introspect.FromContext(c.Request().Context()), c.FormValue("name")))
 			}
 		}
 		e := echo.New()
-		strict := gate(a.strict)
 		e.GET("/v1/token", reply(200), strict.Authenticate())
-		e.GET("/v1/maps", reply(200), strict.Require(mapRequest))
-		e.GET("/v1/occupations", reply(200), strict.RequireScopes(scopes.AnyOf("gipod_pdo_read", "gipod_pdo_write")))
-		e.POST("/v1/occupations", reply(201), gate(a.all).Require(readAndRW))
-		e.GET("/aud/maps", reply(200), gate(a.audience).Require(mapRequest))
-		e.GET("/v1/addresses", reply(200), strict.Require(addresses))
-		e.Any("/all/token", reply(200), gate(a.all).Authenticate())
-		e.GET("/optional/token", reply(200), gate(a.optional).Authenticate())
-		e.Any("/preflight/token", reply(200), gate(a.preflight).Authenticate())
-		e.Any("/preflight/maps", reply(200), gate(a.preflight).Require(mapRequest))
+		e.GET("/v1/maps", reply(200), strict.Require(echogate.AllOf("MapRequest")))
+		e.GET("/v1/occupations", reply(200), strict.Require(echogate.AnyOf("gipod_pdo_read", "gipod_pdo_write").Matching(scopes.Exact)))
+		e.POST("/v1/occupations", reply(201), all.Require(readAndRW))
+		e.GET("/aud/maps", reply(200), audience.Require(mapRequest))
+		e.GET("/v1/addresses", reply(200), strict.Require(echogate.Every(echogate.AllOf("dv_ar_adres_beheer"), echogate.OVOCodes("OVO002949", "OVO001833"))))
+		e.Any("/all/token", reply(200), all.Authenticate())
+		e.GET("/optional/token", reply(200), optional.Authenticate())
+		e.Any("/preflight/token", reply(200), preflight.Authenticate())
+		e.Any("/preflight/maps", reply(200), preflight.Require(mapRequest))
 		group := e.Group("/group", strict.Authenticate())
 		group.GET("/maps", reply(200), strict.Require(mapRequest))
 		group.GET("/token", reply(200))
-		group.GET("/aud/maps", reply(200), gate(a.audience).Require(mapRequest))
+		group.GET("/aud/maps", reply(200), audience.Require(mapRequest))
 		return e
 	},
 }
@@ -408,7 +412,7 @@ func TestRequestTable(t *testing.T) {
 					cache, err := introspect.NewCache(verifier, introspect.CacheConfig{})
 					require.NoError(t, err)
 					defer cache.Close()
-					got := serve(build(newAuthenticators(t, cache)), tc)
+					got := serve(build(t, newConfigs(cache)), tc)
 					where := backend.name + "/" + stack
 					answers[where] = got
 					checkAnswer(t, where, tc, got)
@@ -465,7 +469,7 @@ func TestCacheHitRechecksRoute(t *testing.T) {
 				cache, err := introspect.NewCache(verifier, introspect.CacheConfig{})
 				require.NoError(t, err)
 				defer cache.Close()
-				h := build(newAuthenticators(t, cache))
+				h := build(t, newConfigs(cache))
 				read := []string{"Bearer pdo-read"}
 
 				steps := []struct {

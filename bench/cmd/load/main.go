@@ -140,7 +140,11 @@ func newHandler(stack, token string) (http.Handler, error) {
 		ok := func(c echo.Context) error { return c.Blob(http.StatusOK, "application/json", body) }
 		e := echo.New()
 		e.GET("/bare", ok)
-		e.GET("/protected", ok, echogate.New(auth, echogate.Config{}).Require(middleware.AllOf("MapRequest")))
+		gate, err := echogate.New(echogate.Config{Verifier: cache})
+		if err != nil {
+			return nil, err
+		}
+		e.GET("/protected", ok, gate.Require(echogate.AllOf("MapRequest")))
 		return e, nil
 	}
 	return nil, fmt.Errorf("-stack must be http or echo, not %q", stack)

@@ -15,7 +15,7 @@ type Matcher interface {
 }
 
 // Exact matches a required scope only by the identical granted scope. It is
-// the default strategy of every [Requirement].
+// the default strategy of the middleware's scope rules.
 var Exact Matcher = exactMatcher{}
 
 type exactMatcher struct{}
@@ -107,107 +107,3 @@ func globMatch(pattern, s string) bool {
 	}
 	return px == len(pattern)
 }
-
-type op uint8
-
-const (
-	opAll op = iota
-	opAny
-	opFunc
-)
-
-// Requirement states the scopes a route needs. Build one with [AllOf],
-// [AnyOf] or [Func]; choose a strategy other than [Exact] with
-// [Requirement.Matching].
-//
-// The zero Requirement requires nothing: every set satisfies it. A
-// Requirement is a value that is safe for concurrent use.
-type Requirement struct {
-	op     op
-	scopes []string
-	match  Matcher
-	pred   func(Set) bool
-	// text is String's answer, computed once so that a refusal does not
-	// allocate.
-	text string
-}
-
-// AllOf returns a Requirement satisfied by a set that holds every one of
-// scopes. AllOf() is satisfied by every set.
-func AllOf(scopes ...string) Requirement {
-	return newRequirement(opAll, scopes, nil)
-}
-
-// AnyOf returns a Requirement satisfied by a set that holds at least one of
-// scopes. AnyOf() is satisfied by no set.
-func AnyOf(scopes ...string) Requirement {
-	return newRequirement(opAny, scopes, nil)
-}
-
-// Func returns a Requirement decided by satisfied, for rules that all-of and
-// any-of cannot express. wanted names the scopes a client should ask for when
-// the requirement is not met (the "scope" attribute of an RFC 6750
-// insufficient_scope challenge); it may be empty. A nil satisfied is
-// satisfied by no set. satisfied must be safe for concurrent use.
-func Func(wanted []string, satisfied func(granted Set) bool) Requirement {
-	if satisfied == nil {
-		satisfied = func(Set) bool { return false }
-	}
-	return newRequirement(opFunc, wanted, satisfied)
-}
-
-func newRequirement(o op, scopes []string, pred func(Set) bool) Requirement {
-	list := make([]string, 0, len(scopes))
-	for _, s := range scopes {
-		if s != "" {
-			list = append(list, s)
-		}
-	}
-	return Requirement{op: o, scopes: list, pred: pred, text: strings.Join(list, " ")}
-}
-
-// Matching returns a copy of r that compares scopes with m. A nil m means
-// [Exact]. It has no effect on a [Func] requirement, whose function decides
-// alone.
-func (r Requirement) Matching(m Matcher) Requirement {
-	r.match = m
-	return r
-}
-
-// SatisfiedBy reports whether granted meets r. It allocates nothing unless a
-// custom [Matcher] or [Func] does.
-func (r Requirement) SatisfiedBy(granted Set) bool {
-	m := r.match
-	if m == nil {
-		m = Exact
-	}
-	switch r.op {
-	case opAny:
-		for _, s := range r.scopes {
-			if m.Match(granted, s) {
-				return true
-			}
-		}
-		return false
-	case opFunc:
-		return r.pred(granted)
-	default:
-		for _, s := range r.scopes {
-			if !m.Match(granted, s) {
-				return false
-			}
-		}
-		return true
-	}
-}
-
-// Scopes returns the scopes r names, in the order given. The caller may
-// modify the returned slice.
-func (r Requirement) Scopes() []string {
-	return append([]string(nil), r.scopes...)
-}
-
-// String returns the scopes r names, space-delimited in the order given: the
-// value for the "scope" attribute of an insufficient_scope challenge. It
-// allocates nothing.
-func (r Requirement) String() string { return r.text }
