@@ -147,36 +147,31 @@ type discoveryDocument struct {
 
 // fetch reads the discovery document and checks it.
 func (d *discovery) fetch(ctx context.Context) (string, error) {
-	ctx, cancel := d.client.limit(ctx)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, d.url, nil)
-	if err != nil {
-		return "", fmt.Errorf("introspect: building discovery request: %w", err)
-	}
-	req.Header.Set("Accept", "application/json")
-	now := d.now()
-	resp, err := roundTrip(d.client, req, now)
-	if err != nil {
-		return "", discoveryFailed(err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		return "", discoveryFailed(unavailable(resp.Response, now, "unexpected status", nil))
+	endpoint, err := exchange(ctx, d.client, request{method: http.MethodGet, url: d.url}, d.parse)
+	return endpoint, discoveryFailed(err)
+}
+
+// parse checks a discovery document and returns its introspection
+// endpoint.
+func (d *discovery) parse(status int, body []byte, _ time.Time) (string, error) {
+	if status != http.StatusOK {
+		return "", &UnavailableError{Reason: "unexpected status"}
 	}
 	var doc discoveryDocument
-	if err := json.Unmarshal(resp.body, &doc); err != nil {
-		return "", discoveryFailed(unavailable(resp.Response, now, "document is not valid JSON", err))
+	if err := json.Unmarshal(body, &doc); err != nil {
+		return "", &UnavailableError{Reason: "document is not valid JSON", Err: err}
 	}
 	// OpenID Connect Discovery §4.3: the issuer in the document must be the
 	// one asked for, or the document may be an impostor's.
 	if doc.Issuer != d.issuer {
-		return "", discoveryFailed(unavailable(resp.Response, now, fmt.Sprintf("document names issuer %q, not %q", doc.Issuer, d.issuer), nil))
+		return "", &UnavailableError{Reason: fmt.Sprintf("document names issuer %q, not %q", doc.Issuer, d.issuer)}
 	}
 	if doc.IntrospectionEndpoint == "" {
-		return "", discoveryFailed(unavailable(resp.Response, now, "document names no introspection_endpoint", nil))
+		return "", &UnavailableError{Reason: "document names no introspection_endpoint"}
 	}
 	u, err := checkEndpoint("introspection", doc.IntrospectionEndpoint)
 	if err != nil {
-		return "", discoveryFailed(unavailable(resp.Response, now, "introspection_endpoint is unusable", err))
+		return "", &UnavailableError{Reason: "introspection_endpoint is unusable", Err: err}
 	}
 	return u.String(), nil
 }

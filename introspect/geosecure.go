@@ -59,7 +59,6 @@ type GeosecureConfig struct {
 type Geosecure struct {
 	url    string
 	client client
-	now    func() time.Time
 }
 
 // NewGeosecure returns a Geosecure verifier, or an error when the
@@ -74,8 +73,7 @@ func NewGeosecure(cfg GeosecureConfig) (*Geosecure, error) {
 	}
 	return &Geosecure{
 		url:    u.String(),
-		client: newHTTPClient(cfg.HTTPClient, cmp.Or(cfg.Timeout, DefaultTimeout)),
-		now:    nowFunc(cfg.Now),
+		client: newHTTPClient(cfg.HTTPClient, cmp.Or(cfg.Timeout, DefaultTimeout), cfg.Now),
 	}, nil
 }
 
@@ -84,20 +82,11 @@ func (g *Geosecure) Verify(ctx context.Context, token string) (*TokenInfo, error
 	if err := checkTokenSyntax(token); err != nil {
 		return nil, err
 	}
-	ctx, cancel := g.client.limit(ctx)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, g.url, nil)
-	if err != nil {
-		return nil, fmt.Errorf("introspect: building verify request: %w", err)
-	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	req.Header.Set("Accept", "application/json")
-	resp, err := roundTrip(g.client, req, g.now())
-	if err != nil {
-		return nil, err
-	}
-	info, err := parseGeosecure(resp.StatusCode, resp.body, g.now())
-	return info, resp.annotate(err, g.now())
+	return exchange(ctx, g.client, request{
+		method:        http.MethodGet,
+		url:           g.url,
+		authorization: "Bearer " + token,
+	}, parseGeosecure)
 }
 
 // Close closes the idle connections of the transport the Geosecure made for

@@ -188,7 +188,7 @@ func FuzzParseProfile(f *testing.F) {
 		f.Add(503, []byte(seed))
 	}
 	f.Fuzz(func(t *testing.T, status int, body []byte) {
-		p, err := parseProfile(status, body)
+		p, err := parseProfile(status, body, time.Time{})
 		switch {
 		case (status >= 500 || status == http.StatusTooManyRequests) && !errors.Is(err, ErrUnavailable):
 			t.Fatalf("status %d gave %v, not unavailable", status, err)

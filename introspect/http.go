@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync/atomic"
 	"time"
 )
@@ -98,10 +99,12 @@ func NewTransport() *http.Transport {
 // with a redirect, which the backends never follow.
 var errRedirect = errors.New("redirect not followed")
 
-// client is the HTTP client a backend uses, with the time limit of one call.
+// client is the HTTP client a backend uses, with the time limit of one call
+// and the clock that dates its answers.
 type client struct {
 	*http.Client
 	timeout time.Duration
+	now     func() time.Time
 	// own is the transport made for this client, which close closes; nil
 	// when the caller supplied the client, whose connections are the
 	// caller's to close.
@@ -117,8 +120,9 @@ type client struct {
 // a verify or introspection endpoint has no reason to redirect, and
 // following one would send the token or the client's credentials to
 // wherever it points. Each call is limited to timeout through its context
-// (see client.limit), on top of any Timeout c has.
-func newHTTPClient(c *http.Client, timeout time.Duration) client {
+// (see client.limit), on top of any Timeout c has. now dates the answers,
+// for Retry-After and for what the backend parses; nil means time.Now.
+func newHTTPClient(c *http.Client, timeout time.Duration, now func() time.Time) client {
 	var hc http.Client
 	var own *http.Transport
 	var closed *atomic.Bool
@@ -131,7 +135,7 @@ func newHTTPClient(c *http.Client, timeout time.Duration) client {
 	hc.CheckRedirect = func(*http.Request, []*http.Request) error {
 		return http.ErrUseLastResponse
 	}
-	return client{Client: &hc, timeout: timeout, own: own, closed: closed}
+	return client{Client: &hc, timeout: timeout, now: nowFunc(now), own: own, closed: closed}
 }
 
 // close closes the idle connections of the client's own transport, so that
@@ -168,44 +172,80 @@ func (c client) limit(ctx context.Context) (context.Context, context.CancelFunc)
 	return context.WithTimeout(ctx, c.timeout)
 }
 
-// response is an authorization server's answer, read in full.
-type response struct {
-	*http.Response
-	body []byte
+// request is one call to an authorization server.
+type request struct {
+	method string
+	url    string
+	// form, when not nil, is sent form-encoded as the body.
+	form url.Values
+	// authorization, when not empty, is the Authorization header.
+	authorization string
+}
+
+// exchange makes one call to an authorization server: it limits ctx to the
+// client's timeout, sends req asking for JSON, reads at most MaxBodyBytes of
+// the answer and hands it to parse with the time it arrived. Every failure
+// to get an answer is an [*UnavailableError]; one that parse returns gets
+// the answer's status and Retry-After.
+func exchange[T any](ctx context.Context, c client, req request, parse func(status int, body []byte, now time.Time) (T, error)) (T, error) {
+	var zero T
+	ctx, cancel := c.limit(ctx)
+	defer cancel()
+	var body io.Reader
+	if req.form != nil {
+		body = strings.NewReader(req.form.Encode())
+	}
+	hr, err := http.NewRequestWithContext(ctx, req.method, req.url, body)
+	if err != nil {
+		return zero, &UnavailableError{Reason: "building the request failed", Err: err}
+	}
+	if req.form != nil {
+		hr.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	hr.Header.Set("Accept", "application/json")
+	if req.authorization != "" {
+		hr.Header.Set("Authorization", req.authorization)
+	}
+	resp, answer, err := roundTrip(c, hr)
+	if err != nil {
+		return zero, err
+	}
+	now := c.now()
+	v, err := parse(resp.StatusCode, answer, now)
+	return v, annotate(err, resp, now)
 }
 
 // roundTrip sends req, which carries the call's context, and reads at most
-// MaxBodyBytes of the answer. Every failure is an [*UnavailableError]; the
-// caller decides what the answer means.
-func roundTrip(c client, req *http.Request, now time.Time) (*response, error) {
+// MaxBodyBytes of the answer. Every failure is an [*UnavailableError].
+func roundTrip(c client, req *http.Request) (*http.Response, []byte, error) {
 	// Deferred first, so it runs after the body is closed and its
 	// connection is back in the pool.
 	defer c.release()
 	resp, err := c.Do(req)
 	if err != nil {
-		return nil, unavailable(nil, now, "request failed", err)
+		return nil, nil, unavailable(nil, c.now(), "request failed", err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
-		return nil, unavailable(resp, now, "unexpected redirect", errRedirect)
+		return nil, nil, unavailable(resp, c.now(), "unexpected redirect", errRedirect)
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxBodyBytes+1))
 	if err != nil {
-		return nil, unavailable(resp, now, "reading response failed", err)
+		return nil, nil, unavailable(resp, c.now(), "reading response failed", err)
 	}
 	if len(body) > MaxBodyBytes {
-		return nil, unavailable(resp, now, fmt.Sprintf("response larger than %d bytes", MaxBodyBytes), nil)
+		return nil, nil, unavailable(resp, c.now(), fmt.Sprintf("response larger than %d bytes", MaxBodyBytes), nil)
 	}
-	return &response{Response: resp, body: body}, nil
+	return resp, body, nil
 }
 
-// annotate completes an [*UnavailableError] from parsing the answer with
-// the answer's status and Retry-After. Other errors pass through.
-func (r *response) annotate(err error, now time.Time) error {
+// annotate completes an [*UnavailableError] from parsing an answer with the
+// answer's status and Retry-After. Other errors pass through.
+func annotate(err error, resp *http.Response, now time.Time) error {
 	var ue *UnavailableError
 	if errors.As(err, &ue) {
-		ue.StatusCode = r.StatusCode
-		ue.RetryAfter = parseRetryAfter(r.Header.Get("Retry-After"), now)
+		ue.StatusCode = resp.StatusCode
+		ue.RetryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), now)
 	}
 	return err
 }

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"strings"
 	"time"
 )
 
@@ -106,7 +105,7 @@ func NewProfileClient(cfg ProfileConfig) (*ProfileClient, error) {
 		url:          u.String(),
 		clientID:     cfg.ClientID,
 		clientSecret: cfg.ClientSecret,
-		client:       newHTTPClient(cfg.HTTPClient, cmp.Or(cfg.Timeout, DefaultTimeout)),
+		client:       newHTTPClient(cfg.HTTPClient, cmp.Or(cfg.Timeout, DefaultTimeout), nil),
 	}, nil
 }
 
@@ -124,21 +123,7 @@ func (p *ProfileClient) Profile(ctx context.Context, token string) (*Profile, er
 		"client_id":     {p.clientID},
 		"client_secret": {p.clientSecret},
 	}
-	ctx, cancel := p.client.limit(ctx)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.url, strings.NewReader(form.Encode()))
-	if err != nil {
-		return nil, fmt.Errorf("introspect: building profile request: %w", err)
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Accept", "application/json")
-	now := time.Now()
-	resp, err := roundTrip(p.client, req, now)
-	if err != nil {
-		return nil, err
-	}
-	profile, err := parseProfile(resp.StatusCode, resp.body)
-	return profile, resp.annotate(err, now)
+	return exchange(ctx, p.client, request{method: http.MethodPost, url: p.url, form: form}, parseProfile)
 }
 
 // Close closes the idle connections of the transport the ProfileClient made for
@@ -151,7 +136,7 @@ func (p *ProfileClient) Profile(ctx context.Context, token string) (*Profile, er
 func (p *ProfileClient) Close() { p.client.close() }
 
 // parseProfile turns a profile answer into a Profile.
-func parseProfile(status int, body []byte) (*Profile, error) {
+func parseProfile(status int, body []byte, _ time.Time) (*Profile, error) {
 	// As for the verify endpoint (see parseGeosecure), a failure page may
 	// have an "error" member that says nothing about the token.
 	if serverFailed(status) {

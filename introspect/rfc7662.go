@@ -195,6 +195,7 @@ type Introspector struct {
 	discovery *discovery
 	clientID  string
 	secret    string
+	basic     string // the Authorization header of ClientSecretBasic
 	method    AuthMethod
 	signer    jose.Signer
 	aud       string // the audience of client assertions; empty to use the endpoint
@@ -218,7 +219,7 @@ func NewIntrospector(cfg IntrospectorConfig) (*Introspector, error) {
 		return nil, errors.New("introspect: negative duration in IntrospectorConfig")
 	}
 	in.leeway = max(in.leeway, 0)
-	in.client = newHTTPClient(cfg.HTTPClient, cmp.Or(cfg.Timeout, DefaultTimeout))
+	in.client = newHTTPClient(cfg.HTTPClient, cmp.Or(cfg.Timeout, DefaultTimeout), in.now)
 
 	if cfg.Issuer != "" {
 		u, err := checkEndpoint("issuer", cfg.Issuer)
@@ -258,6 +259,9 @@ func NewIntrospector(cfg IntrospectorConfig) (*Introspector, error) {
 		if cfg.ClientSecret == "" {
 			return nil, fmt.Errorf("introspect: %s needs a ClientSecret", in.method)
 		}
+		// RFC 6749 §2.3.1: each form-url-encoded, then HTTP Basic.
+		in.basic = "Basic " + base64.StdEncoding.EncodeToString(
+			[]byte(url.QueryEscape(in.clientID)+":"+url.QueryEscape(in.secret)))
 	case PrivateKeyJWT:
 		if cfg.ClientKey == nil {
 			return nil, fmt.Errorf("introspect: %s needs a ClientKey", in.method)
@@ -306,24 +310,17 @@ func (in *Introspector) Verify(ctx context.Context, token string) (*TokenInfo, e
 	if err := in.authenticate(form, endpoint); err != nil {
 		return nil, err
 	}
-	ctx, cancel := in.client.limit(ctx)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, strings.NewReader(form.Encode()))
-	if err != nil {
-		return nil, fmt.Errorf("introspect: building introspection request: %w", err)
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Accept", "application/json")
+	req := request{method: http.MethodPost, url: endpoint, form: form}
 	if in.method == ClientSecretBasic {
-		req.SetBasicAuth(url.QueryEscape(in.clientID), url.QueryEscape(in.secret))
+		req.authorization = in.basic
 	}
-	resp, err := roundTrip(in.client, req, in.now())
-	if err != nil {
-		return nil, err
-	}
-	now := in.now()
-	info, err := parseIntrospection(resp.StatusCode, resp.body, now, in.issuer, in.leeway)
-	return info, resp.annotate(err, now)
+	return exchange(ctx, in.client, req, in.parse)
+}
+
+// parse reads an introspection answer by the Introspector's issuer and
+// leeway.
+func (in *Introspector) parse(status int, body []byte, now time.Time) (*TokenInfo, error) {
+	return parseIntrospection(status, body, now, in.issuer, in.leeway)
 }
 
 // Close closes the idle connections of the transport the Introspector made for
