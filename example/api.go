@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/tokengate/tokengate/introspect"
+	"github.com/tokengate/tokengate/introspect/geosecure"
 	"github.com/tokengate/tokengate/middleware"
 )
 
@@ -30,7 +31,7 @@ const maxBodyBytes = 1 << 20
 // call it and turn what it returns into responses.
 type api struct {
 	auth     *middleware.Authenticator
-	profiles *introspect.ProfileClient // nil when not configured
+	profiles *geosecure.ProfileClient // nil when not configured
 
 	mu          sync.Mutex
 	occupations []occupation
@@ -152,7 +153,7 @@ func badRequest(description string) *problem {
 // credentials. It returns a *middleware.Error when the authorization server
 // refuses the token or fails, and a *problem when profiles are not
 // configured.
-func (a *api) profile(ctx context.Context, r *http.Request) (*introspect.Profile, error) {
+func (a *api) profile(ctx context.Context, r *http.Request) (*geosecure.Profile, error) {
 	if a.profiles == nil {
 		return nil, &problem{status: http.StatusNotImplemented, body: middleware.Body{
 			Error: "not_configured", Description: "profile lookup is Geosecure's and needs -client-id and -client-secret; " +

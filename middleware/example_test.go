@@ -9,22 +9,23 @@ import (
 	"strings"
 
 	"github.com/tokengate/tokengate/introspect"
+	"github.com/tokengate/tokengate/introspect/geosecure"
 	"github.com/tokengate/tokengate/introspect/introspecttest"
 	"github.com/tokengate/tokengate/middleware"
 )
 
 // Protecting net/http routes with Geosecure tokens. The fake authorization
-// server stands in for introspect.GeosecureProductionURL.
+// server stands in for geosecure.ProductionURL.
 func Example() {
 	as := introspecttest.NewServer()
 	defer as.Close()
 	token := as.IssueToken(introspecttest.Token{Scopes: []string{"gipod_pdo_read"}, ClientID: "38890"})
 
-	geosecure, err := introspect.NewGeosecure(introspect.GeosecureConfig{URL: as.VerifyURL()})
+	verifier, err := geosecure.New(geosecure.Config{URL: as.VerifyURL()})
 	if err != nil {
 		log.Fatal(err)
 	}
-	cache, err := introspect.NewCache(geosecure, introspect.CacheConfig{})
+	cache, err := introspect.NewCache(verifier, introspect.CacheConfig{})
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"log"
 
 	"github.com/tokengate/tokengate/introspect"
+	"github.com/tokengate/tokengate/introspect/geosecure"
 	"github.com/tokengate/tokengate/introspect/introspecttest"
 )
 
@@ -17,7 +18,7 @@ func Example() {
 	defer srv.Close()
 	token := srv.IssueToken(introspecttest.Token{Scopes: []string{"gipod_pdo_read"}, ClientID: "38890"})
 
-	v, err := introspect.NewGeosecure(introspect.GeosecureConfig{URL: srv.VerifyURL()})
+	v, err := geosecure.New(geosecure.Config{URL: srv.VerifyURL()})
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/tokengate/tokengate/introspect"
+	"github.com/tokengate/tokengate/introspect/geosecure"
 	"github.com/tokengate/tokengate/introspect/introspecttest"
 	"github.com/tokengate/tokengate/middleware"
 	"github.com/tokengate/tokengate/middleware/echogate"
@@ -19,15 +20,15 @@ import (
 // Protecting an Echo group with Geosecure tokens: the group authenticates,
 // each route states its scopes.
 func Example() {
-	as := introspecttest.NewServer() // stands in for introspect.GeosecureProductionURL
+	as := introspecttest.NewServer() // stands in for geosecure.ProductionURL
 	defer as.Close()
 	token := as.IssueToken(introspecttest.Token{Scopes: []string{"MapRequest"}, ClientID: "38890"})
 
-	geosecure, err := introspect.NewGeosecure(introspect.GeosecureConfig{URL: as.VerifyURL()})
+	verifier, err := geosecure.New(geosecure.Config{URL: as.VerifyURL()})
 	if err != nil {
 		log.Fatal(err)
 	}
-	cache, err := introspect.NewCache(geosecure, introspect.CacheConfig{})
+	cache, err := introspect.NewCache(verifier, introspect.CacheConfig{})
 	if err != nil {
 		log.Fatal(err)
 	}
