@@ -24,6 +24,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tokengate/tokengate/internal/testutil"
+	"github.com/tokengate/tokengate/introspect/geosecure"
 	"github.com/tokengate/tokengate/introspect/introspecttest"
 	"github.com/tokengate/tokengate/introspect/rfc7662"
 )
@@ -169,7 +170,7 @@ func newFixture(t *testing.T, backend string) *fixture {
 		return as.IssueToken(introspecttest.Token{
 			Scopes: s, ClientID: aud, Subject: "user-" + aud,
 			Claims:  map[string]any{"vo_id": "vo-" + aud, "vo_orgcode": "OVO002949"},
-			Profile: &introspecttest.Profile{Name: "johnd", GivenName: "John", Surname: "Doe", ContactID: "12345"},
+			Profile: &geosecure.Profile{Name: "johnd", GivenName: "John", Surname: "Doe", ContactID: "12345"},
 		})
 	}
 	return &fixture{

@@ -41,7 +41,7 @@ func Example() {
 func ExampleProfileClient() {
 	srv := introspecttest.NewServer() // in production: geosecure.ProfileProductionURL
 	defer srv.Close()
-	token := srv.IssueToken(introspecttest.Token{Profile: &introspecttest.Profile{
+	token := srv.IssueToken(introspecttest.Token{Profile: &geosecure.Profile{
 		Name: "johnd", GivenName: "John", Surname: "Doe", ContactID: "12345",
 	}})
 

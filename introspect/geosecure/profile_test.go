@@ -23,7 +23,7 @@ func TestProfileAgainstFake(t *testing.T) {
 	srv.ClientID, srv.ClientSecret = "Zt6JYU7", secret
 	srv.Start()
 	defer srv.Close()
-	token := srv.IssueToken(introspecttest.Token{Profile: &introspecttest.Profile{
+	token := srv.IssueToken(introspecttest.Token{Profile: &geosecure.Profile{
 		Name: "johnd", GivenName: "John", Surname: "Doe", ContactID: "12345",
 	}})
 
