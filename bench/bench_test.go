@@ -32,7 +32,9 @@ import (
 
 	"github.com/tokengate/tokengate/internal/testutil"
 	"github.com/tokengate/tokengate/internal/tokenctx"
+	"github.com/tokengate/tokengate/internal/upstream"
 	"github.com/tokengate/tokengate/introspect"
+	"github.com/tokengate/tokengate/introspect/geosecure"
 	"github.com/tokengate/tokengate/middleware"
 	"github.com/tokengate/tokengate/middleware/echogate"
 	"github.com/tokengate/tokengate/scopes"
@@ -331,7 +333,7 @@ func fakeVerify(b *testing.B, gate *atomic.Pointer[chan struct{}]) (*httptest.Se
 // geosecureGate returns a net/http route protected by tokengate in front of
 // the Geosecure backend at url, and its cache.
 func geosecureGate(b *testing.B, url string, cfg introspect.CacheConfig) (http.Handler, *introspect.Cache) {
-	g, err := introspect.NewGeosecure(introspect.GeosecureConfig{URL: url})
+	g, err := geosecure.New(geosecure.Config{URL: url})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -352,7 +354,7 @@ func geosecureGate(b *testing.B, url string, cfg introspect.CacheConfig) (http.H
 func BenchmarkMiss(b *testing.B) {
 	b.Run("raw", func(b *testing.B) {
 		srv, _ := fakeVerify(b, nil)
-		client := &http.Client{Transport: introspect.NewTransport(), Timeout: introspect.DefaultTimeout}
+		client := &http.Client{Transport: upstream.NewTransport(), Timeout: introspect.DefaultTimeout}
 		b.ReportAllocs()
 		for b.Loop() {
 			req, err := http.NewRequest(http.MethodGet, srv.URL, nil)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tokengate/tokengate/introspect"
+	"github.com/tokengate/tokengate/introspect/geosecure"
 	"github.com/tokengate/tokengate/middleware"
 )
 
@@ -30,7 +31,7 @@ const maxBodyBytes = 1 << 20
 // api is the sample application, without any web framework: both stacks
 // call it and turn what it returns into responses.
 type api struct {
-	profiles *introspect.ProfileClient // nil when not configured
+	profiles *geosecure.ProfileClient // nil when not configured
 
 	mu          sync.Mutex
 	occupations []occupation
@@ -152,7 +153,7 @@ func badRequest(description string) *problem {
 // credentials. It returns a *problem when profiles are not configured, and
 // the profile client's error when the authorization server refuses the
 // token or fails, for the stack to answer as its middleware would.
-func (a *api) profile(ctx context.Context, token string) (*introspect.Profile, error) {
+func (a *api) profile(ctx context.Context, token string) (*geosecure.Profile, error) {
 	if a.profiles == nil {
 		return nil, &problem{status: http.StatusNotImplemented, body: middleware.Body{
 			Error: "not_configured", Description: "profile lookup is Geosecure's and needs -client-id and -client-secret; " +

@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/tokengate/tokengate/introspect"
+	"github.com/tokengate/tokengate/introspect/rfc7662"
 	"github.com/tokengate/tokengate/middleware"
 )
 
@@ -23,7 +23,7 @@ type config struct {
 	profileURL          string
 	issuer              string
 	introspectionURL    string
-	clientAuth          introspect.AuthMethod
+	clientAuth          rfc7662.AuthMethod
 	clientAuthSet       bool // -client-auth was given, not defaulted
 	clientJWK           string
 	demoKind            string
@@ -70,8 +70,8 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	fs.StringVar(&c.verifyURL, "verify-url", "", "Geosecure verify endpoint `URL`, e.g. "+
 		"https://oauth.vlaanderen.be/authorization/ws/oauth/v2/authorization/verify; empty starts the demo server")
 	fs.StringVar(&c.profileURL, "profile-url", "", "profile endpoint `URL`; default: -verify-url with its last segment \"verify\" replaced by \"profile\"")
-	fs.StringVar(&c.issuer, "issuer", "", "RFC 7662 issuer `URL`, e.g. "+introspect.ACMProductionIssuer+
-		" (ACM/IDM) or "+introspect.ACMTestIssuer+" (T&I); the introspection endpoint comes from discovery")
+	fs.StringVar(&c.issuer, "issuer", "", "RFC 7662 issuer `URL`, e.g. "+rfc7662.ACMProductionIssuer+
+		" (ACM/IDM) or "+rfc7662.ACMTestIssuer+" (T&I); the introspection endpoint comes from discovery")
 	fs.StringVar(&c.introspectionURL, "introspection-url", "", "RFC 7662 introspection endpoint `URL`; skips discovery (give -issuer too for ACM/IDM, "+
 		"whose client assertions must name the issuer)")
 	fs.StringVar(&clientAuth, "client-auth", "", "how to authenticate to the introspection endpoint: basic, post or private_key_jwt "+
@@ -120,21 +120,21 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	switch {
 	case clientAuth != "":
 		c.clientAuthSet = true
-		if c.clientAuth, err = introspect.ParseAuthMethod(clientAuth); err != nil {
+		if c.clientAuth, err = parseAuthMethod(clientAuth); err != nil {
 			return nil, fmt.Errorf("-client-auth: %w", err)
 		}
 	case c.clientJWK != "":
-		c.clientAuth = introspect.PrivateKeyJWT
+		c.clientAuth = rfc7662.PrivateKeyJWT
 	default:
-		c.clientAuth = introspect.ClientSecretBasic
+		c.clientAuth = rfc7662.ClientSecretBasic
 	}
 	if c.rfc7662() {
 		switch {
 		case c.clientID == "":
 			return nil, errors.New("-client-id is required with -issuer or -introspection-url")
-		case c.clientAuth == introspect.PrivateKeyJWT && c.clientJWK == "":
+		case c.clientAuth == rfc7662.PrivateKeyJWT && c.clientJWK == "":
 			return nil, errors.New("-client-auth private_key_jwt needs -client-jwk")
-		case c.clientAuth != introspect.PrivateKeyJWT && c.clientSecret == "":
+		case c.clientAuth != rfc7662.PrivateKeyJWT && c.clientSecret == "":
 			return nil, fmt.Errorf("-client-auth %s needs -client-secret", c.clientAuth)
 		}
 	}
@@ -205,3 +205,17 @@ func deriveProfileURL(verifyURL string) (string, error) {
 
 // osEnv is the real environment.
 var osEnv = os.Getenv
+
+// parseAuthMethod reads -client-auth: a method by its name, or the short
+// forms "basic", "post" and "jwt".
+func parseAuthMethod(s string) (rfc7662.AuthMethod, error) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "basic", string(rfc7662.ClientSecretBasic):
+		return rfc7662.ClientSecretBasic, nil
+	case "post", string(rfc7662.ClientSecretPost):
+		return rfc7662.ClientSecretPost, nil
+	case "jwt", string(rfc7662.PrivateKeyJWT):
+		return rfc7662.PrivateKeyJWT, nil
+	}
+	return "", fmt.Errorf("unknown client authentication method %q (want basic, post or private_key_jwt)", s)
+}

@@ -9,8 +9,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/tokengate/tokengate/introspect"
 	"github.com/tokengate/tokengate/introspect/introspecttest"
+	"github.com/tokengate/tokengate/introspect/rfc7662"
 )
 
 // demoToken is one of the tokens the demo authorization server issues.
@@ -26,8 +26,8 @@ type demoToken struct {
 type demoServer struct {
 	*introspecttest.Server
 	acm    bool
-	key    *introspect.SigningKey // the example's client key, in ACM mode
-	method introspect.AuthMethod  // how the example authenticates, in ACM mode
+	key    *rfc7662.SigningKey // the example's client key, in ACM mode
+	method rfc7662.AuthMethod  // how the example authenticates, in ACM mode
 	tokens []demoToken
 }
 
@@ -49,7 +49,7 @@ func startDemo(acm bool, clientID, clientSecret string) (*demoServer, error) {
 			srv.Close()
 			return nil, err
 		}
-		d.key = &introspect.SigningKey{Key: key, KeyID: "demo-key"}
+		d.key = &rfc7662.SigningKey{Key: key, KeyID: "demo-key"}
 		srv.AddClient(introspecttest.Client{ID: srv.ClientID, Secret: srv.ClientSecret, Key: key.Public()})
 	}
 	issue := func(label, path, method, expect string, life time.Duration, scopes ...string) {

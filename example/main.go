@@ -36,6 +36,8 @@ import (
 	"time"
 
 	"github.com/tokengate/tokengate/introspect"
+	"github.com/tokengate/tokengate/introspect/geosecure"
+	"github.com/tokengate/tokengate/introspect/rfc7662"
 )
 
 func main() {
@@ -69,7 +71,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		if demo.acm {
 			cfg.issuer = demo.Issuer()
 			if !cfg.clientAuthSet {
-				cfg.clientAuth = introspect.PrivateKeyJWT
+				cfg.clientAuth = rfc7662.PrivateKeyJWT
 			}
 			demo.method = cfg.clientAuth
 		} else {
@@ -99,7 +101,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 	app := &api{}
 	if !cfg.rfc7662() && cfg.clientID != "" && cfg.clientSecret != "" {
-		app.profiles, err = introspect.NewProfileClient(introspect.ProfileConfig{
+		app.profiles, err = geosecure.NewProfileClient(geosecure.ProfileConfig{
 			URL: cfg.profileURL, ClientID: cfg.clientID, ClientSecret: cfg.clientSecret, Timeout: cfg.upstreamTimeout,
 		})
 		if err != nil {
@@ -153,9 +155,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 // RFC 7662 introspection. In the ACM demo the client key is the demo's.
 func newBackend(cfg *config, demo *demoServer) (introspect.Verifier, error) {
 	if !cfg.rfc7662() {
-		return introspect.NewGeosecure(introspect.GeosecureConfig{URL: cfg.verifyURL, Timeout: cfg.upstreamTimeout})
+		return geosecure.New(geosecure.Config{URL: cfg.verifyURL, Timeout: cfg.upstreamTimeout})
 	}
-	in := introspect.IntrospectorConfig{
+	in := rfc7662.Config{
 		Issuer:       cfg.issuer,
 		Endpoint:     cfg.introspectionURL,
 		ClientID:     cfg.clientID,
@@ -163,19 +165,19 @@ func newBackend(cfg *config, demo *demoServer) (introspect.Verifier, error) {
 		AuthMethod:   cfg.clientAuth,
 		Timeout:      cfg.upstreamTimeout,
 	}
-	if cfg.clientAuth == introspect.PrivateKeyJWT {
+	if cfg.clientAuth == rfc7662.PrivateKeyJWT {
 		switch {
 		case cfg.clientJWK != "":
 			data, err := os.ReadFile(cfg.clientJWK)
 			if err != nil {
 				return nil, fmt.Errorf("-client-jwk: %w", err)
 			}
-			if in.ClientKey, err = introspect.ParseJWK(data); err != nil {
+			if in.ClientKey, err = rfc7662.ParseJWK(data); err != nil {
 				return nil, fmt.Errorf("-client-jwk %s: %w", cfg.clientJWK, err)
 			}
 		case demo != nil && demo.acm:
 			in.ClientKey = demo.key
 		}
 	}
-	return introspect.NewIntrospector(in)
+	return rfc7662.New(in)
 }

@@ -24,8 +24,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tokengate/tokengate/internal/testutil"
-	"github.com/tokengate/tokengate/introspect"
+	"github.com/tokengate/tokengate/introspect/geosecure"
 	"github.com/tokengate/tokengate/introspect/introspecttest"
+	"github.com/tokengate/tokengate/introspect/rfc7662"
 )
 
 // binary is the example, built once by TestMain: the tests drive the real
@@ -125,13 +126,13 @@ const secret = "s3cr&t=+/x"
 // The backends the example is run against: Geosecure's verify endpoint,
 // and RFC 7662 introspection with private_key_jwt found by discovery.
 const (
-	geosecure = "geosecure"
-	acm       = "acm"
+	geosecureBackend = "geosecure"
+	acmBackend       = "acm"
 )
 
 var (
 	frameworks = []string{"echo", "http"}
-	backends   = []string{geosecure, acm}
+	backends   = []string{geosecureBackend, acmBackend}
 )
 
 // fixture is a fake authorization server with the tokens the tests use,
@@ -169,7 +170,7 @@ func newFixture(t *testing.T, backend string) *fixture {
 		return as.IssueToken(introspecttest.Token{
 			Scopes: s, ClientID: aud, Subject: "user-" + aud,
 			Claims:  map[string]any{"vo_id": "vo-" + aud, "vo_orgcode": "OVO002949"},
-			Profile: &introspecttest.Profile{Name: "johnd", GivenName: "John", Surname: "Doe", ContactID: "12345"},
+			Profile: &geosecure.Profile{Name: "johnd", GivenName: "John", Surname: "Doe", ContactID: "12345"},
 		})
 	}
 	return &fixture{
@@ -186,9 +187,9 @@ func newFixture(t *testing.T, backend string) *fixture {
 func (f *fixture) args(framework string, extra ...string) []string {
 	args := []string{"-framework", framework, "-client-id", "38890"}
 	switch f.backend {
-	case geosecure:
+	case geosecureBackend:
 		args = append(args, "-verify-url", f.as.VerifyURL(), "-client-secret", secret)
-	case acm:
+	case acmBackend:
 		args = append(args, "-issuer", f.as.Issuer(), "-client-jwk", f.jwk)
 	}
 	return append(args, extra...)
@@ -228,7 +229,7 @@ func TestContract(t *testing.T) {
 		assert.Equal(t, []any{"MapRequest"}, view["scopes"])
 		assert.NotEmpty(t, view["expires_at"])
 		assert.Equal(t, "38890", view["client_id"])
-		if f.backend == acm {
+		if f.backend == acmBackend {
 			assert.Equal(t, "user-38890", view["subject"])
 			assert.Equal(t, f.as.Issuer(), view["issuer"])
 			assert.Equal(t, map[string]any{"vo_id": "vo-38890", "vo_orgcode": "OVO002949"}, view["claims"])
@@ -265,7 +266,7 @@ func TestContract(t *testing.T) {
 		assert.Contains(t, r.body, `"description":"Werf Markt"`)
 
 		r = ex.do(t, "GET", "/v1/profile", bearer(f.mapTok), "")
-		if f.backend == geosecure {
+		if f.backend == geosecureBackend {
 			assert.Equal(t, 200, r.status)
 			assert.JSONEq(t, `{"name":"johnd","givenName":"John","surname":"Doe","contactId":"12345"}`, r.body)
 		} else {
@@ -300,7 +301,7 @@ func TestContract(t *testing.T) {
 		// endpoint once).
 		assert.Equal(t, 1, f.as.Calls(f.readTok))
 		assert.Equal(t, 1, f.as.Calls(f.rwTok))
-		if f.backend == geosecure {
+		if f.backend == geosecureBackend {
 			assert.Equal(t, 2, f.as.Calls(f.mapTok))
 		} else {
 			assert.Equal(t, 1, f.as.Calls(f.mapTok))
@@ -374,7 +375,7 @@ func TestConcurrentRequestsShareOneCall(t *testing.T) {
 }
 
 func TestFlags(t *testing.T) {
-	f := newFixture(t, geosecure)
+	f := newFixture(t, geosecureBackend)
 	t.Run("audience", func(t *testing.T) {
 		ex := start(t, f.args("http", "-audience", "38890,11111")...)
 		assert.Equal(t, 200, ex.do(t, "GET", "/v1/maps", bearer(f.mapTok), "").status)
@@ -472,7 +473,7 @@ func TestParseConfigEnvironment(t *testing.T) {
 }
 
 func TestACMFlags(t *testing.T) {
-	f := newFixture(t, acm)
+	f := newFixture(t, acmBackend)
 	t.Run("audience checks aud, else client_id", func(t *testing.T) {
 		apiTok := f.as.IssueToken(introspecttest.Token{Scopes: []string{"MapRequest"}, ClientID: "11111", Audience: []string{"gipod-api"}})
 		ex := start(t, f.args("http", "-audience", "gipod-api,38890")...)
@@ -489,7 +490,7 @@ func TestACMFlags(t *testing.T) {
 		})
 	}
 	t.Run("introspection-url skips discovery", func(t *testing.T) {
-		g := newFixture(t, acm)
+		g := newFixture(t, acmBackend)
 		ex := start(t, "-issuer", g.as.Issuer(), "-introspection-url", g.as.IntrospectionURL(), "-client-id", "38890", "-client-jwk", g.jwk)
 		assert.Equal(t, 200, ex.do(t, "GET", "/v1/maps", bearer(g.mapTok), "").status)
 		assert.Zero(t, g.as.DiscoveryCalls())
@@ -549,15 +550,15 @@ func TestParseConfigACM(t *testing.T) {
 	require.NoError(t, err)
 	assert.True(t, cfg.rfc7662())
 	assert.False(t, cfg.demo())
-	assert.Equal(t, introspect.PrivateKeyJWT, cfg.clientAuth, "a JWK implies private_key_jwt")
+	assert.Equal(t, rfc7662.PrivateKeyJWT, cfg.clientAuth, "a JWK implies private_key_jwt")
 
 	env["TOKENGATE_CLIENT_AUTH"], env["TOKENGATE_CLIENT_SECRET"] = "post", "s"
 	cfg, err = parseConfig([]string{"-introspection-url", "https://x/introspect"}, func(k string) string { return env[k] }, io.Discard)
 	require.NoError(t, err)
-	assert.Equal(t, introspect.ClientSecretPost, cfg.clientAuth)
+	assert.Equal(t, rfc7662.ClientSecretPost, cfg.clientAuth)
 	assert.Equal(t, "https://x/introspect", cfg.introspectionURL)
 
 	cfg, err = parseConfig([]string{"-issuer", "https://op", "-client-id", "c", "-client-secret", "s"}, func(string) string { return "" }, io.Discard)
 	require.NoError(t, err)
-	assert.Equal(t, introspect.ClientSecretBasic, cfg.clientAuth, "basic by default")
+	assert.Equal(t, rfc7662.ClientSecretBasic, cfg.clientAuth, "basic by default")
 }

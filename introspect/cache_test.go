@@ -12,7 +12,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/tokengate/tokengate/internal/testutil"
 	"github.com/tokengate/tokengate/introspect"
+	"github.com/tokengate/tokengate/introspect/geosecure"
 	"github.com/tokengate/tokengate/introspect/introspecttest"
 	"github.com/tokengate/tokengate/scopes"
 )
@@ -28,7 +30,7 @@ func (s *stubVerifier) Verify(ctx context.Context, token string) (*introspect.To
 	return s.answer(ctx, token)
 }
 
-func validFor(clock *fixedClock, d time.Duration) *stubVerifier {
+func validFor(clock *testutil.Clock, d time.Duration) *stubVerifier {
 	return &stubVerifier{answer: func(context.Context, string) (*introspect.TokenInfo, error) {
 		return &introspect.TokenInfo{Active: true, Scopes: scopes.New("MapRequest"), ExpiresAt: clock.Now().Add(d)}, nil
 	}}
@@ -43,7 +45,7 @@ func newCache(t testing.TB, next introspect.Verifier, cfg introspect.CacheConfig
 }
 
 func TestCacheServesHits(t *testing.T) {
-	clock := newClock()
+	clock := testutil.NewClock()
 	stub := validFor(clock, time.Hour)
 	c := newCache(t, stub, introspect.CacheConfig{Now: clock.Now})
 
@@ -78,7 +80,7 @@ func TestCacheTTL(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			clock := newClock()
+			clock := testutil.NewClock()
 			stub := validFor(clock, tt.tokenLife)
 			c := newCache(t, stub, introspect.CacheConfig{MaxTTL: tt.maxTTL, Now: clock.Now})
 
@@ -98,7 +100,7 @@ func TestCacheTTL(t *testing.T) {
 }
 
 func TestCacheNeverServesPastExpiry(t *testing.T) {
-	clock := newClock()
+	clock := testutil.NewClock()
 	stub := validFor(clock, 0) // the backend answers with an expiry of now
 	c := newCache(t, stub, introspect.CacheConfig{Now: clock.Now})
 	_, err := c.Verify(context.Background(), "tok")
@@ -109,7 +111,7 @@ func TestCacheNeverServesPastExpiry(t *testing.T) {
 }
 
 func TestCacheInvalidTTL(t *testing.T) {
-	clock := newClock()
+	clock := testutil.NewClock()
 	stub := &stubVerifier{answer: func(context.Context, string) (*introspect.TokenInfo, error) {
 		return nil, introspect.ErrInvalidToken
 	}}
@@ -127,7 +129,7 @@ func TestCacheInvalidTTL(t *testing.T) {
 }
 
 func TestCacheNegativeTTLsStoreNothing(t *testing.T) {
-	clock := newClock()
+	clock := testutil.NewClock()
 	valid := validFor(clock, time.Hour)
 	c := newCache(t, valid, introspect.CacheConfig{MaxTTL: -1, Now: clock.Now})
 	for range 3 {
@@ -150,7 +152,7 @@ func TestCacheNegativeTTLsStoreNothing(t *testing.T) {
 func TestCacheNeverStoresFailures(t *testing.T) {
 	var fail atomic.Bool
 	fail.Store(true)
-	clock := newClock()
+	clock := testutil.NewClock()
 	stub := &stubVerifier{answer: func(context.Context, string) (*introspect.TokenInfo, error) {
 		if fail.Load() {
 			return nil, &introspect.UnavailableError{StatusCode: 503, Reason: "unexpected status"}
@@ -212,7 +214,7 @@ func herd(t *testing.T, n int, srv *introspecttest.Server, c *introspect.Cache, 
 			_, errs[i] = c.Verify(ctxFor(i), token)
 		}()
 	}
-	waitFor(t, "the herd to gather", func() bool {
+	testutil.WaitFor(t, "the herd to gather", func() bool {
 		return c.Stats().Waiting == int64(n) && srv.Held() == 1
 	})
 	srv.Release()
@@ -224,7 +226,7 @@ func newHerdFixture(t *testing.T) (*introspecttest.Server, *introspect.Cache) {
 	t.Helper()
 	srv := introspecttest.NewServer()
 	t.Cleanup(srv.Close)
-	g, err := introspect.NewGeosecure(introspect.GeosecureConfig{URL: srv.VerifyURL()})
+	g, err := geosecure.New(geosecure.Config{URL: srv.VerifyURL()})
 	require.NoError(t, err)
 	return srv, newCache(t, g, introspect.CacheConfig{})
 }
@@ -256,7 +258,7 @@ func TestCacheHerdSurvivesFirstCallerLeaving(t *testing.T) {
 	srv.Hold()
 	firstErr := make(chan error, 1)
 	go func() { _, err := c.Verify(first, token); firstErr <- err }()
-	waitFor(t, "the first call to reach the server", func() bool { return srv.Held() == 1 })
+	testutil.WaitFor(t, "the first call to reach the server", func() bool { return srv.Held() == 1 })
 	cancel()
 	err := <-firstErr
 	assert.ErrorIs(t, err, context.Canceled, "the first caller gives up")
@@ -315,8 +317,8 @@ func TestCacheBoundsUpstreamConcurrency(t *testing.T) {
 			assert.NoError(t, err)
 		}()
 	}
-	waitFor(t, "every caller to wait", func() bool { return c.Stats().Waiting == callers })
-	waitFor(t, "the slots to fill", func() bool { return inFlight.Load() == bound })
+	testutil.WaitFor(t, "every caller to wait", func() bool { return c.Stats().Waiting == callers })
+	testutil.WaitFor(t, "the slots to fill", func() bool { return inFlight.Load() == bound })
 	assert.EqualValues(t, bound, c.Stats().UpstreamCalls, "the others wait for a slot")
 	close(release)
 	wg.Wait()
@@ -351,7 +353,7 @@ func TestCacheSlotWaitIsBoundedByTimeout(t *testing.T) {
 }
 
 func TestCacheInvalidate(t *testing.T) {
-	clock := newClock()
+	clock := testutil.NewClock()
 	stub := validFor(clock, time.Hour)
 	c := newCache(t, stub, introspect.CacheConfig{Now: clock.Now})
 	_, err := c.Verify(context.Background(), "tok")
@@ -363,7 +365,7 @@ func TestCacheInvalidate(t *testing.T) {
 }
 
 func TestCacheInvalidateDuringFetchDropsTheAnswer(t *testing.T) {
-	clock := newClock()
+	clock := testutil.NewClock()
 	arrived, release := make(chan struct{}), make(chan struct{})
 	var calls atomic.Int64
 	stub := introspect.VerifierFunc(func(context.Context, string) (*introspect.TokenInfo, error) {
@@ -387,7 +389,7 @@ func TestCacheInvalidateDuringFetchDropsTheAnswer(t *testing.T) {
 }
 
 func TestCacheEvictsToStayWithinMaxCost(t *testing.T) {
-	clock := newClock()
+	clock := testutil.NewClock()
 	stub := validFor(clock, time.Hour)
 	c := newCache(t, stub, introspect.CacheConfig{MaxCost: 16 << 10, Now: clock.Now})
 	for i := range 2000 {
@@ -398,7 +400,7 @@ func TestCacheEvictsToStayWithinMaxCost(t *testing.T) {
 }
 
 func TestClosedCacheStillVerifies(t *testing.T) {
-	clock := newClock()
+	clock := testutil.NewClock()
 	stub := validFor(clock, time.Hour)
 	c, err := introspect.NewCache(stub, introspect.CacheConfig{Now: clock.Now})
 	require.NoError(t, err)
@@ -413,7 +415,7 @@ func TestClosedCacheStillVerifies(t *testing.T) {
 func TestNewCacheConfig(t *testing.T) {
 	_, err := introspect.NewCache(nil, introspect.CacheConfig{})
 	assert.Error(t, err)
-	stub := validFor(newClock(), time.Hour)
+	stub := validFor(testutil.NewClock(), time.Hour)
 	for _, cfg := range []introspect.CacheConfig{{MaxCost: -1}, {MaxConcurrent: -1}, {MaxWaiting: -1}, {Timeout: -1}} {
 		_, err := introspect.NewCache(stub, cfg)
 		assert.Error(t, err, "%+v", cfg)

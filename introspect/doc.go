@@ -1,12 +1,14 @@
-// Package introspect asks OAuth 2.0 authorization servers whether access
-// tokens are valid, and caches their answers.
+// Package introspect is the core of tokengate's token checking: what an
+// authorization server says about an access token ([TokenInfo]), the
+// [Verifier] interface that asks it, the two classes of error every
+// Verifier returns, the context that carries a TokenInfo to handlers, and
+// the [Cache] that remembers answers.
 //
-// A [Verifier] turns a token into a [TokenInfo]: the token's scopes, client,
-// audience, subject, expiry and remaining claims. The backends are
-// [Geosecure], for Digitaal Vlaanderen's legacy verify endpoint, and
-// [Introspector], for ACM/IDM and any other server with RFC 7662 token
-// introspection. The [ProfileClient] reads resource owners' profiles from
-// Geosecure's profile endpoint. A [Cache] wraps any Verifier.
+// The backends live in packages of their own below this one:
+// introspect/rfc7662, for ACM/IDM and any other server with RFC 7662 token
+// introspection, and introspect/geosecure, for Digitaal Vlaanderen's legacy
+// Geosecure verify and profile endpoints. introspect/introspecttest is a
+// fake authorization server for tests. A [Cache] wraps any Verifier.
 //
 // Every error a Verifier returns falls in one of two classes, told apart
 // with [errors.Is]: [ErrInvalidToken] (the token is bad; answer 401) and
@@ -17,16 +19,7 @@
 // [NewContext] and [FromContext] carry a TokenInfo in a request's context;
 // the middleware packages put it there. [TokenInfo.VO] reads ACM/IDM's
 // Flemish claims, and [TokenInfo.OVOCode] the organisation's OVO code.
-//
-// # ACM/IDM
-//
-// An [Introspector] for ACM/IDM needs the issuer ([ACMProductionIssuer] or
-// [ACMTestIssuer]), from which it discovers the introspection endpoint, and
-// the resource server's client credentials. Clients migrated from Geosecure
-// authenticate with [PrivateKeyJWT] only: load the private JWK whose public
-// half is registered for the client with [ParseJWK]. Every request then
-// carries a fresh assertion, signed RS256, with iss and sub the client id,
-// aud the issuer, a random jti and a lifetime of [DefaultAssertionLifetime].
+// [Fingerprint] names a token in logs without revealing it.
 //
 // # Caching
 //
@@ -67,17 +60,14 @@
 //
 // No token and no client secret ever appears in an error, and so in no log
 // line that prints one: errors name only the endpoint and the failure. The
-// cache does not keep tokens, only their hashes. Configuration types with
-// secrets redact them when printed or logged.
+// cache does not keep tokens, only their hashes. The backends' configuration
+// types redact their secrets when printed or logged.
 //
-// A refusal of the resource server's own credentials by the introspection
-// endpoint is [ErrUnavailable], not [ErrInvalidToken]: a misconfigured
-// resource server must not make its clients throw good tokens away.
-//
-// Backends accept only https endpoints, except to loopback addresses for
-// tests and demos; they never follow redirects, which would carry the token
-// or the client credentials to another host; they read at most
-// [MaxBodyBytes] of an answer and limit every call with a timeout.
+// The backends accept only https endpoints, except to loopback addresses
+// for tests and demos; they never follow redirects, which would carry the
+// token or the client credentials to another host; they read at most 1 MiB
+// of an answer and limit every call with a timeout ([DefaultTimeout] unless
+// configured).
 //
 // Every error that is not an invalid-token answer is a failure: no path turns
 // an error into access.

@@ -3,7 +3,6 @@ package introspect
 import (
 	"errors"
 	"fmt"
-	"net/http"
 	"strconv"
 	"strings"
 	"time"
@@ -74,38 +73,4 @@ func RetryAfter(err error) (time.Duration, bool) {
 		return ue.RetryAfter, true
 	}
 	return 0, false
-}
-
-// unavailable builds an *UnavailableError for a response (which may be nil).
-func unavailable(resp *http.Response, now time.Time, reason string, err error) error {
-	e := &UnavailableError{Reason: reason, Err: err}
-	if resp != nil {
-		e.StatusCode = resp.StatusCode
-		e.RetryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), now)
-	}
-	return e
-}
-
-// maxRetryAfter caps what an upstream may ask for, so that a broken header
-// cannot tell clients to go away for days.
-const maxRetryAfter = time.Hour
-
-// parseRetryAfter reads a Retry-After value (RFC 9110 §10.2.3): either
-// delay-seconds or an HTTP-date. Anything else, and a date in the past, give
-// 0.
-func parseRetryAfter(v string, now time.Time) time.Duration {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0
-	}
-	var d time.Duration
-	if secs, err := strconv.ParseUint(v, 10, 32); err == nil {
-		d = time.Duration(secs) * time.Second
-	} else if t, err := http.ParseTime(v); err == nil {
-		d = t.Sub(now)
-	}
-	if d <= 0 {
-		return 0
-	}
-	return min(d, maxRetryAfter)
 }

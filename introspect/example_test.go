@@ -2,28 +2,26 @@ package introspect_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"log"
 
 	"github.com/tokengate/tokengate/introspect"
+	"github.com/tokengate/tokengate/introspect/geosecure"
 	"github.com/tokengate/tokengate/introspect/introspecttest"
 )
 
 // A Geosecure verifier behind a cache, checked against the fake server.
 func Example() {
-	srv := introspecttest.NewServer() // in production: introspect.GeosecureProductionURL
+	srv := introspecttest.NewServer() // in production: geosecure.ProductionURL
 	defer srv.Close()
 	token := srv.IssueToken(introspecttest.Token{Scopes: []string{"MapRequest"}, ClientID: "38890"})
 
-	geosecure, err := introspect.NewGeosecure(introspect.GeosecureConfig{URL: srv.VerifyURL()})
+	verifier, err := geosecure.New(geosecure.Config{URL: srv.VerifyURL()})
 	if err != nil {
 		log.Fatal(err)
 	}
-	cache, err := introspect.NewCache(geosecure, introspect.CacheConfig{})
+	cache, err := introspect.NewCache(verifier, introspect.CacheConfig{})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -54,45 +52,22 @@ func ExampleUnavailableError() {
 	defer srv.Close()
 	srv.SetFault(introspecttest.Fault{Status: 503, Body: "maintenance", RetryAfter: "120"})
 
-	geosecure, err := introspect.NewGeosecure(introspect.GeosecureConfig{URL: srv.VerifyURL()})
+	verifier, err := geosecure.New(geosecure.Config{URL: srv.VerifyURL()})
 	if err != nil {
 		log.Fatal(err)
 	}
-	_, err = geosecure.Verify(context.Background(), "some-token")
+	_, err = verifier.Verify(context.Background(), "some-token")
 	switch {
 	case errors.Is(err, introspect.ErrInvalidToken):
 		fmt.Println("401: get a new token")
 	case errors.Is(err, introspect.ErrUnavailable):
-		retry, _ := introspect.RetryAfter(err)
-		fmt.Println("503: retry after", retry)
+		var ue *introspect.UnavailableError
+		if errors.As(err, &ue) {
+			fmt.Println("503: retry after", ue.RetryAfter)
+		}
 	}
 	// Output:
 	// 503: retry after 2m0s
-}
-
-// Reading the resource owner's profile.
-func ExampleProfileClient() {
-	srv := introspecttest.NewServer()
-	defer srv.Close()
-	token := srv.IssueToken(introspecttest.Token{Profile: &introspecttest.Profile{
-		Name: "johnd", GivenName: "John", Surname: "Doe", ContactID: "12345",
-	}})
-
-	profiles, err := introspect.NewProfileClient(introspect.ProfileConfig{
-		URL:          srv.ProfileURL(),
-		ClientID:     srv.ClientID,
-		ClientSecret: srv.ClientSecret,
-	})
-	if err != nil {
-		log.Fatal(err)
-	}
-	p, err := profiles.Profile(context.Background(), token)
-	if err != nil {
-		log.Fatal(err)
-	}
-	fmt.Println(p.GivenName, p.Surname, p.ContactID)
-	// Output:
-	// John Doe 12345
 }
 
 func ExampleFromContext() {
@@ -104,41 +79,4 @@ func ExampleFromContext() {
 	// Output:
 	// 38890
 	// true
-}
-
-// An ACM/IDM-style introspection backend, authenticating with a private JWK,
-// checked against the fake OpenID Provider.
-func ExampleIntrospector() {
-	srv := introspecttest.NewServer() // in production: introspect.ACMProductionIssuer
-	defer srv.Close()
-
-	// The client's key pair. In production, read the private JWK from a
-	// file or secret store with introspect.ParseJWK and register its public
-	// half for the client in the Beheerportaal.
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		log.Fatal(err)
-	}
-	srv.AddClient(introspecttest.Client{ID: "my-api", Key: key.Public()})
-
-	in, err := introspect.NewIntrospector(introspect.IntrospectorConfig{
-		Issuer:    srv.Issuer(), // the endpoint comes from discovery
-		ClientID:  "my-api",
-		ClientKey: &introspect.SigningKey{Key: key, KeyID: "my-api-2026"},
-	})
-	if err != nil {
-		log.Fatal(err)
-	}
-
-	token := srv.IssueToken(introspecttest.Token{
-		Scopes: []string{"dv_ar_adres_beheer"},
-		Claims: map[string]any{"vo_id": "d6b5a1f4", "vo_orgcode": "OVO002949"},
-	})
-	info, err := in.Verify(context.Background(), token)
-	if err != nil {
-		log.Fatal(err)
-	}
-	fmt.Println(info.Scopes, info.VO().ID, info.OVOCode())
-	// Output:
-	// dv_ar_adres_beheer d6b5a1f4 OVO002949
 }

@@ -9,8 +9,10 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/tokengate/tokengate/internal/testutil"
 	"github.com/tokengate/tokengate/introspect"
 	"github.com/tokengate/tokengate/introspect/introspecttest"
+	"github.com/tokengate/tokengate/introspect/rfc7662"
 )
 
 // blockingVerifier holds every call until release is closed.
@@ -39,7 +41,7 @@ func TestCacheBoundsCallsWaitingForASlot(t *testing.T) {
 			assert.NoError(t, err)
 		}()
 		// One at a time, so that which call holds the slot is known.
-		waitFor(t, "the call to be in flight or queued", func() bool {
+		testutil.WaitFor(t, "the call to be in flight or queued", func() bool {
 			s := c.Stats()
 			return s.UpstreamCalls == 1 && s.Queued == int64(i)
 		})
@@ -72,7 +74,7 @@ func TestCacheMakesNoCallNobodyWaitsFor(t *testing.T) {
 		_, err := c.Verify(context.Background(), "holds-the-slot")
 		assert.NoError(t, err)
 	}()
-	waitFor(t, "the slot to fill", func() bool { return c.Stats().UpstreamCalls == 1 })
+	testutil.WaitFor(t, "the slot to fill", func() bool { return c.Stats().UpstreamCalls == 1 })
 
 	// Three callers for one token give up while its call waits for the slot.
 	ctx, cancel := context.WithCancel(context.Background())
@@ -85,10 +87,10 @@ func TestCacheMakesNoCallNobodyWaitsFor(t *testing.T) {
 			assert.ErrorIs(t, err, introspect.ErrUnavailable)
 		}()
 	}
-	waitFor(t, "the call to queue", func() bool { return c.Stats().Queued == 1 && c.Stats().Waiting == 4 })
+	testutil.WaitFor(t, "the call to queue", func() bool { return c.Stats().Queued == 1 && c.Stats().Waiting == 4 })
 	cancel()
 	gaveUp.Wait()
-	waitFor(t, "the abandoned call to leave the queue", func() bool { return c.Stats().Queued == 0 })
+	testutil.WaitFor(t, "the abandoned call to leave the queue", func() bool { return c.Stats().Queued == 0 })
 	assert.EqualValues(t, 1, c.Stats().Abandoned)
 
 	close(release)
@@ -110,7 +112,7 @@ func TestCacheKeepsACallWhileOneCallerWaits(t *testing.T) {
 		defer close(held)
 		_, _ = c.Verify(context.Background(), "holds-the-slot")
 	}()
-	waitFor(t, "the slot to fill", func() bool { return c.Stats().UpstreamCalls == 1 })
+	testutil.WaitFor(t, "the slot to fill", func() bool { return c.Stats().UpstreamCalls == 1 })
 
 	ctx, cancel := context.WithCancel(context.Background())
 	leaving := make(chan struct{})
@@ -123,7 +125,7 @@ func TestCacheKeepsACallWhileOneCallerWaits(t *testing.T) {
 		_, err := c.Verify(context.Background(), "shared")
 		staying <- err
 	}()
-	waitFor(t, "both callers to wait", func() bool { return c.Stats().Waiting == 3 })
+	testutil.WaitFor(t, "both callers to wait", func() bool { return c.Stats().Waiting == 3 })
 	cancel()
 	<-leaving
 
@@ -144,7 +146,7 @@ type leewayVerifier struct {
 func (v leewayVerifier) Leeway() time.Duration { return v.leeway }
 
 func TestCacheKeepsTheVerifiersLeeway(t *testing.T) {
-	clock := newClock()
+	clock := testutil.NewClock()
 	exp := clock.Now().Add(-10 * time.Second) // expired, but within the leeway
 	stub := &stubVerifier{answer: func(context.Context, string) (*introspect.TokenInfo, error) {
 		if !clock.Now().Before(exp.Add(30 * time.Second)) {
@@ -170,7 +172,7 @@ func TestCacheKeepsTheVerifiersLeeway(t *testing.T) {
 }
 
 func TestCacheWithoutLeewayRefusesAnExpiredAnswer(t *testing.T) {
-	clock := newClock()
+	clock := testutil.NewClock()
 	stub := validFor(clock, -time.Second)
 	c := newCache(t, stub, introspect.CacheConfig{Now: clock.Now})
 	_, err := c.Verify(context.Background(), "expired")
@@ -181,17 +183,22 @@ func TestCacheWithoutLeewayRefusesAnExpiredAnswer(t *testing.T) {
 // Cache against an authorization server whose clock is 20 s behind ours:
 // a token it still calls active is 10 s past its "exp" by our clock.
 func TestCacheAgreesWithTheIntrospectorsLeeway(t *testing.T) {
-	ours := newClock()
-	theirs := newClock()
+	ours := testutil.NewClock()
+	theirs := testutil.NewClock()
 	theirs.Advance(-20 * time.Second)
-	srv := newOP(t, theirs)
+	srv := introspecttest.NewUnstartedServer()
+	srv.Now = theirs.Now
+	srv.Start()
+	t.Cleanup(srv.Close)
 	token := srv.IssueToken(introspecttest.Token{Scopes: []string{"MapRequest"}, ExpiresAt: theirs.Now().Add(10 * time.Second)})
-	in := newIntrospector(t, introspect.IntrospectorConfig{
+	in, err := rfc7662.New(rfc7662.Config{
 		Issuer: srv.Issuer(), ClientID: "demo-client", ClientSecret: "demo-secret", Now: ours.Now,
 	})
+	require.NoError(t, err)
+	t.Cleanup(in.Close)
 	c := newCache(t, in, introspect.CacheConfig{Now: ours.Now})
 
-	_, err := in.Verify(context.Background(), token)
+	_, err = in.Verify(context.Background(), token)
 	require.NoError(t, err, "the Introspector alone accepts the token within its leeway")
 	_, err = c.Verify(context.Background(), token)
 	require.NoError(t, err, "and so does the Cache in front of it")

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/tokengate/tokengate/internal/testutil"
 	"github.com/tokengate/tokengate/introspect"
 	"github.com/tokengate/tokengate/scopes"
 )
@@ -44,8 +45,8 @@ func TestStaleIfError(t *testing.T) {
 
 	// setup returns a clock, a server whose tokens expire after life, and a
 	// cache in front of it with the given stale-if-error window.
-	setup := func(t *testing.T, life, window time.Duration) (*fixedClock, *switchable, *introspect.Cache) {
-		clock := newClock()
+	setup := func(t *testing.T, life, window time.Duration) (*testutil.Clock, *switchable, *introspect.Cache) {
+		clock := testutil.NewClock()
 		up := newSwitchable(clock.Now().Add(life))
 		return clock, up, newCache(t, up, introspect.CacheConfig{MaxTTL: maxTTL, StaleIfError: window, Now: clock.Now})
 	}

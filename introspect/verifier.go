@@ -1,6 +1,20 @@
 package introspect
 
-import "context"
+import (
+	"context"
+	"time"
+)
+
+// Defaults the backends share.
+const (
+	// DefaultTimeout limits one call to the authorization server when a
+	// configuration leaves its Timeout zero, and one shared upstream call
+	// of a [Cache].
+	DefaultTimeout = 5 * time.Second
+	// DefaultLeeway is the clock skew tolerated when checking a token's
+	// "exp" and "nbf", when a configuration leaves its Leeway zero.
+	DefaultLeeway = 30 * time.Second
+)
 
 // Verifier asks an authorization server whether an access token is valid.
 //

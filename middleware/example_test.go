@@ -12,23 +12,24 @@ import (
 	"strings"
 
 	"github.com/tokengate/tokengate/introspect"
+	"github.com/tokengate/tokengate/introspect/geosecure"
 	"github.com/tokengate/tokengate/introspect/introspecttest"
 	"github.com/tokengate/tokengate/middleware"
 	"github.com/tokengate/tokengate/scopes"
 )
 
 // Protecting net/http routes with Geosecure tokens. The fake authorization
-// server stands in for introspect.GeosecureProductionURL.
+// server stands in for geosecure.ProductionURL.
 func Example() {
 	as := introspecttest.NewServer()
 	defer as.Close()
 	token := as.IssueToken(introspecttest.Token{Scopes: []string{"gipod_pdo_read"}, ClientID: "38890"})
 
-	geosecure, err := introspect.NewGeosecure(introspect.GeosecureConfig{URL: as.VerifyURL()})
+	verifier, err := geosecure.New(geosecure.Config{URL: as.VerifyURL()})
 	if err != nil {
 		log.Fatal(err)
 	}
-	cache, err := introspect.NewCache(geosecure, introspect.CacheConfig{})
+	cache, err := introspect.NewCache(verifier, introspect.CacheConfig{})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -67,11 +68,11 @@ func ExampleAuthenticator_Authorize() {
 	as := introspecttest.NewServer()
 	defer as.Close()
 	token := as.IssueToken(introspecttest.Token{Scopes: []string{"MapRequest"}, ClientID: "38890"})
-	geosecure, err := introspect.NewGeosecure(introspect.GeosecureConfig{URL: as.VerifyURL()})
+	verifier, err := geosecure.New(geosecure.Config{URL: as.VerifyURL()})
 	if err != nil {
 		log.Fatal(err)
 	}
-	auth, err := middleware.New(middleware.Config{Verifier: geosecure, Realm: "gipod"})
+	auth, err := middleware.New(middleware.Config{Verifier: verifier, Realm: "gipod"})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -151,14 +152,14 @@ func ExampleConfig_errorHandler() {
 	defer as.Close()
 	token := as.IssueToken(introspecttest.Token{Scopes: []string{"MapRequest"}})
 	as.SetFault(introspecttest.Fault{Status: http.StatusBadGateway})
-	geosecure, err := introspect.NewGeosecure(introspect.GeosecureConfig{URL: as.VerifyURL()})
+	verifier, err := geosecure.New(geosecure.Config{URL: as.VerifyURL()})
 	if err != nil {
 		log.Fatal(err)
 	}
 
 	outages := 0
 	auth, err := middleware.New(middleware.Config{
-		Verifier: geosecure,
+		Verifier: verifier,
 		Logger:   slog.New(slog.DiscardHandler),
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, e *middleware.Error) {
 			switch {
@@ -199,16 +200,16 @@ func ExampleAuthenticator_ErrorFor() {
 	as := introspecttest.NewServer() // stands in for Geosecure's verify and profile endpoints
 	defer as.Close()
 	token := as.IssueToken(introspecttest.Token{Scopes: []string{"vo_info"}, ClientID: "38890"})
-	geosecure, err := introspect.NewGeosecure(introspect.GeosecureConfig{URL: as.VerifyURL()})
+	verifier, err := geosecure.New(geosecure.Config{URL: as.VerifyURL()})
 	if err != nil {
 		log.Fatal(err)
 	}
-	cache, err := introspect.NewCache(geosecure, introspect.CacheConfig{})
+	cache, err := introspect.NewCache(verifier, introspect.CacheConfig{})
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer cache.Close()
-	profiles, err := introspect.NewProfileClient(introspect.ProfileConfig{
+	profiles, err := geosecure.NewProfileClient(geosecure.ProfileConfig{
 		URL: as.ProfileURL(), ClientID: as.ClientID, ClientSecret: as.ClientSecret,
 	})
 	if err != nil {

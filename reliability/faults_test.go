@@ -21,8 +21,11 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
+	"github.com/tokengate/tokengate/internal/upstream"
 	"github.com/tokengate/tokengate/introspect"
+	"github.com/tokengate/tokengate/introspect/geosecure"
 	"github.com/tokengate/tokengate/introspect/introspecttest"
+	"github.com/tokengate/tokengate/introspect/rfc7662"
 	"github.com/tokengate/tokengate/middleware"
 	"github.com/tokengate/tokengate/middleware/echogate"
 )
@@ -119,12 +122,12 @@ var backends = []struct {
 	build func(env *environment) (introspect.Verifier, error)
 }{
 	{"geosecure", func(env *environment) (introspect.Verifier, error) {
-		return introspect.NewGeosecure(introspect.GeosecureConfig{
+		return geosecure.New(geosecure.Config{
 			URL: firstOf(env.url, env.srv.VerifyURL()), HTTPClient: &http.Client{Transport: env.transport},
 		})
 	}},
 	{"rfc7662", func(env *environment) (introspect.Verifier, error) {
-		return introspect.NewIntrospector(introspect.IntrospectorConfig{
+		return rfc7662.New(rfc7662.Config{
 			Issuer: env.srv.Issuer(), Endpoint: firstOf(env.url, env.srv.IntrospectionURL()),
 			ClientID: "demo-client", ClientSecret: env.secret, HTTPClient: &http.Client{Transport: env.transport},
 		})
@@ -198,7 +201,7 @@ func runFault(t *testing.T, f fault, backend func(*environment) (introspect.Veri
 	ignore := goleak.IgnoreCurrent()
 	srv := introspecttest.NewServer()
 	token := srv.IssueToken(introspecttest.Token{Scopes: []string{"MapRequest"}, ClientID: "38890"})
-	env := &environment{srv: srv, secret: srv.ClientSecret, transport: introspect.NewTransport()}
+	env := &environment{srv: srv, secret: srv.ClientSecret, transport: upstream.NewTransport()}
 	if f.setup != nil {
 		f.setup(t, env)
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tokengate/tokengate/introspect"
+	"github.com/tokengate/tokengate/introspect/geosecure"
 	"github.com/tokengate/tokengate/introspect/introspecttest"
 	"github.com/tokengate/tokengate/middleware"
 )
@@ -81,9 +82,9 @@ func TestFlood(t *testing.T) {
 		legit[token] = true
 		legitList = append(legitList, token)
 	}
-	geosecure, err := introspect.NewGeosecure(introspect.GeosecureConfig{URL: as.VerifyURL()})
+	verifier, err := geosecure.New(geosecure.Config{URL: as.VerifyURL()})
 	require.NoError(t, err)
-	counting := &countingVerifier{next: geosecure, legit: legit}
+	counting := &countingVerifier{next: verifier, legit: legit}
 	// A small cache, which the flood must overflow: ristretto's admission
 	// policy has to keep the often-used legitimate tokens in it.
 	cache, err := introspect.NewCache(counting, introspect.CacheConfig{MaxConcurrent: upstreamBound, MaxCost: floodCacheCost})

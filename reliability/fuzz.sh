@@ -11,10 +11,10 @@ targets=(
   "./middleware FuzzExtractParams"
   "./scopes FuzzParse"
   "./scopes FuzzGlobMatch"
-  "./introspect FuzzParseGeosecure"
-  "./introspect FuzzParseProfile"
-  "./introspect FuzzParseIntrospection"
-  "./introspect FuzzJSONString"
+  "./introspect/geosecure FuzzParseVerify"
+  "./introspect/geosecure FuzzParseProfile"
+  "./introspect/rfc7662 FuzzParseIntrospection"
+  "./internal/upstream FuzzJSONString"
 )
 for t in "${targets[@]}"; do
   set -- $t

@@ -17,7 +17,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/tokengate/tokengate/internal/upstream"
 	"github.com/tokengate/tokengate/introspect"
+	"github.com/tokengate/tokengate/introspect/geosecure"
 	"github.com/tokengate/tokengate/middleware"
 )
 
@@ -109,21 +111,21 @@ func (s *stalledServer) close() {
 // have all gone, and every goroutine gone within the upstream timeout
 // after the flood.
 func TestStalledUpstreamFlood(t *testing.T) {
-	upstream := newStalledServer(t)
+	stalled := newStalledServer(t)
 	// The backend's own transport, with its dialer counting the
 	// connections it holds open: the server sees a closed connection a
 	// moment late.
-	transport := introspect.NewTransport()
+	transport := upstream.NewTransport()
 	conns := &connCounter{dial: transport.DialContext}
 	transport.DialContext = conns.DialContext
 	defer transport.CloseIdleConnections()
-	geosecure, err := introspect.NewGeosecure(introspect.GeosecureConfig{
-		URL:        "http://" + upstream.ln.Addr().String() + "/verify",
+	verifier, err := geosecure.New(geosecure.Config{
+		URL:        "http://" + stalled.ln.Addr().String() + "/verify",
 		HTTPClient: &http.Client{Transport: transport},
 	})
 	require.NoError(t, err)
-	defer geosecure.Close()
-	cache, err := introspect.NewCache(geosecure, introspect.CacheConfig{Timeout: stallTimeout})
+	defer verifier.Close()
+	cache, err := introspect.NewCache(verifier, introspect.CacheConfig{Timeout: stallTimeout})
 	require.NoError(t, err)
 	defer cache.Close()
 	auth, err := middleware.New(middleware.Config{Verifier: cache, Logger: discardLogger})
@@ -219,7 +221,7 @@ func TestStalledUpstreamFlood(t *testing.T) {
 	assert.Positive(t, afterIdle, "goroutines over baseline %v after the flood", stallTimeout+workerIdle+margin)
 	assert.Zero(t, other.Load(), "a request got something else than a 503 or the client's own give-up")
 	assert.LessOrEqual(t, conns.peak.Load(), int64(introspect.DefaultMaxConcurrent), "upstream connections open at once")
-	assert.LessOrEqual(t, upstream.accepted.Load(), int64(st.UpstreamCalls), "an upstream connection per call at most")
+	assert.LessOrEqual(t, stalled.accepted.Load(), int64(st.UpstreamCalls), "an upstream connection per call at most")
 	// A call starts only while a caller waits for it, so within
 	// clientPatience of being queued, and then holds its slot until its
 	// timeout, which counts from then: at most MaxConcurrent calls start
@@ -237,7 +239,7 @@ func TestStalledUpstreamFlood(t *testing.T) {
 		fmt.Printf("stall: upstream calls %d (bound %d), abandoned %d, rejected %d, peak queued %d (bound %d)\n",
 			st.UpstreamCalls, maxCalls, st.Abandoned, st.Rejected, peakQueued.Load(), introspect.DefaultMaxWaiting)
 		fmt.Printf("stall: upstream connections accepted %d, at most %d open (bound %d)\n",
-			upstream.accepted.Load(), conns.peak.Load(), introspect.DefaultMaxConcurrent)
+			stalled.accepted.Load(), conns.peak.Load(), introspect.DefaultMaxConcurrent)
 		fmt.Printf("stall: goroutines baseline %d, peak %d; within %d of baseline %v after the flood, within %d %v after it, %d over at the end; peak heap in use %d MiB (bound %d MiB)\n",
 			baseline, peakGoroutines.Load(), maxIdleWorkers+goroutineSlack, inTimeout.Round(10*time.Millisecond), goroutineSlack, afterIdle.Round(10*time.Millisecond), left, peakHeap.Load()>>20, stallHeapBoundMB)
 	}

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/tokengate/tokengate/introspect/geosecure"
 )
 
 // Paths the server answers on, below [Server.URL]. They mirror the
@@ -20,15 +22,15 @@ import (
 // only its host.
 const (
 	// Geosecure's verify and profile endpoints.
-	VerifyPath  = "/authorization/ws/oauth/v2/authorization/verify"
-	ProfilePath = "/authorization/ws/oauth/v2/authorization/profile"
+	verifyPath  = "/authorization/ws/oauth/v2/authorization/verify"
+	profilePath = "/authorization/ws/oauth/v2/authorization/profile"
 
-	// IssuerPath is the path of the issuer identifier of the ACM/IDM-style
+	// issuerPath is the path of the issuer identifier of the ACM/IDM-style
 	// OpenID Provider; its discovery document and RFC 7662 introspection
-	// endpoint are below it.
-	IssuerPath     = "/op"
-	DiscoveryPath  = IssuerPath + "/.well-known/openid-configuration"
-	IntrospectPath = IssuerPath + "/v1/introspect"
+	// endpoint are below it, as at ACM/IDM.
+	issuerPath        = "/op"
+	discoveryPath     = issuerPath + "/.well-known/openid-configuration"
+	introspectionPath = issuerPath + "/v1/introspect"
 )
 
 // DefaultLifetime is how long a registered token stays valid when its
@@ -56,24 +58,17 @@ type Token struct {
 	ExpiresAt time.Time
 	// Profile is what the profile endpoint returns for the token's owner.
 	// Nil means a profile derived from the client id.
-	Profile *Profile
+	Profile *geosecure.Profile
 	// Fault, when not zero, is how every endpoint answers about this token,
 	// unless the server-wide fault of [Server.SetFault] overrides it. It
 	// lets one test hold working and failing tokens side by side.
 	Fault Fault
 }
 
-// Profile is a resource owner's profile, as the profile endpoint returns it.
-type Profile struct {
-	Name      string `json:"name"`
-	GivenName string `json:"givenName"`
-	Surname   string `json:"surname"`
-	ContactID string `json:"contactId"`
-}
-
-// Fault makes the server misbehave: every request to a verify or profile
-// endpoint gets the fault instead of its normal answer. The zero Fault
-// changes nothing.
+// Fault makes the server misbehave: a request to the verify, profile or
+// introspection endpoint (see [Server.SetFault] and [Token.Fault]), or for
+// the discovery document (see [Server.SetDiscoveryFault]), gets the fault
+// instead of its normal answer. The zero Fault changes nothing.
 type Fault struct {
 	// Status, when not zero, is the status to answer with, with Body as the
 	// body (which may be empty) and ContentType as its type (empty means
@@ -105,8 +100,10 @@ func (f Fault) isZero() bool { return f == Fault{} }
 
 // Server is a fake Digitaal Vlaanderen authorization server on a loopback
 // address, for tests of code that verifies tokens. It serves Geosecure's
-// verify and profile endpoints as documented, from tokens a test registers,
-// counts the calls it gets per token, and misbehaves on demand.
+// verify and profile endpoints as documented, and an ACM/IDM-style OpenID
+// Provider: a discovery document and an RFC 7662 introspection endpoint
+// that authenticates its clients for real. It answers from tokens a test
+// registers, counts the calls it gets per token, and misbehaves on demand.
 //
 // A Server is safe for concurrent use. Close it when done.
 type Server struct {
@@ -212,18 +209,26 @@ func (s *Server) Close() {
 // does.
 func (s *Server) Client() *http.Client { return s.ts.Client() }
 
-// VerifyURL returns the URL of the Geosecure verify endpoint.
-func (s *Server) VerifyURL() string { return s.URL + VerifyPath }
+// VerifyURL returns the URL of the Geosecure verify endpoint, for
+// geosecure.Config.URL. Its path is the production one
+// (/authorization/ws/oauth/v2/authorization/verify); only the host
+// differs.
+func (s *Server) VerifyURL() string { return s.URL + verifyPath }
 
-// ProfileURL returns the URL of the Geosecure profile endpoint.
-func (s *Server) ProfileURL() string { return s.URL + ProfilePath }
+// ProfileURL returns the URL of the Geosecure profile endpoint, for
+// geosecure.ProfileConfig.URL. Its path is the production one; only the
+// host differs.
+func (s *Server) ProfileURL() string { return s.URL + profilePath }
 
-// Issuer returns the issuer identifier of the OpenID Provider, whose
-// discovery document names the introspection endpoint.
-func (s *Server) Issuer() string { return s.URL + IssuerPath }
+// Issuer returns the issuer identifier of the OpenID Provider, for
+// rfc7662.Config.Issuer: {URL}/op, whose discovery document
+// ({Issuer}/.well-known/openid-configuration) names the introspection
+// endpoint.
+func (s *Server) Issuer() string { return s.URL + issuerPath }
 
-// IntrospectionURL returns the URL of the RFC 7662 introspection endpoint.
-func (s *Server) IntrospectionURL() string { return s.URL + IntrospectPath }
+// IntrospectionURL returns the URL of the RFC 7662 introspection endpoint,
+// {Issuer}/v1/introspect as at ACM/IDM, for rfc7662.Config.Endpoint.
+func (s *Server) IntrospectionURL() string { return s.URL + introspectionPath }
 
 func (s *Server) now() time.Time {
 	if s.Now != nil {
@@ -320,10 +325,10 @@ func (s *Server) Held() int {
 
 func (s *Server) handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET "+VerifyPath, s.verify)
-	mux.HandleFunc("POST "+ProfilePath, s.profile)
-	mux.HandleFunc("GET "+DiscoveryPath, s.discovery)
-	mux.HandleFunc("POST "+IntrospectPath, s.introspect)
+	mux.HandleFunc("GET "+verifyPath, s.verify)
+	mux.HandleFunc("POST "+profilePath, s.profile)
+	mux.HandleFunc("GET "+discoveryPath, s.discovery)
+	mux.HandleFunc("POST "+introspectionPath, s.introspect)
 	return mux
 }
 
@@ -513,7 +518,7 @@ func (s *Server) profile(w http.ResponseWriter, r *http.Request) {
 	p := t.Profile
 	if p == nil {
 		aud := cmp.Or(t.ClientID, "demo-client")
-		p = &Profile{Name: aud, GivenName: "Demo", Surname: "User " + aud, ContactID: "12345"}
+		p = &geosecure.Profile{Name: aud, GivenName: "Demo", Surname: "User " + aud, ContactID: "12345"}
 	}
 	writeJSON(w, http.StatusOK, p)
 }

@@ -12,22 +12,24 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/tokengate/tokengate/introspect"
+	"github.com/tokengate/tokengate/introspect/geosecure"
 	"github.com/tokengate/tokengate/introspect/introspecttest"
+	"github.com/tokengate/tokengate/introspect/rfc7662"
 	"github.com/tokengate/tokengate/middleware/echogate"
 )
 
 // Protecting an Echo group with Geosecure tokens: the group authenticates,
 // each route states its scopes.
 func Example() {
-	as := introspecttest.NewServer() // stands in for introspect.GeosecureProductionURL
+	as := introspecttest.NewServer() // stands in for geosecure.ProductionURL
 	defer as.Close()
 	token := as.IssueToken(introspecttest.Token{Scopes: []string{"MapRequest"}, ClientID: "38890"})
 
-	geosecure, err := introspect.NewGeosecure(introspect.GeosecureConfig{URL: as.VerifyURL()})
+	verifier, err := geosecure.New(geosecure.Config{URL: as.VerifyURL()})
 	if err != nil {
 		log.Fatal(err)
 	}
-	cache, err := introspect.NewCache(geosecure, introspect.CacheConfig{})
+	cache, err := introspect.NewCache(verifier, introspect.CacheConfig{})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -76,16 +78,16 @@ func ExampleMiddleware_HTTPError() {
 	defer as.Close()
 	token := as.IssueToken(introspecttest.Token{Scopes: []string{"vo_info"}, ClientID: "38890"})
 
-	geosecure, err := introspect.NewGeosecure(introspect.GeosecureConfig{URL: as.VerifyURL()})
+	verifier, err := geosecure.New(geosecure.Config{URL: as.VerifyURL()})
 	if err != nil {
 		log.Fatal(err)
 	}
-	cache, err := introspect.NewCache(geosecure, introspect.CacheConfig{})
+	cache, err := introspect.NewCache(verifier, introspect.CacheConfig{})
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer cache.Close()
-	profiles, err := introspect.NewProfileClient(introspect.ProfileConfig{
+	profiles, err := geosecure.NewProfileClient(geosecure.ProfileConfig{
 		URL: as.ProfileURL(), ClientID: as.ClientID, ClientSecret: as.ClientSecret,
 	})
 	if err != nil {
@@ -136,7 +138,7 @@ func ExampleEvery() {
 	company := as.IssueToken(introspecttest.Token{Scopes: []string{"dv_ar_adres_beheer"},
 		Claims: map[string]any{"vo_orgcode": "0316381039", "vo_doelgroepcode": "EA"}})
 
-	acm, err := introspect.NewIntrospector(introspect.IntrospectorConfig{
+	acm, err := rfc7662.New(rfc7662.Config{
 		Issuer: as.Issuer(), ClientID: as.ClientID, ClientSecret: as.ClientSecret,
 	})
 	if err != nil {

@@ -20,7 +20,9 @@ import (
 
 	"github.com/tokengate/tokengate/internal/testutil"
 	"github.com/tokengate/tokengate/introspect"
+	"github.com/tokengate/tokengate/introspect/geosecure"
 	"github.com/tokengate/tokengate/introspect/introspecttest"
+	"github.com/tokengate/tokengate/introspect/rfc7662"
 	"github.com/tokengate/tokengate/middleware"
 	"github.com/tokengate/tokengate/middleware/echogate"
 	"github.com/tokengate/tokengate/scopes"
@@ -132,14 +134,14 @@ var backends = []struct {
 	}},
 	{"geosecure", func(t *testing.T) (introspect.Verifier, upstream) {
 		srv := newFake(t)
-		v, err := introspect.NewGeosecure(introspect.GeosecureConfig{URL: srv.VerifyURL()})
+		v, err := geosecure.New(geosecure.Config{URL: srv.VerifyURL()})
 		require.NoError(t, err)
 		return v, fakeUpstream{srv}
 	}},
 	{"rfc7662", func(t *testing.T) (introspect.Verifier, upstream) {
 		srv := newFake(t)
-		v, err := introspect.NewIntrospector(introspect.IntrospectorConfig{
-			Issuer: srv.Issuer(), ClientID: "rs-jwt", ClientKey: &introspect.SigningKey{Key: clientKey()},
+		v, err := rfc7662.New(rfc7662.Config{
+			Issuer: srv.Issuer(), ClientID: "rs-jwt", ClientKey: &rfc7662.SigningKey{Key: clientKey()},
 		})
 		require.NoError(t, err)
 		return v, fakeUpstream{srv}

@@ -381,7 +381,7 @@ func (r *results) write(w io.Writer, chart string) error {
 		p("%s more bytes than the plain GET. Of the CPU time in the miss profile below: the detached\n", num(tgBytes-rawBytes))
 		p("call (`(*Cache).fly`, the HTTP round trip included) %s, system calls %s, allocation\n", share("introspect.(*Cache).fly"), share("internal/runtime/syscall/linux.Syscall6"))
 		p("(`runtime.mallocgc`) %s, the garbage collector's background work (`runtime.gcBgMarkWorker`)\n", share("runtime.mallocgc"))
-		p("%s, parsing the verify answer (`parseGeosecure`) %s, and growing goroutine stacks\n", share("runtime.gcBgMarkWorker"), share("introspect.parseGeosecure"))
+		p("%s, parsing the verify answer (`geosecure.parseVerify`) %s, and growing goroutine stacks\n", share("runtime.gcBgMarkWorker"), share("geosecure.parseVerify"))
 		p("(`runtime.newstack`) %s. Handing work to another goroutine and waiting for it costs %s in\n", share("runtime.newstack"), duration(r.med("BenchmarkFloor/handoff", "ns/op")))
 		p("isolation (`BenchmarkFloor/handoff`, with a new goroutine each time). The gap is spread over\n")
 		p("these rather than in one frame; `Miss/raw`'s own runs spread over %.0f%% of its median in this\n", 100*r.spread("BenchmarkMiss/raw", "ns/op"))

@@ -1,16 +1,19 @@
-package introspect_test
+package geosecure_test
 
 import (
 	"context"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/tokengate/tokengate/introspect"
+	"github.com/tokengate/tokengate/introspect/geosecure"
 	"github.com/tokengate/tokengate/introspect/introspecttest"
 )
 
@@ -20,20 +23,20 @@ func TestProfileAgainstFake(t *testing.T) {
 	srv.ClientID, srv.ClientSecret = "Zt6JYU7", secret
 	srv.Start()
 	defer srv.Close()
-	token := srv.IssueToken(introspecttest.Token{Profile: &introspecttest.Profile{
+	token := srv.IssueToken(introspecttest.Token{Profile: &geosecure.Profile{
 		Name: "johnd", GivenName: "John", Surname: "Doe", ContactID: "12345",
 	}})
 
-	p, err := introspect.NewProfileClient(introspect.ProfileConfig{URL: srv.ProfileURL(), ClientID: "Zt6JYU7", ClientSecret: secret})
+	p, err := geosecure.NewProfileClient(geosecure.ProfileConfig{URL: srv.ProfileURL(), ClientID: "Zt6JYU7", ClientSecret: secret})
 	require.NoError(t, err)
 	got, err := p.Profile(context.Background(), token)
 	require.NoError(t, err, "the secret must arrive intact")
-	assert.Equal(t, &introspect.Profile{Name: "johnd", GivenName: "John", Surname: "Doe", ContactID: "12345"}, got)
+	assert.Equal(t, &geosecure.Profile{Name: "johnd", GivenName: "John", Surname: "Doe", ContactID: "12345"}, got)
 
 	_, err = p.Profile(context.Background(), "unknown")
 	assert.ErrorIs(t, err, introspect.ErrInvalidToken)
 
-	wrong, err := introspect.NewProfileClient(introspect.ProfileConfig{URL: srv.ProfileURL(), ClientID: "Zt6JYU7", ClientSecret: "wrong"})
+	wrong, err := geosecure.NewProfileClient(geosecure.ProfileConfig{URL: srv.ProfileURL(), ClientID: "Zt6JYU7", ClientSecret: "wrong"})
 	require.NoError(t, err)
 	_, err = wrong.Profile(context.Background(), token)
 	assert.ErrorIs(t, err, introspect.ErrUnavailable, "our bad credentials must not condemn the token")
@@ -51,7 +54,7 @@ func TestProfileRequestForm(t *testing.T) {
 		_, _ = w.Write([]byte(`{"name":"johnd","givenName":"John","surname":"Doe","contactId":12345}`))
 	}))
 	defer ts.Close()
-	p, err := introspect.NewProfileClient(introspect.ProfileConfig{URL: ts.URL, ClientID: "id", ClientSecret: "s3cr&t=+/x"})
+	p, err := geosecure.NewProfileClient(geosecure.ProfileConfig{URL: ts.URL, ClientID: "id", ClientSecret: "s3cr&t=+/x"})
 	require.NoError(t, err)
 	got, err := p.Profile(context.Background(), "5Op37vHN_T9zYV6vkA")
 	require.NoError(t, err)
@@ -85,7 +88,7 @@ func TestProfileAnswers(t *testing.T) {
 	}
 	srv := introspecttest.NewServer()
 	defer srv.Close()
-	p, err := introspect.NewProfileClient(introspect.ProfileConfig{URL: srv.ProfileURL(), ClientID: "a", ClientSecret: "b"})
+	p, err := geosecure.NewProfileClient(geosecure.ProfileConfig{URL: srv.ProfileURL(), ClientID: "a", ClientSecret: "b"})
 	require.NoError(t, err)
 	for _, tt := range tests {
 		t.Run(fmt.Sprint(tt.status, tt.body), func(t *testing.T) {
@@ -112,11 +115,51 @@ func otherOutcome(want error) error {
 }
 
 func TestProfileConfigRedactsSecret(t *testing.T) {
-	cfg := introspect.ProfileConfig{URL: "https://x", ClientID: "id", ClientSecret: "hunter2"}
-	for _, s := range []string{cfg.String(), fmt.Sprintf("%v", cfg), fmt.Sprintf("%+v", cfg), cfg.LogValue().String()} {
+	cfg := geosecure.ProfileConfig{URL: "https://x", ClientID: "id", ClientSecret: "hunter2"}
+	for _, s := range []string{cfg.String(), fmt.Sprintf("%v", cfg), fmt.Sprintf("%+v", cfg), fmt.Sprintf("%#v", cfg), cfg.LogValue().String()} {
 		assert.NotContains(t, s, "hunter2")
 		assert.Contains(t, s, "id")
 	}
-	_, err := introspect.NewProfileClient(introspect.ProfileConfig{URL: "https://x"})
+	_, err := geosecure.NewProfileClient(geosecure.ProfileConfig{URL: "https://x"})
 	assert.Error(t, err, "credentials are required")
+}
+
+func TestNewProfileClientConfig(t *testing.T) {
+	ok := geosecure.ProfileConfig{URL: geosecure.ProfileProductionURL, ClientID: "id", ClientSecret: "s"}
+	tests := map[string]func(*geosecure.ProfileConfig){
+		"no URL":           func(c *geosecure.ProfileConfig) { c.URL = "" },
+		"http URL":         func(c *geosecure.ProfileConfig) { c.URL = "http://oauth.vlaanderen.be/profile" },
+		"no client id":     func(c *geosecure.ProfileConfig) { c.ClientID = "" },
+		"no secret":        func(c *geosecure.ProfileConfig) { c.ClientSecret = "" },
+		"negative timeout": func(c *geosecure.ProfileConfig) { c.Timeout = -time.Second },
+	}
+	for name, change := range tests {
+		t.Run(name, func(t *testing.T) {
+			cfg := ok
+			change(&cfg)
+			_, err := geosecure.NewProfileClient(cfg)
+			require.Error(t, err)
+			assert.True(t, strings.HasPrefix(err.Error(), "geosecure: "), err.Error())
+		})
+	}
+	for _, timeout := range []time.Duration{0, time.Second} {
+		cfg := ok
+		cfg.Timeout = timeout
+		_, err := geosecure.NewProfileClient(cfg)
+		assert.NoError(t, err, "timeout %v", timeout)
+	}
+}
+
+func TestProfileReadsRetryAfterOnItsClock(t *testing.T) {
+	now := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+	srv := introspecttest.NewServer()
+	defer srv.Close()
+	srv.SetFault(introspecttest.Fault{Status: 503, RetryAfter: now.Add(90 * time.Second).Format(http.TimeFormat)})
+	p, err := geosecure.NewProfileClient(geosecure.ProfileConfig{URL: srv.ProfileURL(), ClientID: "a", ClientSecret: "b",
+		Now: func() time.Time { return now }})
+	require.NoError(t, err)
+	_, err = p.Profile(context.Background(), "tok")
+	var ue *introspect.UnavailableError
+	require.ErrorAs(t, err, &ue)
+	assert.Equal(t, 90*time.Second, ue.RetryAfter, "an HTTP-date is read on the injected clock")
 }

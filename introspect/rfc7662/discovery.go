@@ -1,4 +1,4 @@
-package introspect
+package rfc7662
 
 import (
 	"context"
@@ -11,11 +11,14 @@ import (
 	"time"
 
 	"golang.org/x/sync/singleflight"
+
+	"github.com/tokengate/tokengate/internal/upstream"
+	"github.com/tokengate/tokengate/introspect"
 )
 
-// DiscoveryPath is where an issuer publishes its OpenID Provider metadata,
+// discoveryPath is where an issuer publishes its OpenID Provider metadata,
 // below the issuer URL (OpenID Connect Discovery 1.0 §4).
-const DiscoveryPath = "/.well-known/openid-configuration"
+const discoveryPath = "/.well-known/openid-configuration"
 
 // discoveryFirstRetry is how soon discovery asks again after a first
 // failure: soon enough that a provider's blip costs its clients about a
@@ -32,9 +35,8 @@ const discoveryFirstRetry = time.Second
 type discovery struct {
 	issuer   string
 	url      string
-	client   client
+	client   *upstream.Client
 	maxRetry time.Duration
-	now      func() time.Time
 	flight   singleflight.Group
 
 	mu          sync.Mutex
@@ -44,13 +46,12 @@ type discovery struct {
 	nextAttempt time.Time // when err stops being the answer
 }
 
-func newDiscovery(issuer string, c client, maxRetry time.Duration, now func() time.Time) *discovery {
+func newDiscovery(issuer string, c *upstream.Client, maxRetry time.Duration) *discovery {
 	return &discovery{
 		issuer:   issuer,
-		url:      strings.TrimSuffix(issuer, "/") + DiscoveryPath,
+		url:      strings.TrimSuffix(issuer, "/") + discoveryPath,
 		client:   c,
 		maxRetry: maxRetry,
-		now:      now,
 	}
 }
 
@@ -74,7 +75,7 @@ func (d *discovery) introspectionEndpoint(ctx context.Context) (string, error) {
 		if err != nil {
 			d.failures++
 			wait := d.backoff(err)
-			d.err, d.nextAttempt = err, d.now().Add(wait)
+			d.err, d.nextAttempt = err, d.client.Now().Add(wait)
 			return "", retryLater(err, wait)
 		}
 		d.endpoint, d.err, d.failures = endpoint, nil, 0
@@ -87,7 +88,7 @@ func (d *discovery) introspectionEndpoint(ctx context.Context) (string, error) {
 		}
 		return res.Val.(string), nil
 	case <-ctx.Done():
-		return "", &UnavailableError{Reason: "discovery not finished", Err: ctx.Err()}
+		return "", &introspect.UnavailableError{Reason: "discovery not finished", Err: ctx.Err()}
 	}
 }
 
@@ -101,8 +102,9 @@ func (d *discovery) backoff(err error) time.Duration {
 	for i := 1; i < d.failures && wait < d.maxRetry; i++ {
 		wait *= 2
 	}
-	if asked, ok := RetryAfter(err); ok {
-		wait = max(wait, asked)
+	var ue *introspect.UnavailableError
+	if errors.As(err, &ue) {
+		wait = max(wait, ue.RetryAfter)
 	}
 	return min(wait, d.maxRetry)
 }
@@ -116,7 +118,7 @@ func (d *discovery) known() (endpoint string, known bool, err error) {
 		return d.endpoint, true, nil
 	}
 	if d.err != nil {
-		if wait := d.nextAttempt.Sub(d.now()); wait > 0 {
+		if wait := d.nextAttempt.Sub(d.client.Now()); wait > 0 {
 			return "", true, retryLater(d.err, wait)
 		}
 	}
@@ -128,7 +130,7 @@ func (d *discovery) known() (endpoint string, known bool, err error) {
 // that comes back when told finds discovery asking again, not the same
 // failure. The Retry-After the provider sent, if any, is already in wait.
 func retryLater(err error, wait time.Duration) error {
-	var ue *UnavailableError
+	var ue *introspect.UnavailableError
 	if !errors.As(err, &ue) {
 		return err
 	}
@@ -147,43 +149,38 @@ type discoveryDocument struct {
 
 // fetch reads the discovery document and checks it.
 func (d *discovery) fetch(ctx context.Context) (string, error) {
-	ctx, cancel := d.client.limit(ctx)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, d.url, nil)
-	if err != nil {
-		return "", fmt.Errorf("introspect: building discovery request: %w", err)
-	}
-	req.Header.Set("Accept", "application/json")
-	now := d.now()
-	resp, err := roundTrip(d.client, req, now)
-	if err != nil {
-		return "", discoveryFailed(err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		return "", discoveryFailed(unavailable(resp.Response, now, "unexpected status", nil))
+	endpoint, err := upstream.Call(ctx, d.client, upstream.Request{Method: http.MethodGet, URL: d.url}, d.parse)
+	return endpoint, discoveryFailed(err)
+}
+
+// parse checks a discovery document and returns its introspection
+// endpoint.
+func (d *discovery) parse(status int, body []byte, _ time.Time) (string, error) {
+	if status != http.StatusOK {
+		return "", &introspect.UnavailableError{Reason: "unexpected status"}
 	}
 	var doc discoveryDocument
-	if err := json.Unmarshal(resp.body, &doc); err != nil {
-		return "", discoveryFailed(unavailable(resp.Response, now, "document is not valid JSON", err))
+	if err := json.Unmarshal(body, &doc); err != nil {
+		return "", &introspect.UnavailableError{Reason: "document is not valid JSON", Err: err}
 	}
 	// OpenID Connect Discovery §4.3: the issuer in the document must be the
 	// one asked for, or the document may be an impostor's.
 	if doc.Issuer != d.issuer {
-		return "", discoveryFailed(unavailable(resp.Response, now, fmt.Sprintf("document names issuer %q, not %q", doc.Issuer, d.issuer), nil))
+		return "", &introspect.UnavailableError{Reason: fmt.Sprintf("document names issuer %q, not %q", doc.Issuer, d.issuer)}
 	}
 	if doc.IntrospectionEndpoint == "" {
-		return "", discoveryFailed(unavailable(resp.Response, now, "document names no introspection_endpoint", nil))
+		return "", &introspect.UnavailableError{Reason: "document names no introspection_endpoint"}
 	}
-	u, err := checkEndpoint("introspection", doc.IntrospectionEndpoint)
+	u, err := upstream.CheckEndpoint("introspection", doc.IntrospectionEndpoint)
 	if err != nil {
-		return "", discoveryFailed(unavailable(resp.Response, now, "introspection_endpoint is unusable", err))
+		return "", &introspect.UnavailableError{Reason: "introspection_endpoint is unusable", Err: err}
 	}
 	return u.String(), nil
 }
 
 // discoveryFailed marks an *UnavailableError as a failure of discovery.
 func discoveryFailed(err error) error {
-	var ue *UnavailableError
+	var ue *introspect.UnavailableError
 	if errors.As(err, &ue) {
 		ue.Reason = "discovery: " + ue.Reason
 	}

@@ -1,4 +1,4 @@
-package introspect
+package rfc7662
 
 import (
 	"crypto"
@@ -42,14 +42,14 @@ func ParseJWK(data []byte) (*SigningKey, error) {
 	var jwk jose.JSONWebKey
 	if err := jwk.UnmarshalJSON(data); err != nil {
 		// go-jose's errors describe the structure, never key material.
-		return nil, fmt.Errorf("introspect: reading JWK: %w", err)
+		return nil, fmt.Errorf("rfc7662: reading JWK: %w", err)
 	}
 	if jwk.IsPublic() {
-		return nil, errors.New("introspect: the JWK is a public key; private_key_jwt needs the private key")
+		return nil, errors.New("rfc7662: the JWK is a public key; private_key_jwt needs the private key")
 	}
 	signer, ok := jwk.Key.(crypto.Signer)
 	if !ok || !jwk.Valid() {
-		return nil, fmt.Errorf("introspect: the JWK is not an RSA, EC or Ed25519 private key")
+		return nil, fmt.Errorf("rfc7662: the JWK is not an RSA, EC or Ed25519 private key")
 	}
 	k := &SigningKey{Key: signer, KeyID: jwk.KeyID, Algorithm: jwk.Algorithm}
 	if _, err := k.algorithm(); err != nil {
@@ -66,7 +66,7 @@ func (k *SigningKey) algorithm() (jose.SignatureAlgorithm, error) {
 	switch key := k.Key.(type) {
 	case *rsa.PrivateKey:
 		if key.N.BitLen() < 2048 {
-			return "", fmt.Errorf("introspect: RSA signing key has %d bits; at least 2048 are needed", key.N.BitLen())
+			return "", fmt.Errorf("rfc7662: RSA signing key has %d bits; at least 2048 are needed", key.N.BitLen())
 		}
 		def = jose.RS256
 		allowed = []jose.SignatureAlgorithm{jose.RS256, jose.RS384, jose.RS512, jose.PS256, jose.PS384, jose.PS512}
@@ -79,16 +79,16 @@ func (k *SigningKey) algorithm() (jose.SignatureAlgorithm, error) {
 		case elliptic.P521():
 			def = jose.ES512
 		default:
-			return "", errors.New("introspect: EC signing key is not on P-256, P-384 or P-521")
+			return "", errors.New("rfc7662: EC signing key is not on P-256, P-384 or P-521")
 		}
 		allowed = []jose.SignatureAlgorithm{def}
 	case ed25519.PrivateKey:
 		def = jose.EdDSA
 		allowed = []jose.SignatureAlgorithm{jose.EdDSA}
 	case nil:
-		return "", errors.New("introspect: signing key is missing")
+		return "", errors.New("rfc7662: signing key is missing")
 	default:
-		return "", fmt.Errorf("introspect: signing key of type %T is not supported; use an RSA, EC or Ed25519 private key", k.Key)
+		return "", fmt.Errorf("rfc7662: signing key of type %T is not supported; use an RSA, EC or Ed25519 private key", k.Key)
 	}
 	if k.Algorithm == "" {
 		return def, nil
@@ -98,7 +98,7 @@ func (k *SigningKey) algorithm() (jose.SignatureAlgorithm, error) {
 			return alg, nil
 		}
 	}
-	return "", fmt.Errorf("introspect: algorithm %q does not fit the %s key", k.Algorithm, keyKind(k.Key))
+	return "", fmt.Errorf("rfc7662: algorithm %q does not fit the %s key", k.Algorithm, keyKind(k.Key))
 }
 
 // newSigner returns a JOSE signer for k's assertions.
@@ -110,7 +110,7 @@ func (k *SigningKey) newSigner() (jose.Signer, error) {
 	key := jose.JSONWebKey{Key: k.Key, KeyID: k.KeyID}
 	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: alg, Key: key}, (&jose.SignerOptions{}).WithType("JWT"))
 	if err != nil {
-		return nil, fmt.Errorf("introspect: signing key: %w", err)
+		return nil, fmt.Errorf("rfc7662: signing key: %w", err)
 	}
 	return signer, nil
 }

@@ -1,66 +1,30 @@
-package introspect_test
+package geosecure_test
 
 import (
 	"context"
-	"errors"
 	"net/http"
 	"net/http/httptest"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/tokengate/tokengate/internal/testutil"
 	"github.com/tokengate/tokengate/introspect"
+	"github.com/tokengate/tokengate/introspect/geosecure"
 	"github.com/tokengate/tokengate/introspect/introspecttest"
 )
 
-// fixedClock is a clock that stands still until moved. It is safe for
-// concurrent use.
-type fixedClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *fixedClock { return &fixedClock{t: time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)} }
-
-func (c *fixedClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fixedClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
-// waitFor polls cond until it holds, failing the test after a generous
-// deadline. It orders events between goroutines; it asserts nothing about
-// time.
-func waitFor(t testing.TB, what string, cond func() bool) {
+func newGeosecure(t *testing.T, url string, clock *testutil.Clock) *geosecure.Verifier {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(100 * time.Microsecond)
-	}
-}
-
-func newGeosecure(t *testing.T, url string, clock *fixedClock) *introspect.Geosecure {
-	t.Helper()
-	g, err := introspect.NewGeosecure(introspect.GeosecureConfig{URL: url, Now: clock.Now, Timeout: 2 * time.Second})
+	g, err := geosecure.New(geosecure.Config{URL: url, Now: clock.Now, Timeout: 2 * time.Second})
 	require.NoError(t, err)
 	return g
 }
 
-func TestGeosecureAgainstFake(t *testing.T) {
-	clock := newClock()
+func TestVerifierAgainstFake(t *testing.T) {
+	clock := testutil.NewClock()
 	srv := introspecttest.NewUnstartedServer()
 	srv.Now = clock.Now
 	srv.Start()
@@ -91,8 +55,8 @@ func TestGeosecureAgainstFake(t *testing.T) {
 	assert.ErrorIs(t, err, introspect.ErrInvalidToken, "expired at the fake")
 }
 
-func TestGeosecureExpiresInAsNumber(t *testing.T) {
-	clock := newClock()
+func TestVerifierExpiresInAsNumber(t *testing.T) {
+	clock := testutil.NewClock()
 	srv := introspecttest.NewUnstartedServer()
 	srv.Now = clock.Now
 	srv.ExpiresInAsNumber = true
@@ -105,20 +69,20 @@ func TestGeosecureExpiresInAsNumber(t *testing.T) {
 	assert.Equal(t, clock.Now().Add(time.Minute), info.ExpiresAt)
 }
 
-func TestGeosecureSendsTokenInHeaderOnly(t *testing.T) {
+func TestVerifierSendsTokenInHeaderOnly(t *testing.T) {
 	var gotAuth, gotQuery string
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		gotAuth, gotQuery = r.Header.Get("Authorization"), r.URL.RawQuery
 		_, _ = w.Write([]byte(`{"audience":"38890","scope":"MapRequest","expires_in":"60"}`))
 	}))
 	defer ts.Close()
-	_, err := newGeosecure(t, ts.URL+"/verify", newClock()).Verify(context.Background(), "LTgaAik7F-smmQ65_nVfag==")
+	_, err := newGeosecure(t, ts.URL+"/verify", testutil.NewClock()).Verify(context.Background(), "LTgaAik7F-smmQ65_nVfag==")
 	require.NoError(t, err)
 	assert.Equal(t, "Bearer LTgaAik7F-smmQ65_nVfag==", gotAuth)
 	assert.Empty(t, gotQuery)
 }
 
-func TestGeosecureFaults(t *testing.T) {
+func TestVerifierFaults(t *testing.T) {
 	const secretToken = "s3cret-token-value"
 	tests := []struct {
 		name        string
@@ -154,7 +118,7 @@ func TestGeosecureFaults(t *testing.T) {
 	}
 	srv := introspecttest.NewServer()
 	defer srv.Close()
-	g := newGeosecure(t, srv.VerifyURL(), newClock())
+	g := newGeosecure(t, srv.VerifyURL(), testutil.NewClock())
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			srv.SetFault(tt.fault)
@@ -173,39 +137,36 @@ func TestGeosecureFaults(t *testing.T) {
 			require.ErrorAs(t, err, &ue)
 			assert.Equal(t, tt.wantStatus, ue.StatusCode)
 			assert.Equal(t, tt.wantRetry, ue.RetryAfter)
-			retry, ok := introspect.RetryAfter(err)
-			assert.Equal(t, tt.wantRetry > 0, ok)
-			assert.Equal(t, tt.wantRetry, retry)
 		})
 	}
 }
 
-func TestGeosecureTimeout(t *testing.T) {
+func TestVerifierTimeout(t *testing.T) {
 	srv := introspecttest.NewServer()
 	defer srv.Close()
 	srv.Hold() // no answer until Close
-	g, err := introspect.NewGeosecure(introspect.GeosecureConfig{URL: srv.VerifyURL(), Timeout: 50 * time.Millisecond})
+	g, err := geosecure.New(geosecure.Config{URL: srv.VerifyURL(), Timeout: 50 * time.Millisecond})
 	require.NoError(t, err)
 	_, err = g.Verify(context.Background(), "tok")
 	assert.ErrorIs(t, err, introspect.ErrUnavailable)
 }
 
-func TestGeosecureHonoursContext(t *testing.T) {
+func TestVerifierHonoursContext(t *testing.T) {
 	srv := introspecttest.NewServer()
 	defer srv.Close()
 	srv.Hold()
-	g := newGeosecure(t, srv.VerifyURL(), newClock())
+	g := newGeosecure(t, srv.VerifyURL(), testutil.NewClock())
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)
 	go func() { _, err := g.Verify(ctx, "tok"); done <- err }()
-	waitFor(t, "the request to reach the server", func() bool { return srv.Held() == 1 })
+	testutil.WaitFor(t, "the request to reach the server", func() bool { return srv.Held() == 1 })
 	cancel()
 	err := <-done
 	assert.ErrorIs(t, err, introspect.ErrUnavailable)
 	assert.ErrorIs(t, err, context.Canceled)
 }
 
-func TestGeosecureDoesNotFollowRedirects(t *testing.T) {
+func TestVerifierDoesNotFollowRedirects(t *testing.T) {
 	var stolen bool
 	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		stolen = true
@@ -216,7 +177,7 @@ func TestGeosecureDoesNotFollowRedirects(t *testing.T) {
 	defer redirector.Close()
 
 	for _, client := range []*http.Client{nil, {}, http.DefaultClient} {
-		g, err := introspect.NewGeosecure(introspect.GeosecureConfig{URL: redirector.URL, HTTPClient: client})
+		g, err := geosecure.New(geosecure.Config{URL: redirector.URL, HTTPClient: client})
 		require.NoError(t, err)
 		_, err = g.Verify(context.Background(), "tok")
 		assert.ErrorIs(t, err, introspect.ErrUnavailable)
@@ -225,10 +186,10 @@ func TestGeosecureDoesNotFollowRedirects(t *testing.T) {
 	assert.Nil(t, http.DefaultClient.CheckRedirect, "the caller's client was changed")
 }
 
-func TestGeosecureRejectsBadTokensLocally(t *testing.T) {
+func TestVerifierRejectsBadTokensLocally(t *testing.T) {
 	srv := introspecttest.NewServer()
 	defer srv.Close()
-	g := newGeosecure(t, srv.VerifyURL(), newClock())
+	g := newGeosecure(t, srv.VerifyURL(), testutil.NewClock())
 	for _, token := range []string{"", "a b", "a\r\nX-Injected: 1", "tök", "a\x00"} {
 		_, err := g.Verify(context.Background(), token)
 		assert.ErrorIs(t, err, introspect.ErrInvalidToken, "%q", token)
@@ -236,13 +197,13 @@ func TestGeosecureRejectsBadTokensLocally(t *testing.T) {
 	assert.Zero(t, srv.TotalCalls())
 }
 
-func TestNewGeosecureConfig(t *testing.T) {
+func TestNewConfig(t *testing.T) {
 	tests := []struct {
 		url     string
 		wantErr string
 	}{
-		{introspect.GeosecureProductionURL, ""},
-		{introspect.GeosecureBetaURL, ""},
+		{geosecure.ProductionURL, ""},
+		{geosecure.BetaURL, ""},
 		{"http://127.0.0.1:8080/verify", ""},
 		{"http://[::1]:8080/verify", ""},
 		{"http://localhost/verify", ""},
@@ -257,7 +218,7 @@ func TestNewGeosecureConfig(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.url, func(t *testing.T) {
-			_, err := introspect.NewGeosecure(introspect.GeosecureConfig{URL: tt.url})
+			_, err := geosecure.New(geosecure.Config{URL: tt.url})
 			if tt.wantErr == "" {
 				assert.NoError(t, err)
 				return
@@ -267,14 +228,9 @@ func TestNewGeosecureConfig(t *testing.T) {
 			assert.NotContains(t, err.Error(), "pw@")
 		})
 	}
-	_, err := introspect.NewGeosecure(introspect.GeosecureConfig{URL: introspect.GeosecureProductionURL, Timeout: -1})
-	assert.Error(t, err)
-}
-
-func TestUnavailableErrorText(t *testing.T) {
-	err := &introspect.UnavailableError{StatusCode: 503, Reason: "unexpected status", Err: errors.New("cause")}
-	assert.Equal(t, "introspect: authorization server unavailable: unexpected status (HTTP 503): cause", err.Error())
-	assert.ErrorIs(t, err, introspect.ErrUnavailable)
-	assert.Equal(t, "cause", errors.Unwrap(err).Error())
-	assert.True(t, strings.HasPrefix(introspect.ErrInvalidToken.Error(), "introspect: "))
+	_, err := geosecure.New(geosecure.Config{URL: geosecure.ProductionURL, Timeout: -1})
+	require.Error(t, err, "a negative Timeout is an error")
+	assert.Contains(t, err.Error(), "geosecure: negative Timeout")
+	_, err = geosecure.New(geosecure.Config{URL: geosecure.ProductionURL})
+	assert.NoError(t, err, "zero is the default")
 }

@@ -1,4 +1,4 @@
-package introspect_test
+package upstream_test
 
 import (
 	"context"
@@ -15,8 +15,11 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
+	"github.com/tokengate/tokengate/internal/upstream"
 	"github.com/tokengate/tokengate/introspect"
+	"github.com/tokengate/tokengate/introspect/geosecure"
 	"github.com/tokengate/tokengate/introspect/introspecttest"
+	"github.com/tokengate/tokengate/introspect/rfc7662"
 )
 
 // backend is what the Close tests need of each backend.
@@ -37,18 +40,18 @@ type endpoints interface {
 func backends(t *testing.T, srv endpoints, httpClient *http.Client) map[string]func() backend {
 	t.Helper()
 	return map[string]func() backend{
-		"Geosecure": func() backend {
-			g, err := introspect.NewGeosecure(introspect.GeosecureConfig{URL: srv.VerifyURL(), HTTPClient: httpClient})
+		"geosecure.Verifier": func() backend {
+			g, err := geosecure.New(geosecure.Config{URL: srv.VerifyURL(), HTTPClient: httpClient})
 			require.NoError(t, err)
 			return backend{
 				call:  func(ctx context.Context) error { _, err := g.Verify(ctx, "tok"); return err },
 				close: g.Close,
 			}
 		},
-		"Introspector": func() backend {
+		"rfc7662.Introspector": func() backend {
 			// Discovery's requests go through the same client, so they are
 			// covered too.
-			in, err := introspect.NewIntrospector(introspect.IntrospectorConfig{Issuer: srv.Issuer(),
+			in, err := rfc7662.New(rfc7662.Config{Issuer: srv.Issuer(),
 				ClientID: "demo-client", ClientSecret: "demo-secret", HTTPClient: httpClient})
 			require.NoError(t, err)
 			return backend{
@@ -56,8 +59,8 @@ func backends(t *testing.T, srv endpoints, httpClient *http.Client) map[string]f
 				close: in.Close,
 			}
 		},
-		"ProfileClient": func() backend {
-			p, err := introspect.NewProfileClient(introspect.ProfileConfig{URL: srv.ProfileURL(),
+		"geosecure.ProfileClient": func() backend {
+			p, err := geosecure.NewProfileClient(geosecure.ProfileConfig{URL: srv.ProfileURL(),
 				ClientID: "demo-client", ClientSecret: "demo-secret", HTTPClient: httpClient})
 			require.NoError(t, err)
 			return backend{
@@ -141,7 +144,7 @@ func newCountingServer(t *testing.T) *countingServer {
 	cs.Server = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		switch r.URL.Path {
-		case "/op" + introspect.DiscoveryPath:
+		case "/op/.well-known/openid-configuration":
 			_, _ = fmt.Fprintf(w, `{"issuer":%q,"introspection_endpoint":%q}`, cs.Issuer(), cs.Issuer()+"/introspect")
 		case "/op/introspect":
 			_, _ = w.Write([]byte(`{"active":false}`))
@@ -180,7 +183,7 @@ func TestCloseEmptiesItsOwnPool(t *testing.T) {
 
 func TestCloseLeavesCallersClientAlone(t *testing.T) {
 	srv := newCountingServer(t)
-	transport := introspect.NewTransport()
+	transport := upstream.NewTransport()
 	defer transport.CloseIdleConnections()
 	httpClient := &http.Client{Transport: transport, Timeout: 5 * time.Second}
 	for name, newBackend := range backends(t, srv, httpClient) {

@@ -1,4 +1,4 @@
-package introspect_test
+package rfc7662_test
 
 import (
 	"context"
@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -22,8 +23,10 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/tokengate/tokengate/internal/testutil"
 	"github.com/tokengate/tokengate/introspect"
 	"github.com/tokengate/tokengate/introspect/introspecttest"
+	"github.com/tokengate/tokengate/introspect/rfc7662"
 	"github.com/tokengate/tokengate/scopes"
 )
 
@@ -44,7 +47,7 @@ func must[T any](v T, err error) T {
 // newOP starts a fake OpenID Provider on clock with a client "rs-jwt" that
 // authenticates with rsaKey and one "rs-ec" with ecKey, besides the default
 // "demo-client" with secret "demo-secret".
-func newOP(t *testing.T, clock *fixedClock) *introspecttest.Server {
+func newOP(t *testing.T, clock *testutil.Clock) *introspecttest.Server {
 	t.Helper()
 	srv := introspecttest.NewUnstartedServer()
 	srv.Now = clock.Now
@@ -55,29 +58,39 @@ func newOP(t *testing.T, clock *fixedClock) *introspecttest.Server {
 	return srv
 }
 
-func newIntrospector(t *testing.T, cfg introspect.IntrospectorConfig) *introspect.Introspector {
+// retryAfter returns the Retry-After an *introspect.UnavailableError
+// carries, and whether it carries one.
+func retryAfter(err error) (time.Duration, bool) {
+	var ue *introspect.UnavailableError
+	if errors.As(err, &ue) && ue.RetryAfter > 0 {
+		return ue.RetryAfter, true
+	}
+	return 0, false
+}
+
+func newIntrospector(t *testing.T, cfg rfc7662.Config) *rfc7662.Introspector {
 	t.Helper()
 	if cfg.Timeout == 0 {
 		cfg.Timeout = 5 * time.Second
 	}
-	in, err := introspect.NewIntrospector(cfg)
+	in, err := rfc7662.New(cfg)
 	require.NoError(t, err)
 	return in
 }
 
 func TestIntrospectorClientAuthentication(t *testing.T) {
-	clock := newClock()
+	clock := testutil.NewClock()
 	srv := newOP(t, clock)
 	srv.AddClient(introspecttest.Client{ID: "id:with space/+", Secret: "p@ss:w/rd+%"})
 
-	methods := map[string]introspect.IntrospectorConfig{
+	methods := map[string]rfc7662.Config{
 		"client_secret_basic":            {ClientID: "demo-client", ClientSecret: "demo-secret"},
 		"basic with reserved characters": {ClientID: "id:with space/+", ClientSecret: "p@ss:w/rd+%"},
-		"client_secret_post":             {ClientID: "demo-client", ClientSecret: "demo-secret", AuthMethod: introspect.ClientSecretPost},
-		"post with reserved characters":  {ClientID: "id:with space/+", ClientSecret: "p@ss:w/rd+%", AuthMethod: introspect.ClientSecretPost},
-		"private_key_jwt RSA":            {ClientID: "rs-jwt", ClientKey: &introspect.SigningKey{Key: rsaKey(), KeyID: "k1"}},
-		"private_key_jwt PS256":          {ClientID: "rs-jwt", ClientKey: &introspect.SigningKey{Key: rsaKey(), Algorithm: "PS256"}},
-		"private_key_jwt EC":             {ClientID: "rs-ec", ClientKey: &introspect.SigningKey{Key: ecKey()}, AuthMethod: introspect.PrivateKeyJWT},
+		"client_secret_post":             {ClientID: "demo-client", ClientSecret: "demo-secret", AuthMethod: rfc7662.ClientSecretPost},
+		"post with reserved characters":  {ClientID: "id:with space/+", ClientSecret: "p@ss:w/rd+%", AuthMethod: rfc7662.ClientSecretPost},
+		"private_key_jwt RSA":            {ClientID: "rs-jwt", ClientKey: &rfc7662.SigningKey{Key: rsaKey(), KeyID: "k1"}},
+		"private_key_jwt PS256":          {ClientID: "rs-jwt", ClientKey: &rfc7662.SigningKey{Key: rsaKey(), Algorithm: "PS256"}},
+		"private_key_jwt EC":             {ClientID: "rs-ec", ClientKey: &rfc7662.SigningKey{Key: ecKey()}, AuthMethod: rfc7662.PrivateKeyJWT},
 	}
 	for name, cfg := range methods {
 		t.Run(name, func(t *testing.T) {
@@ -111,18 +124,18 @@ func TestIntrospectorClientAuthentication(t *testing.T) {
 }
 
 func TestIntrospectorRefusedCredentialsAreUnavailable(t *testing.T) {
-	clock := newClock()
+	clock := testutil.NewClock()
 	srv := newOP(t, clock)
 	token := srv.IssueToken(introspecttest.Token{})
 
 	behind := func() time.Time { return clock.Now().Add(-20 * time.Minute) }
-	cases := map[string]introspect.IntrospectorConfig{
+	cases := map[string]rfc7662.Config{
 		"wrong secret":        {ClientID: "demo-client", ClientSecret: "nope"},
-		"unknown client":      {ClientID: "nobody", ClientSecret: "demo-secret", AuthMethod: introspect.ClientSecretPost},
-		"wrong key":           {ClientID: "rs-jwt", ClientKey: &introspect.SigningKey{Key: otherKey()}},
-		"key of other client": {ClientID: "rs-jwt", ClientKey: &introspect.SigningKey{Key: ecKey()}},
-		"expired assertion":   {ClientID: "rs-jwt", ClientKey: &introspect.SigningKey{Key: rsaKey()}, Now: behind},
-		"assertion aud is the endpoint": {ClientID: "rs-jwt", ClientKey: &introspect.SigningKey{Key: rsaKey()},
+		"unknown client":      {ClientID: "nobody", ClientSecret: "demo-secret", AuthMethod: rfc7662.ClientSecretPost},
+		"wrong key":           {ClientID: "rs-jwt", ClientKey: &rfc7662.SigningKey{Key: otherKey()}},
+		"key of other client": {ClientID: "rs-jwt", ClientKey: &rfc7662.SigningKey{Key: ecKey()}},
+		"expired assertion":   {ClientID: "rs-jwt", ClientKey: &rfc7662.SigningKey{Key: rsaKey()}, Now: behind},
+		"assertion aud is the endpoint": {ClientID: "rs-jwt", ClientKey: &rfc7662.SigningKey{Key: rsaKey()},
 			AssertionAudience: srv.IntrospectionURL()},
 		"secret for a key-only client": {ClientID: "rs-jwt", ClientSecret: "demo-secret"},
 	}
@@ -146,7 +159,7 @@ func TestIntrospectorRefusedCredentialsAreUnavailable(t *testing.T) {
 }
 
 func TestIntrospectorAssertionAudienceEndpoint(t *testing.T) {
-	clock := newClock()
+	clock := testutil.NewClock()
 	srv := introspecttest.NewUnstartedServer()
 	srv.Now = clock.Now
 	srv.AssertionAudience = "" // set after Start, when the URL is known
@@ -156,16 +169,16 @@ func TestIntrospectorAssertionAudienceEndpoint(t *testing.T) {
 	srv.AddClient(introspecttest.Client{ID: "rs-jwt", Key: rsaKey().Public()})
 	token := srv.IssueToken(introspecttest.Token{})
 
-	in := newIntrospector(t, introspect.IntrospectorConfig{
-		Issuer: srv.Issuer(), ClientID: "rs-jwt", ClientKey: &introspect.SigningKey{Key: rsaKey()},
+	in := newIntrospector(t, rfc7662.Config{
+		Issuer: srv.Issuer(), ClientID: "rs-jwt", ClientKey: &rfc7662.SigningKey{Key: rsaKey()},
 		AssertionAudience: srv.IntrospectionURL(), Now: clock.Now,
 	})
 	_, err := in.Verify(context.Background(), token)
 	assert.NoError(t, err)
 
 	// Without an issuer the endpoint is the audience by default.
-	in = newIntrospector(t, introspect.IntrospectorConfig{
-		Endpoint: srv.IntrospectionURL(), ClientID: "rs-jwt", ClientKey: &introspect.SigningKey{Key: rsaKey()}, Now: clock.Now,
+	in = newIntrospector(t, rfc7662.Config{
+		Endpoint: srv.IntrospectionURL(), ClientID: "rs-jwt", ClientKey: &rfc7662.SigningKey{Key: rsaKey()}, Now: clock.Now,
 	})
 	_, err = in.Verify(context.Background(), token)
 	assert.NoError(t, err)
@@ -199,12 +212,12 @@ func recorder(t *testing.T) (*httptest.Server, func() []captured) {
 }
 
 func TestIntrospectorRequest(t *testing.T) {
-	clock := newClock()
+	clock := testutil.NewClock()
 	ts, got := recorder(t)
 	const issuer = "https://authenticatie-ti.vlaanderen.be/op"
 
 	t.Run("client_secret_basic", func(t *testing.T) {
-		in := newIntrospector(t, introspect.IntrospectorConfig{Issuer: issuer, Endpoint: ts.URL, ClientID: "a b", ClientSecret: "s:é"})
+		in := newIntrospector(t, rfc7662.Config{Issuer: issuer, Endpoint: ts.URL, ClientID: "a b", ClientSecret: "s:é"})
 		_, err := in.Verify(context.Background(), "tok")
 		require.NoError(t, err)
 		req := got()[len(got())-1]
@@ -219,8 +232,8 @@ func TestIntrospectorRequest(t *testing.T) {
 	})
 
 	t.Run("private_key_jwt", func(t *testing.T) {
-		in := newIntrospector(t, introspect.IntrospectorConfig{Issuer: issuer, Endpoint: ts.URL, ClientID: "rs-jwt",
-			ClientKey: &introspect.SigningKey{Key: rsaKey(), KeyID: "key-2026"}, Now: clock.Now})
+		in := newIntrospector(t, rfc7662.Config{Issuer: issuer, Endpoint: ts.URL, ClientID: "rs-jwt",
+			ClientKey: &rfc7662.SigningKey{Key: rsaKey(), KeyID: "key-2026"}, Now: clock.Now})
 		var jtis []string
 		for range 2 {
 			_, err := in.Verify(context.Background(), "tok")
@@ -241,7 +254,7 @@ func TestIntrospectorRequest(t *testing.T) {
 			assert.Equal(t, "rs-jwt", claims["sub"])
 			assert.Equal(t, issuer, claims["aud"], "ACM wants the issuer as audience")
 			assert.InDelta(t, clock.Now().Unix(), claims["iat"], 0)
-			assert.InDelta(t, clock.Now().Add(introspect.DefaultAssertionLifetime).Unix(), claims["exp"], 0)
+			assert.InDelta(t, clock.Now().Add(rfc7662.DefaultAssertionLifetime).Unix(), claims["exp"], 0)
 			jtis = append(jtis, claims["jti"].(string))
 		}
 		assert.NotEqual(t, jtis[0], jtis[1], "every assertion has a fresh jti")
@@ -249,10 +262,10 @@ func TestIntrospectorRequest(t *testing.T) {
 }
 
 func TestIntrospectorDiscovery(t *testing.T) {
-	clock := newClock()
+	clock := testutil.NewClock()
 	srv := newOP(t, clock)
 	token := srv.IssueToken(introspecttest.Token{})
-	in := newIntrospector(t, introspect.IntrospectorConfig{Issuer: srv.Issuer(), ClientID: "demo-client", ClientSecret: "demo-secret", Now: clock.Now})
+	in := newIntrospector(t, rfc7662.Config{Issuer: srv.Issuer(), ClientID: "demo-client", ClientSecret: "demo-secret", Now: clock.Now})
 
 	srv.SetDiscoveryFault(introspecttest.Fault{Status: http.StatusServiceUnavailable, Body: "<html>down</html>", ContentType: "text/html"})
 	_, err := in.Verify(context.Background(), token)
@@ -265,7 +278,7 @@ func TestIntrospectorDiscovery(t *testing.T) {
 	srv.SetDiscoveryFault(introspecttest.Fault{})
 	_, err = in.Verify(context.Background(), token)
 	require.ErrorIs(t, err, introspect.ErrUnavailable)
-	retry, ok := introspect.RetryAfter(err)
+	retry, ok := retryAfter(err)
 	assert.True(t, ok)
 	assert.Equal(t, time.Second, retry)
 	assert.Equal(t, 1, srv.DiscoveryCalls())
@@ -307,10 +320,10 @@ func TestIntrospectorDiscoveryBackoff(t *testing.T) {
 			{1500 * ms, 2, time.Second},
 			{500 * ms, 3, 4 * time.Second},
 			{4 * time.Second, 4, 8 * time.Second},
-			{8 * time.Second, 5, introspect.DefaultDiscoveryRetry},
-			{introspect.DefaultDiscoveryRetry, 6, introspect.DefaultDiscoveryRetry},
-			{introspect.DefaultDiscoveryRetry - 1500*ms, 6, 2 * time.Second},
-			{1500 * ms, 7, introspect.DefaultDiscoveryRetry},
+			{8 * time.Second, 5, rfc7662.DefaultDiscoveryRetry},
+			{rfc7662.DefaultDiscoveryRetry, 6, rfc7662.DefaultDiscoveryRetry},
+			{rfc7662.DefaultDiscoveryRetry - 1500*ms, 6, 2 * time.Second},
+			{1500 * ms, 7, rfc7662.DefaultDiscoveryRetry},
 		}},
 		{name: "configured cap", maxRetry: 3 * time.Second, steps: []discoveryStep{
 			{0, 1, time.Second},
@@ -330,23 +343,23 @@ func TestIntrospectorDiscoveryBackoff(t *testing.T) {
 			{3 * time.Second, 3, 4 * time.Second},
 		}},
 		{name: "provider asks for too long", retryAfter: "120", steps: []discoveryStep{
-			{0, 1, introspect.DefaultDiscoveryRetry},
-			{introspect.DefaultDiscoveryRetry, 2, introspect.DefaultDiscoveryRetry},
+			{0, 1, rfc7662.DefaultDiscoveryRetry},
+			{rfc7662.DefaultDiscoveryRetry, 2, rfc7662.DefaultDiscoveryRetry},
 		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			clock := newClock()
+			clock := testutil.NewClock()
 			srv := newOP(t, clock)
 			srv.SetDiscoveryFault(introspecttest.Fault{Status: http.StatusServiceUnavailable, RetryAfter: tt.retryAfter})
-			in := newIntrospector(t, introspect.IntrospectorConfig{Issuer: srv.Issuer(), ClientID: "demo-client",
+			in := newIntrospector(t, rfc7662.Config{Issuer: srv.Issuer(), ClientID: "demo-client",
 				ClientSecret: "demo-secret", Now: clock.Now, DiscoveryRetry: tt.maxRetry})
 			for i, step := range tt.steps {
 				clock.Advance(step.advance)
 				_, err := in.Verify(context.Background(), "tok")
 				require.ErrorIs(t, err, introspect.ErrUnavailable, "step %d", i)
 				assert.Equal(t, step.calls, srv.DiscoveryCalls(), "step %d: discovery requests", i)
-				retry, ok := introspect.RetryAfter(err)
+				retry, ok := retryAfter(err)
 				assert.True(t, ok, "step %d: no Retry-After", i)
 				assert.Equal(t, step.retry, retry, "step %d: Retry-After", i)
 			}
@@ -355,14 +368,14 @@ func TestIntrospectorDiscoveryBackoff(t *testing.T) {
 }
 
 func TestIntrospectorDiscoveryRecoversAfterBackoff(t *testing.T) {
-	clock := newClock()
+	clock := testutil.NewClock()
 	srv := newOP(t, clock)
 	srv.SetDiscoveryFault(introspecttest.Fault{Status: http.StatusBadGateway})
-	in := newIntrospector(t, introspect.IntrospectorConfig{Issuer: srv.Issuer(), ClientID: "demo-client",
+	in := newIntrospector(t, rfc7662.Config{Issuer: srv.Issuer(), ClientID: "demo-client",
 		ClientSecret: "demo-secret", Now: clock.Now})
 	for _, wait := range []time.Duration{time.Second, 2 * time.Second, 4 * time.Second} {
 		_, err := in.Verify(context.Background(), "tok")
-		retry, _ := introspect.RetryAfter(err)
+		retry, _ := retryAfter(err)
 		require.Equal(t, wait, retry)
 		clock.Advance(wait)
 	}
@@ -373,10 +386,10 @@ func TestIntrospectorDiscoveryRecoversAfterBackoff(t *testing.T) {
 }
 
 func TestIntrospectorExplicitEndpointSkipsDiscovery(t *testing.T) {
-	clock := newClock()
+	clock := testutil.NewClock()
 	srv := newOP(t, clock)
 	token := srv.IssueToken(introspecttest.Token{})
-	in := newIntrospector(t, introspect.IntrospectorConfig{Issuer: srv.Issuer(), Endpoint: srv.IntrospectionURL(),
+	in := newIntrospector(t, rfc7662.Config{Issuer: srv.Issuer(), Endpoint: srv.IntrospectionURL(),
 		ClientID: "demo-client", ClientSecret: "demo-secret", Now: clock.Now})
 	_, err := in.Verify(context.Background(), token)
 	require.NoError(t, err)
@@ -384,7 +397,7 @@ func TestIntrospectorExplicitEndpointSkipsDiscovery(t *testing.T) {
 }
 
 func TestIntrospectorDiscoveryDocumentChecks(t *testing.T) {
-	clock := newClock()
+	clock := testutil.NewClock()
 	srv := newOP(t, clock)
 	docs := map[string]string{
 		"other issuer":       `{"issuer":"https://evil.example/op","introspection_endpoint":"` + srv.IntrospectionURL() + `"}`,
@@ -397,7 +410,7 @@ func TestIntrospectorDiscoveryDocumentChecks(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			var issuer string
 			ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				assert.Equal(t, "/op"+introspect.DiscoveryPath, r.URL.Path)
+				assert.Equal(t, "/op/.well-known/openid-configuration", r.URL.Path)
 				body := doc
 				if strings.Contains(doc, "%s") {
 					body = fmt.Sprintf(doc, issuer)
@@ -406,7 +419,7 @@ func TestIntrospectorDiscoveryDocumentChecks(t *testing.T) {
 			}))
 			defer ts.Close()
 			issuer = ts.URL + "/op"
-			in := newIntrospector(t, introspect.IntrospectorConfig{Issuer: issuer, ClientID: "demo-client", ClientSecret: "demo-secret", Now: clock.Now})
+			in := newIntrospector(t, rfc7662.Config{Issuer: issuer, ClientID: "demo-client", ClientSecret: "demo-secret", Now: clock.Now})
 			_, err := in.Verify(context.Background(), "tok")
 			require.ErrorIs(t, err, introspect.ErrUnavailable)
 			assert.NotErrorIs(t, err, introspect.ErrInvalidToken)
@@ -429,7 +442,7 @@ func TestIntrospectorDiscoveryHerdMakesOneRequest(t *testing.T) {
 	}))
 	defer ts.Close()
 
-	in := newIntrospector(t, introspect.IntrospectorConfig{Issuer: ts.URL + "/op", ClientID: "demo-client", ClientSecret: "demo-secret"})
+	in := newIntrospector(t, rfc7662.Config{Issuer: ts.URL + "/op", ClientID: "demo-client", ClientSecret: "demo-secret"})
 	const n = 50
 	errs := make(chan error, n)
 	for range n {
@@ -438,7 +451,7 @@ func TestIntrospectorDiscoveryHerdMakesOneRequest(t *testing.T) {
 			errs <- err
 		}()
 	}
-	waitFor(t, "the discovery request", func() bool { return discoveries.Load() == 1 })
+	testutil.WaitFor(t, "the discovery request", func() bool { return discoveries.Load() == 1 })
 	close(release)
 	for range n {
 		assert.NoError(t, <-errs)
@@ -447,20 +460,20 @@ func TestIntrospectorDiscoveryHerdMakesOneRequest(t *testing.T) {
 }
 
 func TestIntrospectorIssuerMismatchIsInvalid(t *testing.T) {
-	clock := newClock()
+	clock := testutil.NewClock()
 	srv := newOP(t, clock)
 	token := srv.IssueToken(introspecttest.Token{})
-	in := newIntrospector(t, introspect.IntrospectorConfig{Issuer: introspect.ACMProductionIssuer, Endpoint: srv.IntrospectionURL(),
+	in := newIntrospector(t, rfc7662.Config{Issuer: rfc7662.ACMProductionIssuer, Endpoint: srv.IntrospectionURL(),
 		ClientID: "demo-client", ClientSecret: "demo-secret", Now: clock.Now})
 	_, err := in.Verify(context.Background(), token)
 	assert.ErrorIs(t, err, introspect.ErrInvalidToken)
 }
 
 func TestIntrospectorFaults(t *testing.T) {
-	clock := newClock()
+	clock := testutil.NewClock()
 	srv := newOP(t, clock)
 	token := srv.IssueToken(introspecttest.Token{})
-	in := newIntrospector(t, introspect.IntrospectorConfig{Endpoint: srv.IntrospectionURL(), ClientID: "demo-client",
+	in := newIntrospector(t, rfc7662.Config{Endpoint: srv.IntrospectionURL(), ClientID: "demo-client",
 		ClientSecret: "demo-secret", Now: clock.Now, Timeout: time.Second})
 	faults := map[string]introspecttest.Fault{
 		"500":                {Status: 500},
@@ -473,7 +486,7 @@ func TestIntrospectorFaults(t *testing.T) {
 		"message object":     {Status: 200, Body: `{"message":"upstream connect error"}`},
 		"active as string":   {Status: 200, Body: `{"active":"true"}`},
 		"dropped connection": {Drop: true},
-		"huge body":          {BodySize: 2 * introspect.MaxBodyBytes},
+		"huge body":          {BodySize: 2 << 20},
 	}
 	for name, f := range faults {
 		t.Run(name, func(t *testing.T) {
@@ -483,7 +496,7 @@ func TestIntrospectorFaults(t *testing.T) {
 			require.ErrorIs(t, err, introspect.ErrUnavailable)
 			assert.NotErrorIs(t, err, introspect.ErrInvalidToken)
 			if f.RetryAfter != "" {
-				retry, _ := introspect.RetryAfter(err)
+				retry, _ := retryAfter(err)
 				assert.Equal(t, f.RetryAfter, fmt.Sprint(retry.Seconds()))
 			}
 		})
@@ -502,7 +515,7 @@ func TestIntrospectorLeeway(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			in := newIntrospector(t, introspect.IntrospectorConfig{Endpoint: "https://127.0.0.1/introspect",
+			in := newIntrospector(t, rfc7662.Config{Endpoint: "https://127.0.0.1/introspect",
 				ClientID: "c", ClientSecret: "s", Leeway: tt.configured})
 			assert.Equal(t, tt.want, in.Leeway())
 		})
@@ -510,42 +523,42 @@ func TestIntrospectorLeeway(t *testing.T) {
 }
 
 func TestNewIntrospectorConfig(t *testing.T) {
-	key := &introspect.SigningKey{Key: rsaKey()}
-	bad := map[string]introspect.IntrospectorConfig{
+	key := &rfc7662.SigningKey{Key: rsaKey()}
+	bad := map[string]rfc7662.Config{
 		"nothing":                 {},
 		"no endpoint or issuer":   {ClientID: "c", ClientSecret: "s"},
-		"no client id":            {Issuer: introspect.ACMTestIssuer, ClientSecret: "s"},
-		"no secret":               {Issuer: introspect.ACMTestIssuer, ClientID: "c"},
-		"post without secret":     {Issuer: introspect.ACMTestIssuer, ClientID: "c", AuthMethod: introspect.ClientSecretPost},
-		"jwt without key":         {Issuer: introspect.ACMTestIssuer, ClientID: "c", AuthMethod: introspect.PrivateKeyJWT, ClientSecret: "s"},
-		"unknown method":          {Issuer: introspect.ACMTestIssuer, ClientID: "c", ClientSecret: "s", AuthMethod: "tls_client_auth"},
+		"no client id":            {Issuer: rfc7662.ACMTestIssuer, ClientSecret: "s"},
+		"no secret":               {Issuer: rfc7662.ACMTestIssuer, ClientID: "c"},
+		"post without secret":     {Issuer: rfc7662.ACMTestIssuer, ClientID: "c", AuthMethod: rfc7662.ClientSecretPost},
+		"jwt without key":         {Issuer: rfc7662.ACMTestIssuer, ClientID: "c", AuthMethod: rfc7662.PrivateKeyJWT, ClientSecret: "s"},
+		"unknown method":          {Issuer: rfc7662.ACMTestIssuer, ClientID: "c", ClientSecret: "s", AuthMethod: "tls_client_auth"},
 		"http issuer":             {Issuer: "http://authenticatie.vlaanderen.be/op", ClientID: "c", ClientSecret: "s"},
 		"http endpoint":           {Endpoint: "http://example.com/introspect", ClientID: "c", ClientSecret: "s"},
 		"issuer with query":       {Issuer: "https://op.example/?tenant=1", ClientID: "c", ClientSecret: "s"},
-		"assertion too long":      {Issuer: introspect.ACMTestIssuer, ClientID: "c", ClientKey: key, AssertionLifetime: 11 * time.Minute},
-		"negative timeout":        {Issuer: introspect.ACMTestIssuer, ClientID: "c", ClientSecret: "s", Timeout: -1},
-		"alg that does not fit":   {Issuer: introspect.ACMTestIssuer, ClientID: "c", ClientKey: &introspect.SigningKey{Key: rsaKey(), Algorithm: "ES256"}},
-		"alg that is symmetric":   {Issuer: introspect.ACMTestIssuer, ClientID: "c", ClientKey: &introspect.SigningKey{Key: rsaKey(), Algorithm: "HS256"}},
-		"key missing from struct": {Issuer: introspect.ACMTestIssuer, ClientID: "c", ClientKey: &introspect.SigningKey{}},
+		"assertion too long":      {Issuer: rfc7662.ACMTestIssuer, ClientID: "c", ClientKey: key, AssertionLifetime: 11 * time.Minute},
+		"negative timeout":        {Issuer: rfc7662.ACMTestIssuer, ClientID: "c", ClientSecret: "s", Timeout: -1},
+		"alg that does not fit":   {Issuer: rfc7662.ACMTestIssuer, ClientID: "c", ClientKey: &rfc7662.SigningKey{Key: rsaKey(), Algorithm: "ES256"}},
+		"alg that is symmetric":   {Issuer: rfc7662.ACMTestIssuer, ClientID: "c", ClientKey: &rfc7662.SigningKey{Key: rsaKey(), Algorithm: "HS256"}},
+		"key missing from struct": {Issuer: rfc7662.ACMTestIssuer, ClientID: "c", ClientKey: &rfc7662.SigningKey{}},
 	}
 	for name, cfg := range bad {
-		_, err := introspect.NewIntrospector(cfg)
+		_, err := rfc7662.New(cfg)
 		assert.Error(t, err, name)
 	}
-	for _, cfg := range []introspect.IntrospectorConfig{
-		{Issuer: introspect.ACMProductionIssuer, ClientID: "c", ClientSecret: "s"},
-		{Issuer: introspect.ACMTestIssuer, ClientID: "c", ClientKey: key},
-		{Endpoint: "https://idp.example/introspect", ClientID: "c", ClientSecret: "s", AuthMethod: introspect.ClientSecretPost},
+	for _, cfg := range []rfc7662.Config{
+		{Issuer: rfc7662.ACMProductionIssuer, ClientID: "c", ClientSecret: "s"},
+		{Issuer: rfc7662.ACMTestIssuer, ClientID: "c", ClientKey: key},
+		{Endpoint: "https://idp.example/introspect", ClientID: "c", ClientSecret: "s", AuthMethod: rfc7662.ClientSecretPost},
 	} {
-		_, err := introspect.NewIntrospector(cfg)
+		_, err := rfc7662.New(cfg)
 		assert.NoError(t, err)
 	}
 }
 
 func TestIntrospectorConfigRedactsSecrets(t *testing.T) {
-	cfg := introspect.IntrospectorConfig{
-		Issuer: introspect.ACMTestIssuer, ClientID: "c", ClientSecret: "hunter2-secret",
-		ClientKey: &introspect.SigningKey{Key: rsaKey(), KeyID: "k1"},
+	cfg := rfc7662.Config{
+		Issuer: rfc7662.ACMTestIssuer, ClientID: "c", ClientSecret: "hunter2-secret",
+		ClientKey: &rfc7662.SigningKey{Key: rsaKey(), KeyID: "k1"},
 	}
 	d := rsaKey().D.String()
 	var logged strings.Builder
@@ -567,13 +580,13 @@ func TestParseJWK(t *testing.T) {
 	private := func(key any, kid, alg string) []byte {
 		return must(json.Marshal(jose.JSONWebKey{Key: key, KeyID: kid, Algorithm: alg}))
 	}
-	k, err := introspect.ParseJWK(private(rsaKey(), "acm-2026", "RS256"))
+	k, err := rfc7662.ParseJWK(private(rsaKey(), "acm-2026", "RS256"))
 	require.NoError(t, err)
 	assert.Equal(t, "acm-2026", k.KeyID)
 	assert.Equal(t, "RS256", k.Algorithm)
 	assert.True(t, rsaKey().Equal(k.Key))
 
-	k, err = introspect.ParseJWK(private(ecKey(), "", ""))
+	k, err = rfc7662.ParseJWK(private(ecKey(), "", ""))
 	require.NoError(t, err)
 	assert.True(t, ecKey().Equal(k.Key))
 
@@ -587,7 +600,7 @@ func TestParseJWK(t *testing.T) {
 		"key set":      []byte(`{"keys":[]}`),
 		"empty object": []byte(`{}`),
 	} {
-		_, err := introspect.ParseJWK(data)
+		_, err := rfc7662.ParseJWK(data)
 		assert.Error(t, err, name)
 		if err != nil {
 			assert.NotContains(t, err.Error(), rsaKey().D.String()[:20], name)
