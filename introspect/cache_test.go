@@ -279,8 +279,9 @@ func TestCacheHerdSharesAFailureOnlyWithItsWaiters(t *testing.T) {
 	errs := herd(t, 1000, srv, c, token, func(int) context.Context { return context.Background() })
 	for _, err := range errs {
 		require.ErrorIs(t, err, introspect.ErrUnavailable)
-		retry, _ := introspect.RetryAfter(err)
-		require.Equal(t, 30*time.Second, retry)
+		var ue *introspect.UnavailableError
+		require.ErrorAs(t, err, &ue)
+		require.Equal(t, 30*time.Second, ue.RetryAfter)
 	}
 	assert.Equal(t, 1, srv.Calls(token))
 

@@ -64,13 +64,3 @@ func (e *UnavailableError) Is(target error) bool { return target == ErrUnavailab
 
 // Unwrap returns the cause.
 func (e *UnavailableError) Unwrap() error { return e.Err }
-
-// RetryAfter returns the delay the authorization server asked for before the
-// next attempt, when err holds an [*UnavailableError] that carries one.
-func RetryAfter(err error) (time.Duration, bool) {
-	var ue *UnavailableError
-	if errors.As(err, &ue) && ue.RetryAfter > 0 {
-		return ue.RetryAfter, true
-	}
-	return 0, false
-}

@@ -234,8 +234,8 @@ func (a *Authenticator) authorize(r *http.Request, p Policy) (Result, *Error) {
 }
 
 // ErrorFor returns the refusal for err, an error of an [introspect.Verifier]
-// or of another call made with the token (such as
-// [introspect.ProfileClient.Profile]): 401 invalid_token for
+// or of another call made with the token (such as a Geosecure profile
+// lookup): 401 invalid_token for
 // [introspect.ErrInvalidToken], and 503 with Retry-After for anything else,
 // so that no failure passes for an answer about the token. Handlers use it
 // to answer as the middleware would.
@@ -244,9 +244,9 @@ func (a *Authenticator) ErrorFor(err error) *Error {
 		return a.newError(http.StatusUnauthorized, codeInvalidToken,
 			"the access token is invalid or expired", "", err)
 	}
-	retry, ok := introspect.RetryAfter(err)
-	if !ok {
-		retry = a.retryAfter
+	retry := a.retryAfter
+	if ue := (*introspect.UnavailableError)(nil); errors.As(err, &ue) && ue.RetryAfter > 0 {
+		retry = ue.RetryAfter
 	}
 	return &Error{
 		Status:      http.StatusServiceUnavailable,

@@ -112,6 +112,27 @@ type Request struct {
 	// Authorization, when not empty, is the Authorization header. It may
 	// hold a token or credentials: it is never put in an error.
 	Authorization string
+	// Header holds further request headers, such as Cache-Control; nil
+	// means none.
+	Header http.Header
+}
+
+// Answer is an authorization server's answer, read in full.
+type Answer struct {
+	Status int
+	Header http.Header
+	Body   []byte
+	// Now is when the answer arrived, on the client's clock.
+	Now time.Time
+}
+
+// Unavailable returns the failure of an answer that cannot be used, with
+// its status and Retry-After.
+func (a Answer) Unavailable(reason string, err error) error {
+	return &introspect.UnavailableError{
+		StatusCode: a.Status, RetryAfter: parseRetryAfter(a.Header.Get("Retry-After"), a.Now),
+		Reason: reason, Err: err,
+	}
 }
 
 // Call makes one call to an authorization server: it limits ctx to the
@@ -121,7 +142,19 @@ type Request struct {
 // [*introspect.UnavailableError]; one that parse returns gets the answer's
 // status and Retry-After. Other errors from parse pass through unchanged.
 func Call[T any](ctx context.Context, c *Client, req Request, parse func(status int, body []byte, now time.Time) (T, error)) (T, error) {
-	var zero T
+	a, err := Fetch(ctx, c, req)
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	v, err := parse(a.Status, a.Body, a.Now)
+	return v, annotate(err, a.Status, a.Header, a.Now)
+}
+
+// Fetch makes one call as [Call] does and returns the answer whatever its
+// status, for a caller that needs its headers too. Every failure to get an
+// answer is an [*introspect.UnavailableError].
+func Fetch(ctx context.Context, c *Client, req Request) (Answer, error) {
 	ctx, cancel := c.limit(ctx)
 	defer cancel()
 	var body io.Reader
@@ -130,7 +163,10 @@ func Call[T any](ctx context.Context, c *Client, req Request, parse func(status 
 	}
 	hr, err := http.NewRequestWithContext(ctx, req.Method, req.URL, body)
 	if err != nil {
-		return zero, &introspect.UnavailableError{Reason: "building the request failed", Err: err}
+		return Answer{}, &introspect.UnavailableError{Reason: "building the request failed", Err: err}
+	}
+	for k, v := range req.Header {
+		hr.Header[k] = v
 	}
 	if req.Form != nil {
 		hr.Header.Set("Content-Type", "application/x-www-form-urlencoded")
@@ -141,11 +177,9 @@ func Call[T any](ctx context.Context, c *Client, req Request, parse func(status 
 	}
 	resp, answer, err := c.roundTrip(hr)
 	if err != nil {
-		return zero, err
+		return Answer{}, err
 	}
-	now := c.now()
-	v, err := parse(resp.StatusCode, answer, now)
-	return v, annotate(err, resp, now)
+	return Answer{Status: resp.StatusCode, Header: resp.Header, Body: answer, Now: c.now()}, nil
 }
 
 // roundTrip sends req, which carries the call's context, and reads at most

@@ -37,11 +37,11 @@ func unavailable(resp *http.Response, now time.Time, reason string, err error) e
 // annotate completes an [*introspect.UnavailableError] from parsing an
 // answer with the answer's status and Retry-After. Other errors pass
 // through.
-func annotate(err error, resp *http.Response, now time.Time) error {
+func annotate(err error, status int, header http.Header, now time.Time) error {
 	var ue *introspect.UnavailableError
 	if errors.As(err, &ue) {
-		ue.StatusCode = resp.StatusCode
-		ue.RetryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), now)
+		ue.StatusCode = status
+		ue.RetryAfter = parseRetryAfter(header.Get("Retry-After"), now)
 	}
 	return err
 }

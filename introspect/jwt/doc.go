@@ -1,0 +1,86 @@
+// Package jwt validates JWT access tokens locally, with the keys their
+// issuer publishes, for issuers without introspection (Region Halland's
+// ADFS), for Entra ID, and for any RFC 9068 authorization server.
+//
+// A [Verifier] is an [introspect.Verifier]: wrap it in an [introspect.Cache]
+// so that a token's signature is checked once, and use [WithFallback] where
+// both JWTs and opaque tokens arrive. Its errors match
+// [introspect.ErrInvalidToken] (answer 401) or are an
+// [*introspect.UnavailableError] (the key set cannot be had: answer 503,
+// never 401).
+//
+// The claims map to [introspect.TokenInfo] as an introspection answer
+// would: "scope", "scp" and "roles" (see [Config.ScopeClaims]) into
+// Scopes; "client_id", else "azp", else "appid" into ClientID; "sub",
+// "iss", "aud", "exp", "iat" and "nbf" into their fields; every other
+// claim, "scp" and "roles" included, into Claims, so the Flemish "vo_*"
+// claims and [introspect.TokenInfo.VO] work unchanged.
+//
+// # Region Halland (ADFS)
+//
+// ADFS signs access tokens RS256 with "aud" the resource id, and an "iss"
+// that is its discovery document's "access_token_issuer", not its
+// "issuer". Give the issuer and the resource id, and the rest is read
+// from the discovery document:
+//
+//	v, err := jwt.New(jwt.Config{
+//		Issuer:    "https://adfs.example.se/adfs",
+//		Audiences: []string{"api://exempelapi"},
+//	})
+//
+// # Entra ID
+//
+// Entra ID's v1 tokens carry iss https://sts.windows.net/{tenant}/, v2's
+// https://login.microsoftonline.com/{tenant}/v2.0; [EntraIssuers] lists
+// both for the tenants an application serves, and multi-tenant
+// applications use [EntraCommonJWKSURL]. Delegated permissions arrive in
+// "scp", application roles in "roles".
+//
+// # Security
+//
+// What is checked, in this order, so that a token refused by a cheap check
+// costs no signature check and triggers no fetch:
+//
+//   - size (at most [Config.MaxTokenBytes], 4096 bytes by default, before
+//     any parsing) and shape: three base64url segments and a signature; a
+//     JWE is refused;
+//   - the header: "alg" on the allow-list ([Config.Algorithms], by default
+//     the RSA, RSA-PSS, ECDSA and EdDSA families; "none" and HMAC can
+//     never be allowed), no "crit" (no extension is supported), no "b64",
+//     "zip" or "enc", and in RFC 9068 mode a "typ" of "at+jwt";
+//   - the claims: "exp" required and not past, "nbf" and "iat" not in the
+//     future, each give or take [Config.Leeway] (30 s by default, as the
+//     Introspector); "aud" naming one of [Config.Audiences] unless
+//     [Config.InsecureSkipAudienceCheck]; "iss" exactly one of the accepted
+//     issuers; registered claims of the right JSON type; in RFC 9068 mode
+//     iss, exp, aud, sub, client_id, iat and jti present;
+//   - the signature, with the key the header's "kid" names, which must fit
+//     the algorithm: its type (RSA of 2048 bits or more, the alg's EC curve,
+//     Ed25519) and its own "alg" and "use" must agree with the header, so a
+//     token cannot choose how a key is read (no algorithm confusion).
+//
+// Keys come only from the configured key set ([Config.JWKSURL], or the
+// "jwks_uri" of the issuer's metadata), fetched over https (http only to
+// loopback addresses), never following a redirect, reading at most 1 MiB
+// and [MaxKeys] keys, with a timeout on every call. The "jku", "x5u",
+// "jwk" and "x5c" headers never select a key. Symmetric and private keys
+// in a key set are ignored.
+//
+// The key set is refreshed in the background at three quarters of its
+// lifetime (its Cache-Control max-age, bounded to [MinKeySetLifetime] to
+// [MaxKeySetLifetime], [DefaultKeySetLifetime] without one). A token with
+// an unknown "kid" that passed every cheap check triggers one shared
+// refresh, sent with Cache-Control: no-cache, at most once per
+// [Config.RefreshCooldown]; within it such tokens are invalid at once and
+// none waits, so random kids cannot make the verifier flood the issuer or
+// queue requests. A failed refresh keeps the known keys. While no key set
+// has loaded, Verify is unavailable, and the key set is asked for again
+// within the cooldown.
+//
+// A locally validated JWT is accepted until it expires: revocation at the
+// issuer is not seen. An application that must end a token sooner (at
+// logout, say) calls [introspect.Cache.Invalidate] — which forgets a
+// cached result, so the token is validated again, and accepted again
+// unless the application keeps its own deny list — or keeps token
+// lifetimes short.
+package jwt

@@ -1,0 +1,292 @@
+package jwt
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tokengate/tokengate/introspect"
+)
+
+// firstRetry is how soon a failed fetch is tried again; the wait doubles
+// with each failure in a row, up to the cooldown.
+const firstRetry = time.Second
+
+// errClosed is the cause of fetches asked for after Close.
+var errClosed = errors.New("verifier closed")
+
+// keySet holds an issuer's keys and keeps them fresh.
+//
+// At most one fetch is in flight (pending). It runs on a context of the
+// key set's own, detached from the requests that wait for it and cancelled
+// by close, so a client that gives up fails nobody else. Three things start
+// one:
+//   - the schedule (loop): the first load, then a refresh at three quarters
+//     of the set's lifetime, then, after a failure, retries backing off
+//     from firstRetry up to the cooldown;
+//   - a request while no keys are loaded, when the next retry is due — so
+//     a verifier started while its key set was down recovers within the
+//     cooldown even without the loop;
+//   - a token with an unknown kid, at most once per cooldown counted from
+//     the last such refresh (lastUnknown). That request waits for the
+//     fetch; every other token with an unknown kid within the cooldown is
+//     refused at once, never queued.
+//
+// A failed fetch keeps the keys known before.
+type keySet struct {
+	src      *source
+	client   httpClient
+	now      func() time.Time
+	cooldown time.Duration
+
+	ctx    context.Context // cancelled by close
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	current atomic.Pointer[keys]
+
+	mu          sync.Mutex
+	closed      bool
+	pending     *fetch
+	unknownSeen bool      // an unknown kid has triggered a refresh
+	lastUnknown time.Time // when it last did
+	failures    int       // failed fetches in a row
+	lastErr     *introspect.UnavailableError
+	retryAt     time.Time // after a failure: when the next attempt is due
+	refreshAt   time.Time // after a success: when the next refresh is due
+}
+
+// fetch is one request for the key set; done is closed when err is set.
+type fetch struct {
+	done chan struct{}
+	err  error
+}
+
+func newKeySet(src *source, c httpClient, now func() time.Time, cooldown time.Duration) *keySet {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &keySet{src: src, client: c, now: now, cooldown: cooldown, ctx: ctx, cancel: cancel}
+}
+
+// start returns the fetch in flight, or starts one. forced fetches ask
+// caches on the way to revalidate (Cache-Control: no-cache). s.mu is held.
+func (s *keySet) start(forced bool) *fetch {
+	if s.pending != nil {
+		return s.pending
+	}
+	f := &fetch{done: make(chan struct{})}
+	if s.closed {
+		f.err = &introspect.UnavailableError{Reason: "jwt: key set: verifier closed", Err: errClosed}
+		close(f.done)
+		return f
+	}
+	s.pending = f
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		s.run(f, forced)
+	}()
+	return f
+}
+
+// run makes fetch f and records its outcome.
+func (s *keySet) run(f *fetch, forced bool) {
+	ks, life, err := s.load(forced)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.now()
+	if err != nil {
+		s.failures++
+		wait := s.backoff(err)
+		s.lastErr, s.retryAt = err, now.Add(wait)
+		f.err = retryLater(err, wait)
+	} else {
+		s.current.Store(ks)
+		s.failures, s.lastErr, s.retryAt = 0, nil, time.Time{}
+		s.refreshAt = now.Add(life - life/4)
+	}
+	s.pending = nil
+	close(f.done)
+}
+
+// load fetches and parses the key set, reading the metadata first if
+// needed, and says how long the answer is fresh.
+func (s *keySet) load(forced bool) (*keys, time.Duration, *introspect.UnavailableError) {
+	now := s.now()
+	url, err := s.src.keySetURL(s.ctx, s.client, now)
+	if err != nil {
+		return nil, 0, asUnavailable(err)
+	}
+	var h http.Header
+	if forced {
+		h = http.Header{"Cache-Control": {"no-cache"}}
+	}
+	a, err := s.client.get(s.ctx, "key set", url, h)
+	if err != nil {
+		return nil, 0, asUnavailable(err)
+	}
+	ks, err := parseKeySet(a.Body)
+	if err != nil {
+		return nil, 0, asUnavailable(a.Unavailable("jwt: key set is unusable", err))
+	}
+	return ks, lifetime(a.Header), nil
+}
+
+// asUnavailable returns err as the *introspect.UnavailableError it is.
+func asUnavailable(err error) *introspect.UnavailableError {
+	var ue *introspect.UnavailableError
+	if errors.As(err, &ue) {
+		return ue
+	}
+	return &introspect.UnavailableError{Reason: "jwt: key set", Err: err}
+}
+
+// backoff returns how long after the latest failure to try again:
+// firstRetry doubled for each failure in a row before it, or what the
+// server asked for in Retry-After, but never more than the cooldown.
+// s.mu is held.
+func (s *keySet) backoff(err *introspect.UnavailableError) time.Duration {
+	wait := min(firstRetry, s.cooldown)
+	for i := 1; i < s.failures && wait < s.cooldown; i++ {
+		wait *= 2
+	}
+	return min(max(wait, err.RetryAfter), s.cooldown)
+}
+
+// retryLater returns a copy of err whose Retry-After is wait rounded up
+// to whole seconds: a client that comes back when told finds a fresh
+// attempt, not the same failure.
+func retryLater(err *introspect.UnavailableError, wait time.Duration) error {
+	e := *err
+	secs := (wait + time.Second - 1) / time.Second
+	e.RetryAfter = max(secs, 1) * time.Second
+	return &e
+}
+
+// awaitFetch waits for f, or for ctx to be done.
+func awaitFetch(ctx context.Context, f *fetch) error {
+	select {
+	case <-f.done:
+		return f.err
+	case <-ctx.Done():
+		return &introspect.UnavailableError{Reason: "jwt: key set not fetched in time", Err: ctx.Err()}
+	}
+}
+
+// loaded returns the keys, loading them first when none are: joining the
+// fetch in flight, or starting one when the next attempt is due. Until
+// then it fails at once with the time left as Retry-After.
+func (s *keySet) loaded(ctx context.Context) (*keys, error) {
+	if ks := s.current.Load(); ks != nil {
+		return ks, nil
+	}
+	s.mu.Lock()
+	f := s.pending
+	if f == nil {
+		if now := s.now(); s.lastErr != nil && now.Before(s.retryAt) {
+			err := retryLater(s.lastErr, s.retryAt.Sub(now))
+			s.mu.Unlock()
+			return nil, err
+		}
+		f = s.start(true)
+	}
+	s.mu.Unlock()
+	if err := awaitFetch(ctx, f); err != nil {
+		return nil, err
+	}
+	if ks := s.current.Load(); ks != nil {
+		return ks, nil
+	}
+	return nil, &introspect.UnavailableError{Reason: "jwt: key set not loaded"}
+}
+
+// refreshForUnknownKID refreshes the key set for a token whose kid it
+// does not hold, unless a token did so within the cooldown: then it
+// reports false at once. Otherwise it waits for the refresh and returns
+// its error.
+func (s *keySet) refreshForUnknownKID(ctx context.Context) (refreshed bool, err error) {
+	s.mu.Lock()
+	now := s.now()
+	if s.unknownSeen && now.Before(s.lastUnknown.Add(s.cooldown)) {
+		s.mu.Unlock()
+		return false, nil
+	}
+	s.unknownSeen, s.lastUnknown = true, now
+	f := s.start(true)
+	s.mu.Unlock()
+	return true, awaitFetch(ctx, f)
+}
+
+// due returns when the schedule wants the next fetch.
+// s.mu is held.
+func (s *keySet) due() time.Time {
+	if s.current.Load() == nil || s.lastErr != nil {
+		return s.retryAt // zero before the first attempt: at once
+	}
+	return s.refreshAt
+}
+
+// refreshIfDue starts the scheduled fetch if it is due, and returns the
+// fetch in flight, or nil when there is none. The loop calls it; tests
+// call it after moving their clock.
+func (s *keySet) refreshIfDue() *fetch {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.pending != nil {
+		return s.pending
+	}
+	if s.closed || s.now().Before(s.due()) {
+		return nil
+	}
+	return s.start(false)
+}
+
+// loop fetches the key set on its schedule until close. Its timer only
+// wakes it: whether a fetch is due is decided by s.now, so a test clock
+// that stands still never makes it fetch.
+func (s *keySet) loop() {
+	defer s.wg.Done()
+	for {
+		if f := s.refreshIfDue(); f != nil {
+			select {
+			case <-f.done:
+				continue
+			case <-s.ctx.Done():
+				return
+			}
+		}
+		s.mu.Lock()
+		wait := s.due().Sub(s.now())
+		s.mu.Unlock()
+		t := time.NewTimer(max(wait, firstRetry))
+		select {
+		case <-t.C:
+		case <-s.ctx.Done():
+			t.Stop()
+			return
+		}
+	}
+}
+
+// runLoop starts the schedule.
+func (s *keySet) runLoop() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.closed {
+		s.wg.Add(1)
+		go s.loop()
+	}
+}
+
+// close stops the schedule and any fetch in flight, waits for them, and
+// closes idle connections. The keys loaded stay usable.
+func (s *keySet) close() {
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
+	s.cancel()
+	s.wg.Wait()
+	s.client.close()
+}

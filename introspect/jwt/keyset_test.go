@@ -1,0 +1,410 @@
+package jwt
+
+import (
+	"context"
+	"crypto"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	"github.com/tokengate/tokengate/introspect"
+)
+
+func isUnavailable(t *testing.T, err error) *introspect.UnavailableError {
+	t.Helper()
+	var ue *introspect.UnavailableError
+	require.ErrorAs(t, err, &ue)
+	assert.ErrorIs(t, err, introspect.ErrUnavailable)
+	assert.NotErrorIs(t, err, introspect.ErrInvalidToken)
+	return ue
+}
+
+// TestUnknownKIDFlood: 10,000 tokens with random unknown kids make one
+// key set fetch per cooldown, and while that fetch is held every other
+// request has already been refused: none waits for it.
+func TestUnknownKIDFlood(t *testing.T) {
+	is, clock, v := standardIssuer(t)
+	require.EqualValues(t, 1, is.fetches.Load())
+	<-is.entered
+	now := clock.Now()
+	c := claimsAt(is, now, nil)
+	hold := make(chan struct{})
+	is.set(func(is *issuer) { is.hold = hold })
+
+	const n = 10000
+	tokens := make([]string, n)
+	for i := range tokens {
+		tokens[i] = token(map[string]any{"alg": "RS256", "kid": fmt.Sprintf("random-%d", i)}, c, func([]byte) []byte { return []byte("sig") })
+	}
+	var refused atomic.Int64
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for _, tok := range tokens {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := v.Verify(context.Background(), tok)
+			if err == errUnknownKIDWait {
+				refused.Add(1)
+			}
+			errs <- err
+		}()
+	}
+	// The one fetch arrives and is held; everyone else returns meanwhile.
+	select {
+	case <-is.entered:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no refresh for an unknown kid")
+	}
+	for range n - 1 {
+		select {
+		case err := <-errs:
+			assert.Equal(t, errUnknownKIDWait, err)
+		case <-time.After(10 * time.Second):
+			t.Fatalf("requests wait behind the held fetch: %d refused so far", refused.Load())
+		}
+	}
+	assert.EqualValues(t, n-1, refused.Load())
+	assert.EqualValues(t, 2, is.fetches.Load(), "one fetch for 10,000 unknown kids")
+	close(hold)
+	wg.Wait()
+	assert.Equal(t, errUnknownKID, <-errs, "the request that triggered the refresh waited for it")
+
+	// Still within the cooldown: refused at once, no fetch.
+	clock.Add(DefaultRefreshCooldown - time.Second)
+	_, err := v.Verify(context.Background(), tokens[0])
+	assert.Equal(t, errUnknownKIDWait, err)
+	assert.EqualValues(t, 2, is.fetches.Load())
+
+	// Past it: one more fetch.
+	clock.Add(time.Second)
+	_, err = v.Verify(context.Background(), tokens[1])
+	assert.Equal(t, errUnknownKID, err)
+	_, err = v.Verify(context.Background(), tokens[2])
+	assert.Equal(t, errUnknownKIDWait, err)
+	assert.EqualValues(t, 3, is.fetches.Load())
+}
+
+// TestUnknownKIDAfterCheapChecks: a token refused by a cheap check never
+// triggers a refresh, even when one is allowed.
+func TestUnknownKIDAfterCheapChecks(t *testing.T) {
+	is, clock, v := standardIssuer(t)
+	now := clock.Now()
+	sig := func([]byte) []byte { return []byte("sig") }
+	for _, tok := range []string{
+		token(map[string]any{"alg": "RS256", "kid": "new"}, claimsAt(is, now, map[string]any{"exp": now.Add(-time.Hour).Unix()}), sig),
+		token(map[string]any{"alg": "RS256", "kid": "new"}, claimsAt(is, now, map[string]any{"iss": "https://evil.example"}), sig),
+		token(map[string]any{"alg": "RS256", "kid": "new"}, claimsAt(is, now, map[string]any{"aud": "api://other"}), sig),
+		token(map[string]any{"alg": "HS256", "kid": "new"}, claimsAt(is, now, nil), sig),
+		token(map[string]any{"alg": "RS256", "kid": "new", "crit": []string{"x"}}, claimsAt(is, now, nil), sig),
+	} {
+		_, err := v.Verify(context.Background(), tok)
+		require.ErrorIs(t, err, introspect.ErrInvalidToken)
+	}
+	assert.EqualValues(t, 1, is.fetches.Load())
+}
+
+// TestRotation: the issuer publishes a new key and signs with it at once;
+// the first token with it triggers one refresh and is accepted, and so is
+// every later one: no burst of 401s. The first new key after start is
+// picked up at once, as the start's own fetch does not count against the
+// cooldown.
+func TestRotation(t *testing.T) {
+	is, clock, v := standardIssuer(t)
+	is.publish(map[string]crypto.Signer{"k1": rsa1, "k2": rsa2})
+	newToken := func(sub int) string {
+		c := claimsAt(is, clock.Now(), map[string]any{"sub": fmt.Sprintf("user-%d", sub)})
+		return token(map[string]any{"alg": "RS256", "kid": "k2"}, c, signRS(rsa2, crypto.SHA256))
+	}
+	_, err := v.Verify(context.Background(), newToken(0))
+	require.NoError(t, err)
+	assert.EqualValues(t, 2, is.fetches.Load())
+
+	var wg sync.WaitGroup
+	var failed atomic.Int64
+	for i := range 100 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := v.Verify(context.Background(), newToken(i+1)); err != nil {
+				failed.Add(1)
+			}
+		}()
+	}
+	tok := newToken(0)
+	wg.Wait()
+	assert.Zero(t, failed.Load(), "401s after the rotation")
+	_, err = v.Verify(context.Background(), rs256(is, clock.Now(), nil))
+	assert.NoError(t, err, "the old key still works")
+	_, err = v.Verify(context.Background(), tok)
+	assert.NoError(t, err)
+	assert.EqualValues(t, 2, is.fetches.Load(), "one refresh for the rotation")
+}
+
+// TestDownAtStart: with the key set down at start, Verify is unavailable
+// (never invalid), fails at once between attempts, and recovers by
+// itself within the cooldown once the key set is back.
+func TestDownAtStart(t *testing.T) {
+	is := newIssuer(t)
+	is.publish(map[string]crypto.Signer{"k1": rsa1})
+	is.set(func(is *issuer) { is.status = http.StatusServiceUnavailable })
+	clock := newClock()
+	v := newTestVerifier(t, testConfig(is, clock))
+	tok := rs256(is, clock.Now(), nil)
+
+	_, err := v.Verify(context.Background(), tok)
+	ue := isUnavailable(t, err)
+	assert.Equal(t, http.StatusServiceUnavailable, ue.StatusCode)
+	assert.Equal(t, int64(1), is.fetches.Load())
+
+	// Until the next attempt: at once, no fetch, Retry-After the wait
+	// (the server's 7 s, within the cooldown).
+	_, err = v.Verify(context.Background(), tok)
+	ue = isUnavailable(t, err)
+	assert.Equal(t, 7*time.Second, ue.RetryAfter)
+	assert.Equal(t, int64(1), is.fetches.Load())
+
+	// Failures back off, never past the cooldown.
+	for range 6 {
+		clock.Add(DefaultRefreshCooldown)
+		_, err = v.Verify(context.Background(), tok)
+		isUnavailable(t, err)
+	}
+	assert.Equal(t, int64(7), is.fetches.Load())
+	_, err = v.Verify(context.Background(), tok)
+	ue = isUnavailable(t, err)
+	assert.LessOrEqual(t, ue.RetryAfter, DefaultRefreshCooldown)
+
+	is.set(func(is *issuer) { is.status = 0 })
+	clock.Add(DefaultRefreshCooldown)
+	info, err := v.Verify(context.Background(), tok)
+	require.NoError(t, err)
+	assert.True(t, info.Active)
+	assert.Equal(t, int64(8), is.fetches.Load())
+}
+
+// TestDownAtStartScheduled: the schedule, too, asks again within the
+// cooldown.
+func TestDownAtStartScheduled(t *testing.T) {
+	is := newIssuer(t)
+	is.publish(map[string]crypto.Signer{"k1": rsa1})
+	is.set(func(is *issuer) { is.status = http.StatusInternalServerError })
+	clock := newClock()
+	v := newTestVerifier(t, testConfig(is, clock))
+	isUnavailable(t, refresh(t, v))
+	assert.Nil(t, v.keys.refreshIfDue(), "not due yet")
+	is.set(func(is *issuer) { is.status = 0 })
+	clock.Add(DefaultRefreshCooldown)
+	require.NoError(t, refresh(t, v))
+	_, err := v.Verify(context.Background(), rs256(is, clock.Now(), nil))
+	assert.NoError(t, err)
+}
+
+// TestDownLater: once loaded, a key set that goes down changes nothing for
+// known keys; an unknown kid is unavailable for the request that asked,
+// and invalid within the cooldown after.
+func TestDownLater(t *testing.T) {
+	is, clock, v := standardIssuer(t)
+	is.set(func(is *issuer) { is.status = http.StatusBadGateway })
+	clock.Add(DefaultKeySetLifetime)
+	isUnavailable(t, refresh(t, v))
+
+	_, err := v.Verify(context.Background(), rs256(is, clock.Now(), nil))
+	assert.NoError(t, err, "known keys keep working")
+
+	unknown := token(map[string]any{"alg": "RS256", "kid": "k9"}, claimsAt(is, clock.Now(), nil), signRS(rsa2, crypto.SHA256))
+	_, err = v.Verify(context.Background(), unknown)
+	isUnavailable(t, err)
+	_, err = v.Verify(context.Background(), unknown)
+	assert.Equal(t, errUnknownKIDWait, err)
+
+	// A key set that comes back broken is refused too, and the keys kept.
+	is.set(func(is *issuer) { is.status, is.rawKeys = 0, `{"keys": "nope"}` })
+	clock.Add(DefaultRefreshCooldown)
+	isUnavailable(t, refresh(t, v))
+	_, err = v.Verify(context.Background(), rs256(is, clock.Now(), nil))
+	assert.NoError(t, err)
+}
+
+func TestLifetime(t *testing.T) {
+	for _, tt := range []struct {
+		cc, age string
+		want    time.Duration
+	}{
+		{"", "", DefaultKeySetLifetime},
+		{"public, max-age=7200", "", 2 * time.Hour},
+		{"max-age=60", "", MinKeySetLifetime},
+		{"max-age=0", "", MinKeySetLifetime},
+		{"no-cache", "", MinKeySetLifetime},
+		{"no-store, max-age=7200", "", MinKeySetLifetime},
+		{"max-age=31536000", "", MaxKeySetLifetime},
+		{"max-age=3600", "600", 50 * time.Minute},
+		{"max-age=3600", "3500", MinKeySetLifetime},
+		{"max-age=nonsense", "", DefaultKeySetLifetime},
+		{"max-age=-5", "", DefaultKeySetLifetime},
+		{`max-age="900"`, "", 15 * time.Minute},
+	} {
+		h := http.Header{}
+		if tt.cc != "" {
+			h.Set("Cache-Control", tt.cc)
+		}
+		if tt.age != "" {
+			h.Set("Age", tt.age)
+		}
+		assert.Equal(t, tt.want, lifetime(h), "%q age %q", tt.cc, tt.age)
+	}
+}
+
+// TestMaxAgeSchedule: the schedule refreshes at three quarters of the
+// max-age, within bounds, and not before.
+func TestMaxAgeSchedule(t *testing.T) {
+	for _, tt := range []struct {
+		cc   string
+		life time.Duration
+	}{
+		{"max-age=7200", 2 * time.Hour},
+		{"max-age=10", MinKeySetLifetime},
+		{"max-age=604800", MaxKeySetLifetime},
+		{"", DefaultKeySetLifetime},
+	} {
+		t.Run(tt.cc, func(t *testing.T) {
+			is := newIssuer(t)
+			is.publish(map[string]crypto.Signer{"k1": rsa1})
+			is.set(func(is *issuer) { is.cacheControl = tt.cc })
+			clock := newClock()
+			v := newTestVerifier(t, testConfig(is, clock))
+			require.NoError(t, refresh(t, v))
+			clock.Add(tt.life*3/4 - time.Second)
+			assert.Nil(t, v.keys.refreshIfDue(), "refreshed early")
+			clock.Add(time.Second)
+			require.NoError(t, refresh(t, v))
+			assert.EqualValues(t, 2, is.fetches.Load())
+		})
+	}
+}
+
+// TestForcedRefreshSendsNoCache: refreshes a token asks for tell caches on
+// the way to revalidate; scheduled ones do not.
+func TestForcedRefreshSendsNoCache(t *testing.T) {
+	is, clock, v := standardIssuer(t)
+	_, err := v.Verify(context.Background(), token(map[string]any{"alg": "RS256", "kid": "k9"}, claimsAt(is, clock.Now(), nil), signRS(rsa2, crypto.SHA256)))
+	assert.Equal(t, errUnknownKID, err)
+	clock.Add(DefaultKeySetLifetime)
+	require.NoError(t, refresh(t, v))
+	assert.Equal(t, []string{"", "no-cache", ""}, is.cacheControlRequests())
+}
+
+func TestKeySetBounds(t *testing.T) {
+	is, clock, v := standardIssuer(t)
+	t.Run("more than MaxKeys", func(t *testing.T) {
+		var keys []jose.JSONWebKey
+		for i := range MaxKeys + 1 {
+			keys = append(keys, jose.JSONWebKey{Key: rsa2.Public(), KeyID: fmt.Sprint(i), Use: "sig"})
+		}
+		is.set(func(is *issuer) { is.rawKeys = string(mustJSON(jose.JSONWebKeySet{Keys: keys})) })
+		clock.Add(DefaultKeySetLifetime)
+		isUnavailable(t, refresh(t, v))
+		_, err := v.Verify(context.Background(), rs256(is, clock.Now(), nil))
+		assert.NoError(t, err, "known keys kept")
+	})
+	t.Run("body over 1 MiB", func(t *testing.T) {
+		is.set(func(is *issuer) {
+			is.rawKeys = `{"keys":[],"pad":"` + strings.Repeat("x", 1<<20) + `"}`
+		})
+		clock.Add(DefaultRefreshCooldown)
+		ue := isUnavailable(t, refresh(t, v))
+		assert.Contains(t, ue.Reason, "larger than")
+	})
+	t.Run("symmetric and private keys are skipped", func(t *testing.T) {
+		keys := []jose.JSONWebKey{
+			{Key: []byte("0123456789abcdef0123456789abcdef"), KeyID: "k1", Algorithm: "HS256"},
+			{Key: rsa2, KeyID: "k1", Use: "sig"},
+		}
+		is.set(func(is *issuer) { is.rawKeys = string(mustJSON(jose.JSONWebKeySet{Keys: keys})) })
+		clock.Add(DefaultRefreshCooldown)
+		ue := isUnavailable(t, refresh(t, v))
+		assert.Contains(t, ue.Reason, "unusable")
+	})
+}
+
+func TestRedirectNotFollowed(t *testing.T) {
+	is := newIssuer(t)
+	is.publish(map[string]crypto.Signer{"k1": rsa1})
+	redirect := newIssuer(t)
+	redirect.srv.Config.Handler = http.RedirectHandler(is.jwksURL(), http.StatusFound)
+	clock := newClock()
+	cfg := testConfig(is, clock)
+	cfg.JWKSURL = redirect.srv.URL + "/jwks"
+	v := newTestVerifier(t, cfg)
+	ue := isUnavailable(t, refresh(t, v))
+	assert.Equal(t, http.StatusFound, ue.StatusCode)
+	assert.Zero(t, is.fetches.Load())
+}
+
+func TestConfigURLs(t *testing.T) {
+	base := Config{Issuers: []string{"https://i.example"}, Audiences: []string{"a"}}
+	for _, tt := range []struct {
+		name string
+		cfg  func(c *Config)
+		ok   bool
+	}{
+		{"https", func(c *Config) { c.JWKSURL = "https://i.example/jwks" }, true},
+		{"http loopback", func(c *Config) { c.JWKSURL = "http://127.0.0.1:1/jwks" }, true},
+		{"http localhost", func(c *Config) { c.JWKSURL = "http://localhost:1/jwks" }, true},
+		{"http elsewhere", func(c *Config) { c.JWKSURL = "http://i.example/jwks" }, false},
+		{"credentials", func(c *Config) { c.JWKSURL = "https://u:p@i.example/jwks" }, false},
+		{"no source", func(c *Config) {}, false},
+		{"issuer over http", func(c *Config) { c.Issuer = "http://i.example" }, false},
+		{"no issuers", func(c *Config) { c.JWKSURL = "https://i.example/jwks"; c.Issuers = nil }, false},
+		{"negative timeout", func(c *Config) { c.JWKSURL = "https://i.example/jwks"; c.Timeout = -1 }, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := base
+			tt.cfg(&cfg)
+			v, err := newVerifier(cfg)
+			if tt.ok {
+				require.NoError(t, err)
+				v.Close()
+			} else {
+				assert.Error(t, err)
+			}
+		})
+	}
+}
+
+// TestCloseLeavesNoGoroutine runs the real schedule on the wall clock.
+func TestCloseLeavesNoGoroutine(t *testing.T) {
+	ignore := goleak.IgnoreCurrent()
+	is := newIssuer(t)
+	is.publish(map[string]crypto.Signer{"k1": rsa1})
+	v, err := New(Config{JWKSURL: is.jwksURL(), Issuers: []string{is.issuerID}, Audiences: []string{audience}})
+	require.NoError(t, err)
+	select {
+	case <-is.entered:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the schedule did not load the key set")
+	}
+	_, err = v.Verify(context.Background(), rs256(is, time.Now(), nil))
+	require.NoError(t, err)
+	// A fetch held at Close is cancelled, not waited out.
+	is.set(func(is *issuer) { is.hold = make(chan struct{}) })
+	go func() {
+		_, _ = v.Verify(context.Background(), token(map[string]any{"alg": "RS256", "kid": "k9"}, claimsAt(is, time.Now(), nil), signRS(rsa2, crypto.SHA256)))
+	}()
+	<-is.entered
+	v.Close()
+	v.Close()
+	_, err = v.Verify(context.Background(), rs256(is, time.Now(), nil))
+	assert.NoError(t, err, "loaded keys work after Close")
+	is.srv.Close()
+	assert.NoError(t, goleak.Find(ignore))
+}

@@ -1,0 +1,273 @@
+package jwt
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
+
+	"github.com/tokengate/tokengate/introspect"
+)
+
+// The reasons a token is refused once its claims are read.
+var (
+	errNoExp          = invalid(`token has no "exp"`)
+	errExpired        = invalid("token has expired")
+	errNotYetValid    = invalid(`token is not valid yet ("nbf")`)
+	errIssuedLater    = invalid(`token is issued in the future ("iat")`)
+	errIssuer         = invalid("token is from an issuer that is not accepted")
+	errAudience       = invalid("token is not meant for this audience")
+	errUnknownKID     = invalid("token names a key the issuer does not publish")
+	errUnknownKIDWait = invalid("token names a key the issuer does not publish; the key set was refreshed within the cooldown")
+	errKeyMismatch    = invalid("token's key does not fit its algorithm")
+	errAmbiguousKey   = invalid(`token names no key ("kid") and the key set holds several`)
+	errSignature      = invalid("token signature is invalid")
+)
+
+// asymmetric are the algorithms a Verifier can accept, and its default.
+var asymmetric = []string{
+	"RS256", "RS384", "RS512",
+	"PS256", "PS384", "PS512",
+	"ES256", "ES384", "ES512",
+	"EdDSA",
+}
+
+// rfc9068Claims are the claims RFC 9068 §2.2 requires.
+var rfc9068Claims = []string{"iss", "exp", "aud", "sub", "client_id", "iat", "jti"}
+
+// Verifier is an [introspect.Verifier] that validates JWT access tokens
+// locally, with the keys the issuer publishes. See the package
+// documentation for what it checks.
+//
+// A Verifier is safe for concurrent use. Close it when done, to stop its
+// key set refreshes.
+type Verifier struct {
+	keys        *keySet
+	algs        []string
+	audiences   []string
+	skipAud     bool
+	rfc9068     bool
+	scopeClaims [3]bool
+	leeway      time.Duration
+	maxBytes    int
+	now         func() time.Time
+}
+
+// New returns a Verifier, or an error when cfg is unusable. It starts
+// fetching the key set in the background and does not wait: until the
+// keys are loaded, Verify fails with an [*introspect.UnavailableError].
+func New(cfg Config) (*Verifier, error) {
+	v, err := newVerifier(cfg)
+	if err != nil {
+		return nil, err
+	}
+	v.keys.runLoop()
+	return v, nil
+}
+
+// newVerifier builds a Verifier without starting its schedule: tests
+// drive the schedule with keySet.refreshIfDue and their clock.
+func newVerifier(cfg Config) (*Verifier, error) {
+	if cfg.Timeout < 0 || cfg.RefreshCooldown < 0 || cfg.MaxTokenBytes < 0 {
+		return nil, errors.New("jwt: negative Timeout, RefreshCooldown or MaxTokenBytes in Config")
+	}
+	v := &Verifier{
+		audiences: slices.Clone(cfg.Audiences),
+		skipAud:   cfg.InsecureSkipAudienceCheck,
+		rfc9068:   cfg.RFC9068,
+		leeway:    max(cmp.Or(cfg.Leeway, introspect.DefaultLeeway), 0),
+		maxBytes:  cmp.Or(cfg.MaxTokenBytes, DefaultMaxTokenBytes),
+		now:       cfg.Now,
+	}
+	if v.now == nil {
+		v.now = time.Now
+	}
+	if len(v.audiences) == 0 && !v.skipAud {
+		return nil, errors.New("jwt: Audiences is required (or, loudly, InsecureSkipAudienceCheck)")
+	}
+	if slices.Contains(v.audiences, "") {
+		return nil, errors.New("jwt: Audiences holds an empty audience")
+	}
+
+	v.algs = asymmetric
+	if cfg.Algorithms != nil {
+		if len(cfg.Algorithms) == 0 {
+			return nil, errors.New("jwt: Algorithms is empty")
+		}
+		for _, alg := range cfg.Algorithms {
+			if !slices.Contains(asymmetric, alg) {
+				return nil, fmt.Errorf("jwt: algorithm %q is not allowed: only RS*, PS*, ES* and EdDSA; never none or HMAC with published keys", alg)
+			}
+		}
+		v.algs = slices.Clone(cfg.Algorithms)
+	}
+
+	if cfg.ScopeClaims == nil {
+		v.scopeClaims = [3]bool{true, true, true}
+	}
+	for _, name := range cfg.ScopeClaims {
+		i, ok := scopeIndex[name]
+		if !ok {
+			return nil, fmt.Errorf("jwt: ScopeClaims: %q is not one of scope, scp and roles", name)
+		}
+		v.scopeClaims[i] = true
+	}
+
+	src := &source{issuer: cfg.Issuer}
+	if slices.Contains(cfg.Issuers, "") {
+		return nil, errors.New("jwt: Issuers holds an empty issuer")
+	}
+	switch {
+	case cfg.JWKSURL != "":
+		u, err := checkURL("JWKS", cfg.JWKSURL)
+		if err != nil {
+			return nil, err
+		}
+		src.jwksURL = u.String()
+		src.issuers = slices.Clone(cfg.Issuers)
+		if len(src.issuers) == 0 && cfg.Issuer != "" {
+			src.issuers = []string{cfg.Issuer}
+		}
+		if len(src.issuers) == 0 {
+			return nil, errors.New("jwt: Issuers (or Issuer) is required with a JWKSURL")
+		}
+	case cfg.Issuer != "":
+		u, err := metadataURL(cfg.Issuer, cfg.Metadata)
+		if err != nil {
+			return nil, err
+		}
+		src.metadataURL = u
+		if len(cfg.Issuers) > 0 {
+			src.issuers = slices.Clone(cfg.Issuers)
+		}
+	default:
+		return nil, errors.New("jwt: a JWKSURL or an Issuer is required")
+	}
+
+	client := newHTTPClient(cfg.HTTPClient, cmp.Or(cfg.Timeout, introspect.DefaultTimeout), cfg.Now)
+	v.keys = newKeySet(src, client, v.now, cmp.Or(cfg.RefreshCooldown, DefaultRefreshCooldown))
+	return v, nil
+}
+
+// Leeway returns the clock skew the Verifier tolerates past a token's
+// "exp"; an [introspect.Cache] in front of it keeps a result that much
+// past "exp" too, so the two agree. It is [introspect.DefaultLeeway] when
+// [Config.Leeway] is zero, and 0 when that is negative.
+func (v *Verifier) Leeway() time.Duration { return v.leeway }
+
+// Close stops the key set's refreshes, waits for a fetch in flight to end,
+// and closes the idle connections of the Verifier's own HTTP client. Keys
+// already loaded keep working; a refresh a token asks for after Close
+// fails as unavailable. Close is safe to call more than once.
+func (v *Verifier) Close() { v.keys.close() }
+
+// Verify validates token: its shape, header, claims and signature, in that
+// order, so that a token refused by the cheap checks costs no signature
+// check and triggers no key set refresh. The error matches
+// [introspect.ErrInvalidToken] for a bad token and is an
+// [*introspect.UnavailableError] when the key set cannot be had.
+func (v *Verifier) Verify(ctx context.Context, token string) (*introspect.TokenInfo, error) {
+	hseg, pseg, _, err := split(token, v.maxBytes)
+	if err != nil {
+		return nil, err
+	}
+	h, err := parseHeader(hseg)
+	if err != nil {
+		return nil, err
+	}
+	if !slices.Contains(v.algs, h.alg) {
+		return nil, errAlg
+	}
+	if v.rfc9068 && !isATJWT(h.typ) {
+		return nil, errTyp
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(pseg)
+	if err != nil {
+		return nil, errPayload
+	}
+	c, err := parseClaims(payload)
+	if err != nil {
+		return nil, err
+	}
+	if err := v.checkClaims(c); err != nil {
+		return nil, err
+	}
+
+	// The issuer is checked before the keys are asked for, unless the
+	// accepted issuers come from metadata not read yet.
+	issuers := v.keys.src.acceptedIssuers()
+	if issuers != nil && !slices.Contains(issuers, c.iss) {
+		return nil, errIssuer
+	}
+	ks, err := v.keys.loaded(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if issuers == nil && !slices.Contains(v.keys.src.acceptedIssuers(), c.iss) {
+		return nil, errIssuer
+	}
+
+	key, known := ks.find(h.kid, h.alg)
+	if !known {
+		refreshed, err := v.keys.refreshForUnknownKID(ctx)
+		if !refreshed {
+			return nil, errUnknownKIDWait
+		}
+		if err != nil {
+			return nil, err
+		}
+		if key, known = v.keys.current.Load().find(h.kid, h.alg); !known {
+			return nil, errUnknownKID
+		}
+	}
+	if key == nil {
+		if h.kid == "" {
+			return nil, errAmbiguousKey
+		}
+		return nil, errKeyMismatch
+	}
+
+	jws, err := jose.ParseSignedCompact(token, []jose.SignatureAlgorithm{jose.SignatureAlgorithm(h.alg)})
+	if err != nil {
+		return nil, errSignature
+	}
+	verified, err := jws.Verify(key.key)
+	if err != nil || !bytes.Equal(verified, payload) {
+		return nil, errSignature
+	}
+	return c.tokenInfo(v.scopeClaims), nil
+}
+
+// checkClaims checks the claims that need no key: times, audience and
+// RFC 9068's required claims. The issuer is checked by the caller, once
+// the accepted issuers are known.
+func (v *Verifier) checkClaims(c *claims) error {
+	now := v.now()
+	switch {
+	case c.exp.IsZero():
+		return errNoExp
+	case !now.Before(c.exp.Add(v.leeway)):
+		return errExpired
+	case !c.nbf.IsZero() && now.Before(c.nbf.Add(-v.leeway)):
+		return errNotYetValid
+	case c.hasIAT && now.Before(c.iat.Add(-v.leeway)):
+		return errIssuedLater
+	}
+	if v.rfc9068 {
+		for _, name := range rfc9068Claims {
+			if _, ok := c.all[name]; !ok {
+				return invalid(`token lacks the claim "` + name + `" that RFC 9068 requires`)
+			}
+		}
+	}
+	if !v.skipAud && !slices.ContainsFunc(c.aud, func(a string) bool { return slices.Contains(v.audiences, a) }) {
+		return errAudience
+	}
+	return nil
+}
