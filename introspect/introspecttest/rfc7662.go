@@ -125,6 +125,10 @@ func (s *Server) introspect(w http.ResponseWriter, r *http.Request) {
 	default:
 		answer["aud"] = t.Audience
 	}
+	// ACM/IDM names the credential manager only when asked to.
+	if r.PostForm.Get("token_endpoint_auth") != "credential_manager" {
+		delete(answer, "credential_manager")
+	}
 	writeJSON(w, http.StatusOK, answer)
 }
 

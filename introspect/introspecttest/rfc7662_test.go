@@ -226,3 +226,20 @@ func TestServerScopeAsArray(t *testing.T) {
 	_, answer := postIntrospect(t, srv, url.Values{"token": {token}}, "demo-client", "demo-secret")
 	assert.Equal(t, []any{"a", "b"}, answer["scope"])
 }
+
+// TestServerCredentialManager: as ACM/IDM, the introspection endpoint sends
+// "credential_manager" only when the request has
+// token_endpoint_auth=credential_manager.
+func TestServerCredentialManager(t *testing.T) {
+	srv := introspecttest.NewServer()
+	defer srv.Close()
+	cm := map[string]any{"code": "DV", "name": "Digitaal Vlaanderen"}
+	token := srv.IssueToken(introspecttest.Token{Claims: map[string]any{"vo_id": "u1", "credential_manager": cm}})
+
+	_, answer := postIntrospect(t, srv, url.Values{"token": {token}}, "demo-client", "demo-secret")
+	assert.NotContains(t, answer, "credential_manager")
+	assert.Equal(t, "u1", answer["vo_id"])
+
+	_, answer = postIntrospect(t, srv, url.Values{"token": {token}, "token_endpoint_auth": {"credential_manager"}}, "demo-client", "demo-secret")
+	assert.Equal(t, cm, answer["credential_manager"])
+}

@@ -51,7 +51,9 @@ type Token struct {
 	// Subject is the introspection answer's "sub", left out when empty.
 	Subject string
 	// Claims are further members of the introspection and verify answers,
-	// such as ACM/IDM's "vo_id", "vo_orgcode" or "credential_manager".
+	// such as ACM/IDM's "vo_id", "vo_orgcode" or "credential_manager". As
+	// at ACM/IDM, the introspection endpoint sends "credential_manager"
+	// only to a request with token_endpoint_auth=credential_manager.
 	Claims map[string]any
 	// ExpiresAt is when the token stops being valid. Zero means
 	// [DefaultLifetime] after the token is registered.

@@ -69,6 +69,16 @@ type Config struct {
 	// assertion without a lifetime is not an option.
 	AssertionLifetime time.Duration
 
+	// CredentialManager sends ACM/IDM's own form parameter
+	// token_endpoint_auth=credential_manager with every introspection
+	// request. ACM/IDM then adds the member "credential_manager"
+	// ({"code": …, "name": …}: who manages the user's credentials) to its
+	// answers, which [introspect.TokenInfo.VO] reads as
+	// [introspect.VOClaims.CredentialManager]. False, the default, sends
+	// no such parameter, as RFC 7662 knows none: leave it off for servers
+	// other than ACM/IDM.
+	CredentialManager bool
+
 	// Leeway is the clock skew tolerated when checking "exp" and "nbf".
 	// Zero means [introspect.DefaultLeeway]; a negative value means no
 	// leeway at all.
@@ -107,8 +117,8 @@ func (c Config) String() string {
 	if c.ClientKey != nil {
 		key = c.ClientKey.String()
 	}
-	return fmt.Sprintf("Config{Issuer:%q Endpoint:%q ClientID:%q ClientSecret:%s ClientKey:%s AuthMethod:%q AssertionAudience:%q Timeout:%v}",
-		c.Issuer, c.Endpoint, c.ClientID, upstream.Redacted(c.ClientSecret), key, c.AuthMethod, c.AssertionAudience, c.Timeout)
+	return fmt.Sprintf("Config{Issuer:%q Endpoint:%q ClientID:%q ClientSecret:%s ClientKey:%s AuthMethod:%q AssertionAudience:%q CredentialManager:%t Timeout:%v}",
+		c.Issuer, c.Endpoint, c.ClientID, upstream.Redacted(c.ClientSecret), key, c.AuthMethod, c.AssertionAudience, c.CredentialManager, c.Timeout)
 }
 
 // GoString is String, so that %#v does not print the secret either.
@@ -122,6 +132,7 @@ func (c Config) LogValue() slog.Value {
 		slog.String("client_id", c.ClientID),
 		slog.String("client_secret", upstream.Redacted(c.ClientSecret)),
 		slog.String("auth_method", string(c.AuthMethod)),
+		slog.Bool("credential_manager", c.CredentialManager),
 		slog.Duration("timeout", c.Timeout),
 	}
 	if c.ClientKey != nil {

@@ -53,3 +53,37 @@ func Example() {
 	// Output:
 	// dv_ar_adres_beheer d6b5a1f4 OVO002949
 }
+
+// With CredentialManager, ACM/IDM also says who manages the user's
+// credentials, which TokenInfo.VO reads.
+func ExampleConfig_credentialManager() {
+	srv := introspecttest.NewServer() // in production: rfc7662.ACMProductionIssuer
+	defer srv.Close()
+
+	in, err := rfc7662.New(rfc7662.Config{
+		Issuer:            srv.Issuer(),
+		ClientID:          srv.ClientID,
+		ClientSecret:      srv.ClientSecret,
+		CredentialManager: true, // sends token_endpoint_auth=credential_manager
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer in.Close()
+
+	token := srv.IssueToken(introspecttest.Token{
+		Scopes: []string{"vo_info"},
+		Claims: map[string]any{
+			"vo_id":              "d6b5a1f4",
+			"credential_manager": map[string]any{"code": "DV", "name": "Digitaal Vlaanderen"},
+		},
+	})
+	info, err := in.Verify(context.Background(), token)
+	if err != nil {
+		log.Fatal(err)
+	}
+	cm := info.VO().CredentialManager
+	fmt.Println(cm.Code, cm.Name)
+	// Output:
+	// DV Digitaal Vlaanderen
+}

@@ -17,8 +17,10 @@ import (
 
 // Introspector is an [introspect.Verifier] that asks an OAuth 2.0 token
 // introspection endpoint (RFC 7662), such as ACM/IDM's, about tokens. It
-// POSTs token=…&token_type_hint=access_token, authenticated as the
-// configured client.
+// POSTs token=…&token_type_hint=access_token (and, with
+// [Config.CredentialManager], ACM/IDM's
+// token_endpoint_auth=credential_manager), authenticated as the configured
+// client.
 //
 // An answer is read by RFC 7662 §2.2: only "active": true (the JSON
 // boolean) makes a token valid, and "active": false makes it invalid; an
@@ -50,6 +52,8 @@ type Introspector struct {
 	lifetime  time.Duration
 	leeway    time.Duration
 	client    *upstream.Client
+	// credentialManager asks ACM/IDM for "credential_manager".
+	credentialManager bool
 }
 
 // New returns an Introspector, or an error when the configuration is
@@ -77,6 +81,8 @@ func New(cfg Config) (*Introspector, error) {
 		lifetime: cmp.Or(cfg.AssertionLifetime, DefaultAssertionLifetime),
 		leeway:   max(cmp.Or(cfg.Leeway, introspect.DefaultLeeway), 0),
 		client:   upstream.NewClient(cfg.HTTPClient, cmp.Or(cfg.Timeout, introspect.DefaultTimeout), cfg.Now),
+
+		credentialManager: cfg.CredentialManager,
 	}
 
 	if cfg.Issuer != "" {
@@ -167,6 +173,9 @@ func (in *Introspector) Verify(ctx context.Context, token string) (*introspect.T
 		return nil, err
 	}
 	form := url.Values{"token": {token}, "token_type_hint": {"access_token"}}
+	if in.credentialManager {
+		form.Set("token_endpoint_auth", "credential_manager")
+	}
 	if err := in.authenticate(form, endpoint); err != nil {
 		// Not the token's fault, and nothing is known about it.
 		return nil, &introspect.UnavailableError{Reason: "client authentication failed", Err: err}

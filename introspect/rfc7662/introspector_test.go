@@ -261,6 +261,57 @@ func TestIntrospectorRequest(t *testing.T) {
 	})
 }
 
+// TestIntrospectorCredentialManager: with Config.CredentialManager, every
+// request carries ACM/IDM's token_endpoint_auth=credential_manager, and the
+// answer's "credential_manager" reaches TokenInfo.VO; without it, neither.
+func TestIntrospectorCredentialManager(t *testing.T) {
+	clock := testutil.NewClock()
+	srv := newOP(t, clock)
+	dv := introspect.CredentialManager{Code: "DV", Name: "Digitaal Vlaanderen"}
+	token := srv.IssueToken(introspecttest.Token{
+		Scopes: []string{"vo_info"},
+		Claims: map[string]any{"vo_id": "d6b5a1f4", "credential_manager": map[string]any{"code": dv.Code, "name": dv.Name}},
+	})
+	for _, tc := range []struct {
+		name string
+		on   bool
+		want introspect.CredentialManager
+	}{
+		{"asked for", true, dv},
+		{"not asked for", false, introspect.CredentialManager{}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			in := newIntrospector(t, rfc7662.Config{Issuer: srv.Issuer(), ClientID: "demo-client", ClientSecret: "demo-secret",
+				CredentialManager: tc.on, Now: clock.Now})
+			info, err := in.Verify(context.Background(), token)
+			require.NoError(t, err)
+			assert.Equal(t, tc.want, info.VO().CredentialManager)
+			assert.Equal(t, "d6b5a1f4", info.VO().ID, "the other claims arrive either way")
+			_, has := info.Claim("credential_manager")
+			assert.Equal(t, tc.on, has)
+		})
+	}
+
+	ts, got := recorder(t)
+	for _, tc := range []struct {
+		cfg  rfc7662.Config
+		want url.Values
+	}{
+		{rfc7662.Config{Endpoint: ts.URL, ClientID: "c", ClientSecret: "s", CredentialManager: true},
+			url.Values{"token": {"tok"}, "token_type_hint": {"access_token"}, "token_endpoint_auth": {"credential_manager"}}},
+		{rfc7662.Config{Endpoint: ts.URL, ClientID: "c", ClientSecret: "s", AuthMethod: rfc7662.ClientSecretPost, CredentialManager: true},
+			url.Values{"token": {"tok"}, "token_type_hint": {"access_token"}, "token_endpoint_auth": {"credential_manager"},
+				"client_id": {"c"}, "client_secret": {"s"}}},
+		{rfc7662.Config{Endpoint: ts.URL, ClientID: "c", ClientSecret: "s"},
+			url.Values{"token": {"tok"}, "token_type_hint": {"access_token"}}},
+	} {
+		in := newIntrospector(t, tc.cfg)
+		_, err := in.Verify(context.Background(), "tok")
+		require.NoError(t, err)
+		assert.Equal(t, tc.want, got()[len(got())-1].form, "%v", tc.cfg)
+	}
+}
+
 func TestIntrospectorDiscovery(t *testing.T) {
 	clock := testutil.NewClock()
 	srv := newOP(t, clock)

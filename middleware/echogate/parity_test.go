@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -121,31 +122,75 @@ var clientKey = sync.OnceValue(func() *rsa.PrivateKey {
 	return key
 })
 
+// fixture is one backend made for one run of a request: the verifier to put
+// behind a cache, the authorization server behind it, and the backend's own
+// tokens for the names the table uses.
+type fixture struct {
+	verifier introspect.Verifier
+	upstream upstream
+	// tokens turns the table's token names, wherever they appear in a
+	// request, into this backend's tokens. Nil means the names are the
+	// backend's tokens.
+	tokens *strings.Replacer
+	// secrets are further tokens that must never appear in a response or a
+	// log line.
+	secrets []string
+}
+
+// on returns tc with the table's token names replaced by f's tokens.
+func (f fixture) on(tc requestCase) requestCase {
+	if f.tokens == nil {
+		return tc
+	}
+	tc.auth = slices.Clone(tc.auth)
+	for i, v := range tc.auth {
+		tc.auth[i] = f.tokens.Replace(v)
+	}
+	tc.target = f.tokens.Replace(tc.target)
+	tc.body = f.tokens.Replace(tc.body)
+	return tc
+}
+
+// difference is how a backend departs from a row of the table, and why.
+type difference struct {
+	// reason is written to the test log whenever the row runs.
+	reason string
+	// skip means the row cannot apply to the backend at all.
+	skip bool
+	// adjust changes the row's expectations for the backend. Its answers
+	// are then compared across the two stacks, not with the stub's.
+	adjust func(*requestCase)
+}
+
 // backends are the verifiers the request table runs with, behind a cache:
-// a stub, and the real Geosecure and RFC 7662 backends against the fake
-// authorization server.
+// a stub, the real Geosecure and RFC 7662 backends against the fake
+// authorization server, and local JWT validation against the fake JWT
+// issuer.
 var backends = []struct {
 	name  string
-	start func(t *testing.T) (introspect.Verifier, upstream)
+	start func(t *testing.T) fixture
+	// differs lists, by row name, the rows the backend departs from.
+	differs map[string]difference
 }{
-	{"stub", func(t *testing.T) (introspect.Verifier, upstream) {
+	{name: "stub", start: func(t *testing.T) fixture {
 		stub := &stubServer{calls: map[string]int{}}
-		return stub, stub
+		return fixture{verifier: stub, upstream: stub}
 	}},
-	{"geosecure", func(t *testing.T) (introspect.Verifier, upstream) {
+	{name: "geosecure", start: func(t *testing.T) fixture {
 		srv := newFake(t)
 		v, err := geosecure.New(geosecure.Config{URL: srv.VerifyURL()})
 		require.NoError(t, err)
-		return v, fakeUpstream{srv}
+		return fixture{verifier: v, upstream: fakeUpstream{srv}}
 	}},
-	{"rfc7662", func(t *testing.T) (introspect.Verifier, upstream) {
+	{name: "rfc7662", start: func(t *testing.T) fixture {
 		srv := newFake(t)
 		v, err := rfc7662.New(rfc7662.Config{
 			Issuer: srv.Issuer(), ClientID: "rs-jwt", ClientKey: &rfc7662.SigningKey{Key: clientKey()},
 		})
 		require.NoError(t, err)
-		return v, fakeUpstream{srv}
+		return fixture{verifier: v, upstream: fakeUpstream{srv}}
 	}},
+	{name: "jwt", start: startJWT, differs: jwtDifferences},
 }
 
 // payload is what every protected handler answers, on both stacks.
@@ -404,29 +449,52 @@ func serve(h http.Handler, tc requestCase) answer {
 
 // TestRequestTable runs every request case on both stacks with every
 // backend, and asserts that all of them answer alike.
+//
+// A backend may depart from a row for a reason it gives (see
+// [difference]): the row is then skipped on it, or checked against
+// adjusted expectations, and its two stacks must still answer alike.
 func TestRequestTable(t *testing.T) {
 	for _, tc := range requestCases {
 		t.Run(tc.name, func(t *testing.T) {
 			answers := map[string]answer{}
+			var secrets []string
 			for _, backend := range backends {
+				want := tc
+				d, differs := backend.differs[tc.name]
+				if differs {
+					t.Logf("%s: %s", backend.name, d.reason)
+					if d.skip {
+						continue
+					}
+					d.adjust(&want)
+				}
+				byStack := map[string]answer{}
 				for stack, build := range stacks {
-					verifier, upstream := backend.start(t)
-					cache, err := introspect.NewCache(verifier, introspect.CacheConfig{})
+					f := backend.start(t)
+					cache, err := introspect.NewCache(f.verifier, introspect.CacheConfig{})
 					require.NoError(t, err)
 					defer cache.Close()
-					got := serve(build(t, newConfigs(cache)), tc)
+					got := serve(build(t, newConfigs(cache)), f.on(tc))
 					where := backend.name + "/" + stack
-					answers[where] = got
-					checkAnswer(t, where, tc, got)
-					assert.Equal(t, tc.calls, upstream.total(), "%s: upstream calls", where)
+					byStack[stack] = got
+					checkAnswer(t, where, want, got)
+					assert.Equal(t, want.calls, f.upstream.total(), "%s: upstream calls", where)
+					assertNoSecrets(t, where+" response", got.challenge+got.retry+got.body, f.secrets...)
+					secrets = append(secrets, f.secrets...)
+				}
+				if differs {
+					assert.Equal(t, byStack["nethttp"], byStack["echo"], "%s: the stacks answer differently", backend.name)
+					continue
+				}
+				for stack, got := range byStack {
+					answers[backend.name+"/"+stack] = got
 				}
 			}
 			want := answers["stub/nethttp"]
 			for where, got := range answers {
 				assert.Equal(t, want, got, "%s answers differently from stub/nethttp", where)
-				assertNoSecrets(t, where+" response", got.challenge+got.retry+got.body)
 			}
-			assertNoSecrets(t, "log", logs.String())
+			assertNoSecrets(t, "log", logs.String(), secrets...)
 		})
 	}
 	assert.Contains(t, logs.String(), `"msg":"tokengate: request refused"`, "the table's log lines were not captured")
@@ -467,12 +535,14 @@ func TestCacheHitRechecksRoute(t *testing.T) {
 	for _, backend := range backends {
 		for stack, build := range stacks {
 			t.Run(backend.name+"/"+stack, func(t *testing.T) {
-				verifier, upstream := backend.start(t)
-				cache, err := introspect.NewCache(verifier, introspect.CacheConfig{})
+				f := backend.start(t)
+				cache, err := introspect.NewCache(f.verifier, introspect.CacheConfig{})
 				require.NoError(t, err)
 				defer cache.Close()
 				h := build(t, newConfigs(cache))
-				read := []string{"Bearer pdo-read"}
+				status := func(target, token string) int {
+					return serve(h, f.on(requestCase{target: target, auth: []string{"Bearer " + token}})).status
+				}
 
 				steps := []struct {
 					target string
@@ -485,27 +555,38 @@ func TestCacheHitRechecksRoute(t *testing.T) {
 					{"/v1/occupations", 200},
 				}
 				for _, s := range steps {
-					got := serve(h, requestCase{target: s.target, auth: read})
-					assert.Equal(t, s.status, got.status, s.target)
+					assert.Equal(t, s.status, status(s.target, "pdo-read"), s.target)
 				}
-				other := serve(h, requestCase{target: "/aud/maps", auth: []string{"Bearer other-aud"}})
-				assert.Equal(t, 401, other.status)
-				other = serve(h, requestCase{target: "/v1/maps", auth: []string{"Bearer other-aud"}})
-				assert.Equal(t, 200, other.status, "the audience is a route's decision too")
+				assert.Equal(t, 401, status("/aud/maps", "other-aud"))
+				assert.Equal(t, 200, status("/v1/maps", "other-aud"), "the audience is a route's decision too")
 
-				assert.Equal(t, 1, upstream.callsFor("pdo-read"))
-				assert.Equal(t, 1, upstream.callsFor("other-aud"))
+				assert.Equal(t, 1, f.upstream.callsFor("pdo-read"))
+				assert.Equal(t, 1, f.upstream.callsFor("other-aud"))
 				st := cache.Stats()
 				assert.EqualValues(t, 5, st.Hits)
 				assert.EqualValues(t, 2, st.UpstreamCalls)
 
 				// Invalid answers are cached too; failures are not.
+				var down []int
 				for range 3 {
-					serve(h, requestCase{target: "/v1/token", auth: []string{"Bearer nope"}})
-					serve(h, requestCase{target: "/v1/token", auth: []string{"Bearer down-token"}})
+					assert.Equal(t, 401, status("/v1/token", "nope"))
+					down = append(down, status("/v1/token", "down-token"))
 				}
-				assert.Equal(t, 1, upstream.callsFor("nope"))
-				assert.Equal(t, 3, upstream.callsFor("down-token"))
+				assert.Equal(t, 1, f.upstream.callsFor("nope"))
+				if backend.name != "jwt" {
+					assert.Equal(t, []int{503, 503, 503}, down)
+					assert.Equal(t, 3, f.upstream.callsFor("down-token"))
+					return
+				}
+				// A DEPARTURE from DESIGN.md ("its key set down → 503, never
+				// 401"), pinned so that its fix shows here: after a failed
+				// refresh for an unknown kid, introspect/jwt refuses such
+				// tokens as invalid for the rest of the cooldown, and the
+				// cache keeps that answer for its InvalidTTL. The failure
+				// itself is not cached: the second request reaches the
+				// verifier.
+				assert.Equal(t, []int{503, 401, 401}, down)
+				assert.Equal(t, 2, f.upstream.callsFor("down-token"))
 			})
 		}
 	}
@@ -515,12 +596,16 @@ func TestCacheHitRechecksRoute(t *testing.T) {
 // debug level, so that TestRequestTable can check them for secrets.
 var logs testutil.SyncBuffer
 
-// assertNoSecrets fails when text holds a token the table uses, the fake's
-// client secret, or the client's private key.
-func assertNoSecrets(t *testing.T, what, text string) {
+// assertNoSecrets fails when text holds a token the table uses, one of
+// tokens (a backend's own), the fake's client secret, or the client's
+// private key. A JWT's signature alone counts as the token.
+func assertNoSecrets(t *testing.T, what, text string, tokens ...string) {
 	t.Helper()
 	for token := range known {
 		assert.NotContains(t, text, token, "%s holds a token", what)
+	}
+	for _, token := range tokens {
+		assert.NotContains(t, text, token[strings.LastIndexByte(token, '.')+1:], "%s holds a token", what)
 	}
 	for _, secret := range []string{"down-token", "busy-token", "nope", "demo-secret", clientKey().D.String()[:24]} {
 		assert.NotContains(t, text, secret, "%s holds a secret", what)
