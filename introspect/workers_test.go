@@ -4,6 +4,7 @@ import (
 	"context"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"go.uber.org/goleak"
@@ -44,4 +45,12 @@ func TestClosedCacheLeavesNoWorker(t *testing.T) {
 	_, err = c.Verify(context.Background(), "d")
 	assert.NoError(t, err, "a closed cache still verifies")
 	assert.NoError(t, goleak.Find(ignore))
+}
+
+// TestWorkerLimitsMatchTheStallTest is a tripwire: the stalled-upstream
+// flood in reliability/stall_test.go cannot see these unexported limits and
+// states them again in its bounds. Change both together.
+func TestWorkerLimitsMatchTheStallTest(t *testing.T) {
+	assert.Equal(t, 8, maxIdleWorkers)
+	assert.Equal(t, time.Second, workerIdle)
 }

@@ -36,7 +36,8 @@ const (
 	stallClients     = 256
 	stallHeapBoundMB = 128 // documented bound on the heap in use during the flood, the test's own HTTP server and clients included
 	// maxIdleWorkers and workerIdle are the cache's: how many workers it
-	// keeps idle, and for how long.
+	// keeps idle, and for how long (introspect's
+	// TestWorkerLimitsMatchTheStallTest keeps them in step).
 	maxIdleWorkers = 8
 	workerIdle     = time.Second
 	// goroutineSlack allows for the runtime's and net/http's own goroutines

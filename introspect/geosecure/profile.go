@@ -174,3 +174,17 @@ func parseProfile(status int, body []byte, _ time.Time) (*Profile, error) {
 	}
 	return profile, nil
 }
+
+// String describes the ProfileClient by its URL and client, never its
+// secret, so that printing one with %v or %+v reveals nothing.
+func (c *ProfileClient) String() string {
+	return fmt.Sprintf("geosecure.ProfileClient{URL:%q ClientID:%q}", c.url, c.clientID)
+}
+
+// GoString is String, so that %#v does not print the secret either.
+func (c *ProfileClient) GoString() string { return c.String() }
+
+// LogValue describes the ProfileClient to log/slog without its secret.
+func (c *ProfileClient) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("url", c.url), slog.String("client_id", c.clientID))
+}

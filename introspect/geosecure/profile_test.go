@@ -3,6 +3,7 @@ package geosecure_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -122,6 +123,17 @@ func TestProfileConfigRedactsSecret(t *testing.T) {
 	}
 	_, err := geosecure.NewProfileClient(geosecure.ProfileConfig{URL: "https://x"})
 	assert.Error(t, err, "credentials are required")
+}
+
+func TestProfileClientRedactsSecret(t *testing.T) {
+	c, err := geosecure.NewProfileClient(geosecure.ProfileConfig{URL: "https://x", ClientID: "id", ClientSecret: "hunter2"})
+	require.NoError(t, err)
+	var logged strings.Builder
+	slog.New(slog.NewJSONHandler(&logged, nil)).Info("profiles", "c", c)
+	for _, s := range []string{fmt.Sprint(c), fmt.Sprintf("%+v", c), fmt.Sprintf("%#v", c), logged.String()} {
+		assert.NotContains(t, s, "hunter2")
+		assert.Contains(t, s, "id")
+	}
 }
 
 func TestNewProfileClientConfig(t *testing.T) {

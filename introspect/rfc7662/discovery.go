@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
 	"strings"
 	"sync"
@@ -166,7 +165,7 @@ func (d *discovery) parse(status int, body []byte, _ time.Time) (string, error) 
 	// OpenID Connect Discovery §4.3: the issuer in the document must be the
 	// one asked for, or the document may be an impostor's.
 	if doc.Issuer != d.issuer {
-		return "", &introspect.UnavailableError{Reason: fmt.Sprintf("document names issuer %q, not %q", doc.Issuer, d.issuer)}
+		return "", &introspect.UnavailableError{Reason: "document names another issuer"}
 	}
 	if doc.IntrospectionEndpoint == "" {
 		return "", &introspect.UnavailableError{Reason: "document names no introspection_endpoint"}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"time"
@@ -198,3 +199,24 @@ func (in *Introspector) parse(status int, body []byte, now time.Time) (*introspe
 // connection after a call. Close is safe to call more than once and
 // concurrently with Verify and Endpoint.
 func (in *Introspector) Close() { in.client.Close() }
+
+// String describes the Introspector by its issuer, endpoint, client and
+// method, never its secret or key, so that printing one with %v or %+v
+// reveals nothing.
+func (in *Introspector) String() string {
+	return fmt.Sprintf("rfc7662.Introspector{Issuer:%q Endpoint:%q ClientID:%q AuthMethod:%q}", in.issuer, in.endpoint, in.clientID, in.method)
+}
+
+// GoString is String, so that %#v does not print the secret either.
+func (in *Introspector) GoString() string { return in.String() }
+
+// LogValue describes the Introspector to log/slog without its secret or
+// key.
+func (in *Introspector) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("issuer", in.issuer),
+		slog.String("endpoint", in.endpoint),
+		slog.String("client_id", in.clientID),
+		slog.String("auth_method", string(in.method)),
+	)
+}

@@ -6,6 +6,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -624,6 +625,28 @@ func TestIntrospectorConfigRedactsSecrets(t *testing.T) {
 		assert.NotContains(t, s, d)
 		assert.NotContains(t, s, d[:20])
 		assert.Contains(t, s, "k1", "the key id is not secret and helps")
+	}
+}
+
+func TestIntrospectorRedactsSecrets(t *testing.T) {
+	for _, cfg := range []rfc7662.Config{
+		{Endpoint: "https://idp.example/introspect", ClientID: "c", ClientSecret: "hunter2-secret"},
+		{Endpoint: "https://idp.example/introspect", ClientID: "c", ClientSecret: "hunter2-secret", AuthMethod: rfc7662.ClientSecretPost},
+		{Issuer: rfc7662.ACMTestIssuer, ClientID: "c", ClientKey: &rfc7662.SigningKey{Key: rsaKey(), KeyID: "k1"}},
+	} {
+		in, err := rfc7662.New(cfg)
+		require.NoError(t, err)
+		basic := base64.StdEncoding.EncodeToString([]byte("c:hunter2-secret"))
+		d := rsaKey().D.String()
+		var logged strings.Builder
+		slog.New(slog.NewJSONHandler(&logged, nil)).Info("introspector", "in", in)
+		slog.New(slog.NewTextHandler(&logged, nil)).Info("introspector", "in", in)
+		for _, s := range []string{fmt.Sprint(in), fmt.Sprintf("%+v", in), fmt.Sprintf("%#v", in), logged.String()} {
+			assert.NotContains(t, s, "hunter2")
+			assert.NotContains(t, s, basic)
+			assert.NotContains(t, s, d[:20])
+			assert.Contains(t, s, `"c"`, "the client id is not secret and helps")
+		}
 	}
 }
 
