@@ -63,7 +63,6 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	var (
 		c                               config
 		audience, tokenFrom, clientAuth string
-		cacheTTL, timeout, concurrency  string
 	)
 	fs.StringVar(&c.addr, "addr", "127.0.0.1:8080", "listen `address`")
 	fs.StringVar(&c.framework, "framework", "echo", "`stack` to serve with: echo (Echo v4) or http (net/http ServeMux)")
@@ -82,9 +81,9 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	fs.StringVar(&c.clientSecret, "client-secret", "", "client secret for the profile call (Geosecure) or for basic and post (RFC 7662)")
 	fs.StringVar(&audience, "audience", "", "comma-separated allow-list of token audiences (Geosecure: client ids); empty accepts any")
 	fs.StringVar(&tokenFrom, "token-from", "header", "comma-separated token `sources`: header, form, query (RFC 6750 §2.1-2.3)")
-	fs.StringVar(&cacheTTL, "cache-ttl", "5m", "longest `duration` a verification result is reused, never past the token's expiry; 0 disables the cache")
-	fs.StringVar(&timeout, "upstream-timeout", "5s", "time limit for one call to the authorization server")
-	fs.StringVar(&concurrency, "upstream-concurrency", "64", "most calls to the authorization server in flight at once")
+	fs.DurationVar(&c.cacheTTL, "cache-ttl", 5*time.Minute, "longest `duration` a verification result is reused, never past the token's expiry; 0 disables the cache")
+	fs.DurationVar(&c.upstreamTimeout, "upstream-timeout", 5*time.Second, "time limit for one call to the authorization server")
+	fs.IntVar(&c.upstreamConcurrency, "upstream-concurrency", 64, "most calls to the authorization server in flight at once")
 	fs.StringVar(&c.realm, "realm", "example", "realm in WWW-Authenticate challenges")
 
 	// The environment first, then the command line over it.
@@ -93,7 +92,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 		name := "TOKENGATE_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
 		if v := getenv(name); v != "" {
 			if err := f.Value.Set(v); err != nil && envErr == nil {
-				envErr = fmt.Errorf("%s: %w", name, err)
+				envErr = fmt.Errorf("%s: invalid value: %w", name, err)
 			}
 		}
 	})
@@ -141,14 +140,14 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	if c.sources, err = parseSources(tokenFrom); err != nil {
 		return nil, fmt.Errorf("-token-from: %w", err)
 	}
-	if c.cacheTTL, err = time.ParseDuration(cacheTTL); err != nil || c.cacheTTL < 0 {
-		return nil, fmt.Errorf("-cache-ttl: want a duration such as 5m or 0, got %q", cacheTTL)
+	if c.cacheTTL < 0 {
+		return nil, fmt.Errorf("-cache-ttl: want a duration such as 5m or 0, got %v", c.cacheTTL)
 	}
-	if c.upstreamTimeout, err = time.ParseDuration(timeout); err != nil || c.upstreamTimeout <= 0 {
-		return nil, fmt.Errorf("-upstream-timeout: want a positive duration such as 5s, got %q", timeout)
+	if c.upstreamTimeout <= 0 {
+		return nil, fmt.Errorf("-upstream-timeout: want a positive duration such as 5s, got %v", c.upstreamTimeout)
 	}
-	if _, err := fmt.Sscan(concurrency, &c.upstreamConcurrency); err != nil || c.upstreamConcurrency <= 0 {
-		return nil, fmt.Errorf("-upstream-concurrency: want a positive number, got %q", concurrency)
+	if c.upstreamConcurrency <= 0 {
+		return nil, fmt.Errorf("-upstream-concurrency: want a positive number, got %d", c.upstreamConcurrency)
 	}
 	for a := range strings.SplitSeq(audience, ",") {
 		if a = strings.TrimSpace(a); a != "" {
