@@ -436,7 +436,8 @@ func TestFlags(t *testing.T) {
 }
 
 func TestDemoModePrintsWorkingCurls(t *testing.T) {
-	for _, setup := range [][]string{{"-framework", "echo"}, {"-framework", "http"}, {"-demo", "acm", "-framework", "echo"}, {"-demo", "acm", "-framework", "http"}} {
+	for _, setup := range [][]string{{"-framework", "echo"}, {"-framework", "http"}, {"-demo", "acm", "-framework", "echo"}, {"-demo", "acm", "-framework", "http"},
+		{"-demo", "halland", "-framework", "echo"}, {"-demo", "halland", "-framework", "http"}} {
 		t.Run(strings.Join(setup, " "), func(t *testing.T) {
 			ex := start(t, setup...)
 			var out string
