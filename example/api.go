@@ -157,7 +157,7 @@ func (a *api) profile(ctx context.Context, token string) (*geosecure.Profile, er
 	if a.profiles == nil {
 		return nil, &problem{status: http.StatusNotImplemented, body: middleware.Body{
 			Error: "not_configured", Description: "profile lookup is Geosecure's and needs -client-id and -client-secret; " +
-				"with ACM/IDM, GET /v1/token shows the token's claims",
+				"with ACM/IDM or a JWT, GET /v1/token shows the token's claims",
 		}}
 	}
 	return a.profiles.Profile(ctx, token)

@@ -26,6 +26,8 @@ type config struct {
 	clientAuth          rfc7662.AuthMethod
 	clientAuthSet       bool // -client-auth was given, not defaulted
 	clientJWK           string
+	format              string // tokenFormatOpaque, tokenFormatJWT or tokenFormatAuto
+	jwksURL             string
 	demoKind            string
 	clientID            string
 	clientSecret        string
@@ -37,13 +39,48 @@ type config struct {
 	realm               string
 }
 
+// The values of -token-format.
+const (
+	tokenFormatOpaque = "opaque" // introspection: Geosecure or RFC 7662
+	tokenFormatJWT    = "jwt"    // local validation with the issuer's keys
+	tokenFormatAuto   = "auto"   // JWT-shaped tokens locally, others by introspection
+)
+
+// The kinds of -demo.
+const (
+	demoGeosecure = "geosecure"
+	demoACM       = "acm"
+	demoHalland   = "halland"
+)
+
+// hallandAudience is the resource id the halland demo's tokens are for, and
+// the example's default -audience in that demo.
+const hallandAudience = "exempelapi.regionhalland.se"
+
 // demo reports whether no authorization server was named, so the embedded
 // demo server is to be used.
-func (c *config) demo() bool { return c.verifyURL == "" && !c.rfc7662() }
+func (c *config) demo() bool {
+	return c.verifyURL == "" && c.issuer == "" && c.introspectionURL == "" && c.jwksURL == ""
+}
 
-// rfc7662 reports whether the backend is RFC 7662 introspection (ACM/IDM)
-// rather than Geosecure's verify endpoint.
-func (c *config) rfc7662() bool { return c.issuer != "" || c.introspectionURL != "" }
+// localJWT reports whether JWTs are validated locally (-token-format jwt
+// or auto).
+func (c *config) localJWT() bool { return c.format != tokenFormatOpaque }
+
+// introspection reports whether some tokens go to an authorization server
+// to be checked (-token-format opaque or auto).
+func (c *config) introspection() bool { return c.format != tokenFormatJWT }
+
+// rfc7662 reports whether the introspection backend is RFC 7662 (ACM/IDM)
+// rather than Geosecure's verify endpoint. In auto mode with -verify-url,
+// -issuer names the JWT issuer alone.
+func (c *config) rfc7662() bool {
+	return c.introspection() && c.verifyURL == "" && (c.issuer != "" || c.introspectionURL != "")
+}
+
+// geosecure reports whether the introspection backend is Geosecure's
+// verify endpoint.
+func (c *config) geosecure() bool { return c.introspection() && c.verifyURL != "" }
 
 // parseConfig reads flags from args; each flag can also be set by the
 // environment variable TOKENGATE_<NAME> (dashes as underscores), and a flag
@@ -53,38 +90,51 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: example [flags]\n\n"+
-			"A GIPOD-like API protected by tokengate, against Geosecure (-verify-url) or\n"+
-			"ACM/IDM and other RFC 7662 servers (-issuer or -introspection-url). With\n"+
-			"neither it starts an embedded demo authorization server (-demo) and prints\n"+
-			"curl commands to try.\n\n"+
+			"A GIPOD-like API protected by tokengate, against Geosecure (-verify-url),\n"+
+			"ACM/IDM and other RFC 7662 servers (-issuer or -introspection-url), or\n"+
+			"validating JWT access tokens locally (-token-format jwt, with -jwks-url or\n"+
+			"-issuer; Region Halland's ADFS, Entra ID). With none of these it starts an\n"+
+			"embedded demo authorization server (-demo) and prints curl commands to try.\n\n"+
 			"Every flag can also be set as TOKENGATE_<FLAG> (e.g. TOKENGATE_VERIFY_URL).\n\n")
 		fs.PrintDefaults()
 	}
 	var (
 		c                               config
 		audience, tokenFrom, clientAuth string
-		cacheTTL, timeout, concurrency  string
+		format                          string
 	)
 	fs.StringVar(&c.addr, "addr", "127.0.0.1:8080", "listen `address`")
 	fs.StringVar(&c.framework, "framework", "echo", "`stack` to serve with: echo (Echo v4) or http (net/http ServeMux)")
 	fs.StringVar(&c.verifyURL, "verify-url", "", "Geosecure verify endpoint `URL`, e.g. "+
 		"https://oauth.vlaanderen.be/authorization/ws/oauth/v2/authorization/verify; empty starts the demo server")
 	fs.StringVar(&c.profileURL, "profile-url", "", "profile endpoint `URL`; default: -verify-url with its last segment \"verify\" replaced by \"profile\"")
-	fs.StringVar(&c.issuer, "issuer", "", "RFC 7662 issuer `URL`, e.g. "+rfc7662.ACMProductionIssuer+
-		" (ACM/IDM) or "+rfc7662.ACMTestIssuer+" (T&I); the introspection endpoint comes from discovery")
+	fs.StringVar(&c.issuer, "issuer", "", "issuer `URL`. RFC 7662: e.g. "+rfc7662.ACMProductionIssuer+
+		" (ACM/IDM) or "+rfc7662.ACMTestIssuer+" (T&I); the introspection endpoint comes from discovery. "+
+		"JWT: the expected \"iss\"; with -jwks-url exactly this value (ADFS: its access_token_issuer, "+
+		"https://HOST/adfs/services/trust), without it the issuer whose discovery document names the key set "+
+		"and, for ADFS, the access_token_issuer to expect (give https://HOST/adfs). "+
+		"With -token-format auto it is both, unless -verify-url sends the opaque tokens to Geosecure")
 	fs.StringVar(&c.introspectionURL, "introspection-url", "", "RFC 7662 introspection endpoint `URL`; skips discovery (give -issuer too for ACM/IDM, "+
 		"whose client assertions must name the issuer)")
 	fs.StringVar(&clientAuth, "client-auth", "", "how to authenticate to the introspection endpoint: basic, post or private_key_jwt "+
 		"(default basic, or private_key_jwt when -client-jwk is set)")
 	fs.StringVar(&c.clientJWK, "client-jwk", "", "`path` to the client's private JWK (JSON) for private_key_jwt")
-	fs.StringVar(&c.demoKind, "demo", "geosecure", "`kind` of embedded demo authorization server when no other is named: geosecure or acm")
+	fs.StringVar(&format, "token-format", "", "`format` of the access tokens: opaque (introspection), jwt (validated locally "+
+		"with the issuer's keys) or auto (JWT-shaped tokens locally, the rest by introspection) "+
+		"(default opaque, or jwt with -jwks-url or -demo halland)")
+	fs.StringVar(&c.jwksURL, "jwks-url", "", "`URL` of the JWT issuer's key set (JWK Set), e.g. https://HOST/adfs/discovery/keys; "+
+		"implies -token-format jwt; without it the key set is the jwks_uri of -issuer's discovery document")
+	fs.StringVar(&c.demoKind, "demo", demoGeosecure, "`kind` of embedded demo authorization server when no other is named: "+
+		"geosecure, acm (an ACM/IDM-style OpenID Provider) or halland (an ADFS-style issuer of JWTs, as Region Halland's)")
 	fs.StringVar(&c.clientID, "client-id", "", "client id for the profile call (Geosecure) or for introspection (RFC 7662)")
 	fs.StringVar(&c.clientSecret, "client-secret", "", "client secret for the profile call (Geosecure) or for basic and post (RFC 7662)")
-	fs.StringVar(&audience, "audience", "", "comma-separated allow-list of token audiences (Geosecure: client ids); empty accepts any")
+	fs.StringVar(&audience, "audience", "", "comma-separated allow-list of token audiences (Geosecure: client ids; JWT: the API's resource id, "+
+		"required; with auto, list the opaque tokens' audiences too); empty accepts any opaque token "+
+		"(default "+hallandAudience+" in -demo halland)")
 	fs.StringVar(&tokenFrom, "token-from", "header", "comma-separated token `sources`: header, form, query (RFC 6750 §2.1-2.3)")
-	fs.StringVar(&cacheTTL, "cache-ttl", "5m", "longest `duration` a verification result is reused, never past the token's expiry; 0 disables the cache")
-	fs.StringVar(&timeout, "upstream-timeout", "5s", "time limit for one call to the authorization server")
-	fs.StringVar(&concurrency, "upstream-concurrency", "64", "most calls to the authorization server in flight at once")
+	fs.DurationVar(&c.cacheTTL, "cache-ttl", 5*time.Minute, "longest `duration` a verification result is reused, never past the token's expiry; 0 disables the cache")
+	fs.DurationVar(&c.upstreamTimeout, "upstream-timeout", 5*time.Second, "time limit for one call to the authorization server")
+	fs.IntVar(&c.upstreamConcurrency, "upstream-concurrency", 64, "most calls to the authorization server in flight at once")
 	fs.StringVar(&c.realm, "realm", "example", "realm in WWW-Authenticate challenges")
 
 	// The environment first, then the command line over it.
@@ -93,7 +143,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 		name := "TOKENGATE_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
 		if v := getenv(name); v != "" {
 			if err := f.Value.Set(v); err != nil && envErr == nil {
-				envErr = fmt.Errorf("%s: %w", name, err)
+				envErr = fmt.Errorf("%s: invalid value: %w", name, err)
 			}
 		}
 	})
@@ -111,11 +161,16 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	if c.framework != "echo" && c.framework != "http" {
 		return nil, fmt.Errorf("-framework must be echo or http, not %q", c.framework)
 	}
-	if c.demoKind != "geosecure" && c.demoKind != "acm" {
-		return nil, fmt.Errorf("-demo must be geosecure or acm, not %q", c.demoKind)
+	if c.demoKind != demoGeosecure && c.demoKind != demoACM && c.demoKind != demoHalland {
+		return nil, fmt.Errorf("-demo must be geosecure, acm or halland, not %q", c.demoKind)
 	}
-	if c.verifyURL != "" && c.rfc7662() {
-		return nil, errors.New("-verify-url (Geosecure) and -issuer or -introspection-url (RFC 7662) name two backends; choose one")
+	for a := range strings.SplitSeq(audience, ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			c.audiences = append(c.audiences, a)
+		}
+	}
+	if err := c.setFormat(format); err != nil {
+		return nil, err
 	}
 	switch {
 	case clientAuth != "":
@@ -141,19 +196,14 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	if c.sources, err = parseSources(tokenFrom); err != nil {
 		return nil, fmt.Errorf("-token-from: %w", err)
 	}
-	if c.cacheTTL, err = time.ParseDuration(cacheTTL); err != nil || c.cacheTTL < 0 {
-		return nil, fmt.Errorf("-cache-ttl: want a duration such as 5m or 0, got %q", cacheTTL)
+	if c.cacheTTL < 0 {
+		return nil, fmt.Errorf("-cache-ttl: want a duration such as 5m or 0, got %v", c.cacheTTL)
 	}
-	if c.upstreamTimeout, err = time.ParseDuration(timeout); err != nil || c.upstreamTimeout <= 0 {
-		return nil, fmt.Errorf("-upstream-timeout: want a positive duration such as 5s, got %q", timeout)
+	if c.upstreamTimeout <= 0 {
+		return nil, fmt.Errorf("-upstream-timeout: want a positive duration such as 5s, got %v", c.upstreamTimeout)
 	}
-	if _, err := fmt.Sscan(concurrency, &c.upstreamConcurrency); err != nil || c.upstreamConcurrency <= 0 {
-		return nil, fmt.Errorf("-upstream-concurrency: want a positive number, got %q", concurrency)
-	}
-	for a := range strings.SplitSeq(audience, ",") {
-		if a = strings.TrimSpace(a); a != "" {
-			c.audiences = append(c.audiences, a)
-		}
+	if c.upstreamConcurrency <= 0 {
+		return nil, fmt.Errorf("-upstream-concurrency: want a positive number, got %d", c.upstreamConcurrency)
 	}
 	if c.profileURL == "" && c.verifyURL != "" {
 		c.profileURL, err = deriveProfileURL(c.verifyURL)
@@ -162,6 +212,67 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 		}
 	}
 	return &c, nil
+}
+
+// setFormat reads -token-format and checks that the backends named fit it.
+// Without the flag the format is jwt when -jwks-url is set or the demo is
+// halland's, else opaque.
+func (c *config) setFormat(format string) error {
+	demo := c.demo()
+	switch format = strings.ToLower(strings.TrimSpace(format)); format {
+	case tokenFormatOpaque, tokenFormatJWT, tokenFormatAuto:
+		c.format = format
+	case "":
+		c.format = tokenFormatOpaque
+		if c.jwksURL != "" || demo && c.demoKind == demoHalland {
+			c.format = tokenFormatJWT
+		}
+	default:
+		return fmt.Errorf("-token-format must be opaque, jwt or auto, not %q", format)
+	}
+
+	if demo {
+		switch {
+		case c.demoKind == demoHalland && c.format != tokenFormatJWT:
+			return fmt.Errorf("-demo halland issues JWTs only: -token-format %s does not fit it", c.format)
+		case c.demoKind != demoHalland && c.format != tokenFormatOpaque:
+			return fmt.Errorf("-token-format %s needs -jwks-url or -issuer (or -demo halland): -demo %s issues opaque tokens", c.format, c.demoKind)
+		}
+		if c.demoKind == demoHalland && len(c.audiences) == 0 {
+			c.audiences = []string{hallandAudience}
+		}
+		return nil
+	}
+
+	switch c.format {
+	case tokenFormatOpaque:
+		if c.jwksURL != "" {
+			return errors.New("-jwks-url is for JWTs, which -token-format opaque does not validate locally; use jwt or auto")
+		}
+		if c.verifyURL != "" && (c.issuer != "" || c.introspectionURL != "") {
+			return errors.New("-verify-url (Geosecure) and -issuer or -introspection-url (RFC 7662) name two backends; choose one")
+		}
+	case tokenFormatJWT:
+		if c.verifyURL != "" || c.introspectionURL != "" {
+			return errors.New("-token-format jwt validates every token locally and uses no -verify-url or -introspection-url; " +
+				"use -token-format auto for both")
+		}
+	case tokenFormatAuto:
+		if c.verifyURL != "" && c.introspectionURL != "" {
+			return errors.New("-verify-url (Geosecure) and -introspection-url (RFC 7662) name two backends; choose one")
+		}
+	}
+	if c.localJWT() {
+		switch {
+		case c.issuer == "":
+			return fmt.Errorf("-token-format %s needs -issuer: with -jwks-url the exact \"iss\" of the tokens "+
+				"(ADFS: its access_token_issuer), else the issuer whose discovery document names the key set", c.format)
+		case len(c.audiences) == 0:
+			return fmt.Errorf("-token-format %s needs -audience, the resource id this API's tokens carry in \"aud\" "+
+				"(e.g. %s): without it a token the issuer made for another API would be accepted here", c.format, hallandAudience)
+		}
+	}
+	return nil
 }
 
 // parseSources reads -token-from: a comma-separated list of the token

@@ -24,11 +24,23 @@ type demoToken struct {
 
 // demoServer is the embedded authorization server of `go run ./example`.
 type demoServer struct {
-	*introspecttest.Server
-	acm    bool
-	key    *rfc7662.SigningKey // the example's client key, in ACM mode
-	method rfc7662.AuthMethod  // how the example authenticates, in ACM mode
-	tokens []demoToken
+	*introspecttest.Server // nil in the halland demo
+	acm                    bool
+	key                    *rfc7662.SigningKey // the example's client key, in ACM mode
+	method                 rfc7662.AuthMethod  // how the example authenticates, in ACM mode
+	tokens                 []demoToken
+
+	issuer   *introspecttest.Issuer // the halland demo's ADFS, else nil
+	audience string                 // the resource id of the halland demo's tokens
+}
+
+// Close shuts the demo server down.
+func (d *demoServer) Close() {
+	if d.issuer != nil {
+		d.issuer.Close()
+		return
+	}
+	d.Server.Close()
 }
 
 // startDemo starts the fake authorization server on a loopback port and
@@ -77,12 +89,56 @@ func startDemo(acm bool, clientID, clientSecret string) (*demoServer, error) {
 	return d, nil
 }
 
+// startHalland starts an ADFS-like issuer on a loopback port, as Region
+// Halland runs: RS256 JWT access tokens with "aud" the resource id, an
+// "iss" that is the discovery document's access_token_issuer, the client
+// in "appid" and the scopes in "scp", and no introspection endpoint. It
+// signs a token for each scope set the API uses, one that expires in a
+// minute, one with a key it never published and one for another resource.
+func startHalland(clientID, audience string) *demoServer {
+	iss := introspecttest.NewUnstartedIssuer()
+	iss.Mode = introspecttest.IssuerADFS
+	iss.Start()
+
+	d := &demoServer{issuer: iss, audience: audience}
+	claims := func(life time.Duration, aud string, scopes ...string) introspecttest.JWT {
+		// Client credentials: the token names a client, no user.
+		t := introspecttest.JWT{ClientID: clientID, Audience: []string{aud}, Scopes: scopes}
+		if life > 0 {
+			t.ExpiresAt = time.Now().Add(life)
+		}
+		return t
+	}
+	issue := func(label, path, method, expect string, life time.Duration, scopes ...string) {
+		d.tokens = append(d.tokens, demoToken{label, iss.IssueJWT(claims(life, audience, scopes...)), path, method, expect})
+	}
+	issue("MapRequest", "/v1/maps", "GET", "200", 0, "MapRequest")
+	issue("gipod_pdo_read", "/v1/occupations", "GET", "200", 0, "gipod_pdo_read")
+	issue("gipod_pdo_read gipod_pdo_write", "/v1/occupations", "POST", "201", 0, "gipod_pdo_read", "gipod_pdo_write")
+	issue("gipod_pdo_read, on a route that needs MapRequest", "/v1/maps", "GET", "403", 0, "gipod_pdo_read")
+	issue("MapRequest, expires in a minute", "/v1/token", "GET", "200, then 401", time.Minute, "MapRequest")
+	d.tokens = append(d.tokens,
+		demoToken{"MapRequest, signed with a key the issuer never published", iss.IssueUnpublished(claims(0, audience, "MapRequest")), "/v1/maps", "GET", "401"},
+		demoToken{"MapRequest, for another API (aud " + hallandOtherAudience + ")", iss.IssueJWT(claims(0, hallandOtherAudience, "MapRequest")), "/v1/maps", "GET", "401"},
+	)
+	return d
+}
+
+// hallandOtherAudience is the resource id of the halland demo's token for
+// another API.
+const hallandOtherAudience = "annatapi.regionhalland.se"
+
 // printCurls writes ready-to-paste commands for the API at base.
 func (d *demoServer) printCurls(w io.Writer, base string) {
-	if d.acm {
+	switch {
+	case d.issuer != nil:
+		fmt.Fprintf(w, "\nDemo ADFS (Region Halland-style RS256 JWT access tokens, validated locally) at %s\n", d.issuer.Issuer())
+		fmt.Fprintf(w, "Its tokens' iss is its access_token_issuer %s; keys at %s.\n", d.issuer.TokenIssuer(), d.issuer.JWKSURL())
+		fmt.Fprintf(w, "The example accepts tokens for the resource id %q (-audience) only.\n", d.audience)
+	case d.acm:
 		fmt.Fprintf(w, "\nDemo OpenID Provider (ACM/IDM-style RFC 7662 introspection) at %s\n", d.Issuer())
 		fmt.Fprintf(w, "The example authenticates to it with %s, as client %q.\n", d.method, d.ClientID)
-	} else {
+	default:
 		fmt.Fprintf(w, "\nDemo authorization server (Geosecure verify and profile) at %s\n", d.URL)
 	}
 	fmt.Fprintf(w, "\nTry these (expected status on the right):\n\n")
@@ -97,7 +153,7 @@ func (d *demoServer) printCurls(w io.Writer, base string) {
 		fmt.Fprintf(w, "  curl -i -X %s -H 'Authorization: Bearer %s'%s %s%s   # %s\n",
 			t.method, t.token, data, base, t.path, t.expect)
 	}
-	if !d.acm {
+	if d.Server != nil && !d.acm {
 		fmt.Fprintf(w, "\n  # the profile of a token's owner\n")
 		fmt.Fprintf(w, "  curl -i -H 'Authorization: Bearer %s' %s/v1/profile   # 200\n", d.tokens[0].token, base)
 	}

@@ -7,7 +7,9 @@
 //	go run ./example
 //
 // works on a machine without network (add -demo acm for an ACM/IDM-style
-// OpenID Provider). Against Digitaal Vlaanderen's Geosecure server:
+// OpenID Provider, -demo halland for an ADFS-style issuer of JWT access
+// tokens, which the example validates locally). Against Digitaal
+// Vlaanderen's Geosecure server:
 //
 //	go run ./example -verify-url https://oauth.vlaanderen.be/authorization/ws/oauth/v2/authorization/verify \
 //	    -client-id 38890 -client-secret "$SECRET" -audience 38890
@@ -16,6 +18,12 @@
 //
 //	go run ./example -issuer https://authenticatie.vlaanderen.be/op \
 //	    -client-id "$CLIENT_ID" -client-jwk client-key.json
+//
+// Against an ADFS such as Region Halland's, whose JWTs are validated with
+// the keys its discovery document names, for the API's resource id:
+//
+//	go run ./example -token-format jwt -issuer https://adfs.example.se/adfs \
+//	    -audience exempelapi.example.se
 //
 // Run it with -h for every flag.
 package main
@@ -37,6 +45,7 @@ import (
 
 	"github.com/tokengate/tokengate/introspect"
 	"github.com/tokengate/tokengate/introspect/geosecure"
+	"github.com/tokengate/tokengate/introspect/jwt"
 	"github.com/tokengate/tokengate/introspect/rfc7662"
 )
 
@@ -59,73 +68,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, nil))
-
-	var demo *demoServer
-	if cfg.demo() {
-		demo, err = startDemo(cfg.demoKind == "acm", cmp.Or(cfg.clientID, "demo-client"), cmp.Or(cfg.clientSecret, "demo-secret"))
-		if err != nil {
-			return err
-		}
-		defer demo.Close()
-		cfg.clientID, cfg.clientSecret = demo.ClientID, demo.ClientSecret
-		if demo.acm {
-			cfg.issuer = demo.Issuer()
-			if !cfg.clientAuthSet {
-				cfg.clientAuth = rfc7662.PrivateKeyJWT
-			}
-			demo.method = cfg.clientAuth
-		} else {
-			cfg.verifyURL, cfg.profileURL = demo.VerifyURL(), demo.ProfileURL()
-		}
-	}
-
-	backend, err := newBackend(cfg, demo)
+	ex, err := newServer(cfg, logger)
 	if err != nil {
 		return err
 	}
-	cacheCfg := introspect.CacheConfig{
-		MaxTTL:        cfg.cacheTTL,
-		Timeout:       cfg.upstreamTimeout,
-		MaxConcurrent: cfg.upstreamConcurrency,
-	}
-	if cfg.cacheTTL == 0 {
-		// No cache: nothing is stored, but concurrent requests for one
-		// token still share one call and upstream calls stay bounded.
-		cacheCfg.MaxTTL, cacheCfg.InvalidTTL = -1, -1
-	}
-	cache, err := introspect.NewCache(backend, cacheCfg)
-	if err != nil {
-		return err
-	}
-	defer cache.Close()
-
-	app := &api{}
-	if !cfg.rfc7662() && cfg.clientID != "" && cfg.clientSecret != "" {
-		app.profiles, err = geosecure.NewProfileClient(geosecure.ProfileConfig{
-			URL: cfg.profileURL, ClientID: cfg.clientID, ClientSecret: cfg.clientSecret, Timeout: cfg.upstreamTimeout,
-		})
-		if err != nil {
-			return err
-		}
-	}
-
-	var handler http.Handler
-	stack := "Echo v4"
-	if cfg.framework == "http" {
-		stack = "net/http"
-		handler, err = newHTTPHandler(app, cfg, cache, logger)
-	} else {
-		handler, err = newEchoHandler(app, cfg, cache, logger)
-	}
-	if err != nil {
-		return err
-	}
+	defer ex.Close()
 	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
 		return err
 	}
 	srv := &http.Server{
-		Handler:           handler,
+		Handler:           ex.handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      cfg.upstreamTimeout + 30*time.Second,
@@ -134,9 +87,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
 	base := "http://" + ln.Addr().String()
-	fmt.Fprintf(stdout, "tokengate example (%s) listening on %s\n", stack, base)
-	if demo != nil {
-		demo.printCurls(stdout, base)
+	fmt.Fprintf(stdout, "tokengate example (%s) listening on %s\n", ex.stack, base)
+	if ex.demo != nil {
+		ex.demo.printCurls(stdout, base)
 	}
 
 	served := make(chan error, 1)
@@ -151,9 +104,162 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	return srv.Shutdown(shutdownCtx)
 }
 
-// newBackend returns the verifier cfg names: Geosecure's verify endpoint, or
-// RFC 7662 introspection. In the ACM demo the client key is the demo's.
-func newBackend(cfg *config, demo *demoServer) (introspect.Verifier, error) {
+// server is the example built from its configuration: its handler, the
+// cache in front of its backend, and the demo server if there is one.
+type server struct {
+	handler http.Handler
+	stack   string // "Echo v4" or "net/http"
+	cache   *introspect.Cache
+	demo    *demoServer
+	closers []func() // in the order started; Close calls them in reverse
+}
+
+// newServer builds the example cfg describes, starting the demo server
+// when no other is named. The caller must Close it.
+func newServer(cfg *config, logger *slog.Logger) (_ *server, err error) {
+	s := &server{}
+	defer func() {
+		if err != nil {
+			s.Close()
+		}
+	}()
+
+	if cfg.demo() {
+		if err := s.startDemo(cfg); err != nil {
+			return nil, err
+		}
+	}
+	backend, err := newBackend(cfg, s.demo, s)
+	if err != nil {
+		return nil, err
+	}
+	cacheCfg := introspect.CacheConfig{
+		MaxTTL:        cfg.cacheTTL,
+		Timeout:       cfg.upstreamTimeout,
+		MaxConcurrent: cfg.upstreamConcurrency,
+	}
+	if cfg.cacheTTL == 0 {
+		// No cache: nothing is stored, but concurrent requests for one
+		// token still share one call and upstream calls stay bounded.
+		cacheCfg.MaxTTL, cacheCfg.InvalidTTL = -1, -1
+	}
+	// Every backend, a local JWT verifier too, sits behind the cache: a
+	// repeated JWT costs no signature check.
+	if s.cache, err = introspect.NewCache(backend, cacheCfg); err != nil {
+		return nil, err
+	}
+	s.onClose(s.cache.Close)
+
+	app := &api{}
+	if cfg.geosecure() && cfg.clientID != "" && cfg.clientSecret != "" {
+		app.profiles, err = geosecure.NewProfileClient(geosecure.ProfileConfig{
+			URL: cfg.profileURL, ClientID: cfg.clientID, ClientSecret: cfg.clientSecret, Timeout: cfg.upstreamTimeout,
+		})
+		if err != nil {
+			return nil, err
+		}
+		s.onClose(app.profiles.Close)
+	}
+
+	s.stack = "Echo v4"
+	if cfg.framework == "http" {
+		s.stack = "net/http"
+		s.handler, err = newHTTPHandler(app, cfg, s.cache, logger)
+	} else {
+		s.handler, err = newEchoHandler(app, cfg, s.cache, logger)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// startDemo starts the demo server cfg.demoKind names and points cfg at it.
+func (s *server) startDemo(cfg *config) error {
+	clientID := cmp.Or(cfg.clientID, "demo-client")
+	if cfg.demoKind == demoHalland {
+		s.demo = startHalland(clientID, cfg.audiences[0])
+		s.onClose(s.demo.Close)
+		cfg.issuer = s.demo.issuer.Issuer() // its metadata names the keys and the access_token_issuer
+		return nil
+	}
+	demo, err := startDemo(cfg.demoKind == demoACM, clientID, cmp.Or(cfg.clientSecret, "demo-secret"))
+	if err != nil {
+		return err
+	}
+	s.demo = demo
+	s.onClose(demo.Close)
+	cfg.clientID, cfg.clientSecret = demo.ClientID, demo.ClientSecret
+	if demo.acm {
+		cfg.issuer = demo.Issuer()
+		if !cfg.clientAuthSet {
+			cfg.clientAuth = rfc7662.PrivateKeyJWT
+		}
+		demo.method = cfg.clientAuth
+	} else {
+		cfg.verifyURL, cfg.profileURL = demo.VerifyURL(), demo.ProfileURL()
+	}
+	return nil
+}
+
+// onClose adds f to what Close calls, after what was added before it.
+func (s *server) onClose(f func()) { s.closers = append(s.closers, f) }
+
+// Close stops what newServer started, the last started first.
+func (s *server) Close() {
+	for i := len(s.closers) - 1; i >= 0; i-- {
+		s.closers[i]()
+	}
+	s.closers = nil
+}
+
+// newBackend returns the verifier cfg names: Geosecure's verify endpoint or
+// RFC 7662 introspection for opaque tokens, local validation for JWTs, or,
+// for -token-format auto, local validation of JWT-shaped tokens and
+// introspection of the others. Each backend is closed with s.
+func newBackend(cfg *config, demo *demoServer, s *server) (introspect.Verifier, error) {
+	var opaque introspect.Verifier
+	if cfg.introspection() {
+		v, err := newIntrospection(cfg, demo)
+		if err != nil {
+			return nil, err
+		}
+		s.onClose(v.Close)
+		opaque = v
+	}
+	if !cfg.localJWT() {
+		return opaque, nil
+	}
+	// -issuer goes into Issuer, never Issuers: with -jwks-url it is then
+	// the one accepted "iss"; without, the key set and the accepted "iss"
+	// come from its discovery document, and for ADFS that is the
+	// access_token_issuer, which Issuers would override.
+	local, err := jwt.New(jwt.Config{
+		JWKSURL:   cfg.jwksURL,
+		Issuer:    cfg.issuer,
+		Audiences: cfg.audiences,
+		Timeout:   cfg.upstreamTimeout,
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.onClose(local.Close)
+	if cfg.format == tokenFormatAuto {
+		return jwt.WithFallback(local, opaque), nil
+	}
+	return local, nil
+}
+
+// closingVerifier is a backend with idle connections to close.
+type closingVerifier interface {
+	introspect.Verifier
+	Close()
+}
+
+// newIntrospection returns the introspection backend cfg names:
+// Geosecure's verify endpoint, or RFC 7662 introspection. In the ACM demo
+// the client key is the demo's.
+func newIntrospection(cfg *config, demo *demoServer) (closingVerifier, error) {
 	if !cfg.rfc7662() {
 		return geosecure.New(geosecure.Config{URL: cfg.verifyURL, Timeout: cfg.upstreamTimeout})
 	}

@@ -418,11 +418,26 @@ func TestFlags(t *testing.T) {
 		out, err := cmd.CombinedOutput()
 		require.Error(t, err)
 		assert.Contains(t, string(out), "-upstream-timeout")
+
+		cmd = exec.Command(binary, "-addr", "127.0.0.1:0")
+		cmd.Env = []string{"TOKENGATE_UPSTREAM_CONCURRENCY=many"}
+		out, err = cmd.CombinedOutput()
+		require.Error(t, err)
+		assert.Contains(t, string(out), "TOKENGATE_UPSTREAM_CONCURRENCY")
+	})
+	t.Run("help names the value types", func(t *testing.T) {
+		out, err := exec.Command(binary, "-h").CombinedOutput()
+		require.NoError(t, err, "%s", out)
+		for _, want := range []string{"-cache-ttl duration", "-upstream-timeout duration", "-upstream-concurrency int"} {
+			assert.Contains(t, string(out), want)
+		}
+		assert.NotRegexp(t, `-(cache-ttl|upstream-timeout|upstream-concurrency) string`, string(out))
 	})
 }
 
 func TestDemoModePrintsWorkingCurls(t *testing.T) {
-	for _, setup := range [][]string{{"-framework", "echo"}, {"-framework", "http"}, {"-demo", "acm", "-framework", "echo"}, {"-demo", "acm", "-framework", "http"}} {
+	for _, setup := range [][]string{{"-framework", "echo"}, {"-framework", "http"}, {"-demo", "acm", "-framework", "echo"}, {"-demo", "acm", "-framework", "http"},
+		{"-demo", "halland", "-framework", "echo"}, {"-demo", "halland", "-framework", "http"}} {
 		t.Run(strings.Join(setup, " "), func(t *testing.T) {
 			ex := start(t, setup...)
 			var out string
