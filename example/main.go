@@ -270,6 +270,9 @@ func newIntrospection(cfg *config, demo *demoServer) (closingVerifier, error) {
 		ClientSecret: cfg.clientSecret,
 		AuthMethod:   cfg.clientAuth,
 		Timeout:      cfg.upstreamTimeout,
+		// ACM/IDM adds who manages the user's credentials only when asked;
+		// the demo OpenID Provider answers as ACM does.
+		CredentialManager: cfg.issuer == rfc7662.ACMProductionIssuer || cfg.issuer == rfc7662.ACMTestIssuer || (demo != nil && demo.acm),
 	}
 	if cfg.clientAuth == rfc7662.PrivateKeyJWT {
 		switch {
