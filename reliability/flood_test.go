@@ -87,7 +87,10 @@ func TestFlood(t *testing.T) {
 	counting := &countingVerifier{next: verifier, legit: legit}
 	// A small cache, which the flood must overflow: ristretto's admission
 	// policy has to keep the often-used legitimate tokens in it.
-	cache, err := introspect.NewCache(counting, introspect.CacheConfig{MaxConcurrent: upstreamBound, MaxCost: floodCacheCost})
+	// The fake server answers at once; the long timeout keeps a loaded
+	// machine from turning slow answers into 503s, which are not what the
+	// flood is about.
+	cache, err := introspect.NewCache(counting, introspect.CacheConfig{MaxConcurrent: upstreamBound, MaxCost: floodCacheCost, Timeout: time.Minute})
 	require.NoError(t, err)
 	defer cache.Close()
 	auth, err := middleware.New(middleware.Config{Verifier: cache, Logger: discardLogger})
