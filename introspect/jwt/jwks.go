@@ -63,6 +63,17 @@ type keys struct {
 	all   []*publicKey
 }
 
+// fitting counts the keys that fit alg.
+func (ks *keys) fitting(alg string) int {
+	n := 0
+	for _, k := range ks.all {
+		if k.fits(alg) {
+			n++
+		}
+	}
+	return n
+}
+
 // find returns the key that verifies a token with kid and alg. known is
 // false when the set has no key with that kid (or, for a token without a
 // kid, no key at all), which may mean the issuer has rotated. A known kid

@@ -26,7 +26,8 @@ var (
 	errUnknownKID     = invalid("token names a key the issuer does not publish")
 	errUnknownKIDWait = invalid("token names a key the issuer does not publish; the key set was refreshed within the cooldown")
 	errKeyMismatch    = invalid("token's key does not fit its algorithm")
-	errAmbiguousKey   = invalid(`token names no key ("kid") and the key set holds several`)
+	errNoFittingKey   = invalid(`token names no key ("kid") and no key of the key set fits its algorithm`)
+	errAmbiguousKey   = invalid(`token names no key ("kid") and several keys of the key set fit its algorithm`)
 	errSignature      = invalid("token signature is invalid")
 )
 
@@ -222,15 +223,19 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*introspect.TokenI
 		if err != nil {
 			return nil, err
 		}
-		if key, known = v.keys.current.Load().find(h.kid, h.alg); !known {
+		ks = v.keys.current.Load()
+		if key, known = ks.find(h.kid, h.alg); !known {
 			return nil, errUnknownKID
 		}
 	}
 	if key == nil {
-		if h.kid == "" {
-			return nil, errAmbiguousKey
+		switch {
+		case h.kid != "":
+			return nil, errKeyMismatch
+		case ks.fitting(h.alg) == 0:
+			return nil, errNoFittingKey
 		}
-		return nil, errKeyMismatch
+		return nil, errAmbiguousKey
 	}
 
 	jws, err := jose.ParseSignedCompact(token, []jose.SignatureAlgorithm{jose.SignatureAlgorithm(h.alg)})
