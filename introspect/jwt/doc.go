@@ -74,8 +74,9 @@
 // [Config.RefreshCooldown]; within it such tokens are invalid at once and
 // none waits, so random kids cannot make the verifier flood the issuer or
 // queue requests. A failed refresh keeps the known keys. While no key set
-// has loaded, Verify is unavailable, and the key set is asked for again
-// within the cooldown.
+// has loaded, Verify is unavailable at once — no request waits for the
+// fetch in flight — and the key set is asked for again within the
+// cooldown; [Verifier.WaitReady] waits for the first keys.
 //
 // A locally validated JWT is accepted until it expires: revocation at the
 // issuer is not seen. An application that must end a token sooner (at

@@ -313,6 +313,16 @@ func refresh(t testing.TB, v *Verifier) error {
 	return f.err
 }
 
+// settle waits for the fetch in flight, if any, to end.
+func settle(v *Verifier) {
+	v.keys.mu.Lock()
+	f := v.keys.pending
+	v.keys.mu.Unlock()
+	if f != nil {
+		<-f.done
+	}
+}
+
 // standardIssuer publishes rsa1 as k1 and ec1 as e1, and returns a loaded
 // verifier for it.
 func standardIssuer(t testing.TB) (*issuer, *fakeClock, *Verifier) {

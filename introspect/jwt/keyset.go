@@ -29,7 +29,8 @@ var errClosed = errors.New("verifier closed")
 //     from firstRetry up to the cooldown;
 //   - a request while no keys are loaded, when the next retry is due — so
 //     a verifier started while its key set was down recovers within the
-//     cooldown even without the loop;
+//     cooldown even without the loop. That request does not wait for it:
+//     while no keys are loaded, every request is unavailable at once;
 //   - a token with an unknown kid, at most once per cooldown counted from
 //     the last such refresh (lastUnknown). That request waits for the
 //     fetch; every other token with an unknown kid within the cooldown is
@@ -47,6 +48,7 @@ type keySet struct {
 	wg     sync.WaitGroup
 
 	current atomic.Pointer[keys]
+	ready   chan struct{} // closed when the first keys are loaded
 
 	mu          sync.Mutex
 	closed      bool
@@ -67,7 +69,7 @@ type fetch struct {
 
 func newKeySet(src *source, c httpClient, now func() time.Time, cooldown time.Duration) *keySet {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &keySet{src: src, client: c, now: now, cooldown: cooldown, ctx: ctx, cancel: cancel}
+	return &keySet{src: src, client: c, now: now, cooldown: cooldown, ctx: ctx, cancel: cancel, ready: make(chan struct{})}
 }
 
 // start returns the fetch in flight, or starts one. forced fetches ask
@@ -103,7 +105,11 @@ func (s *keySet) run(f *fetch, forced bool) {
 		s.lastErr, s.retryAt = err, now.Add(wait)
 		f.err = retryLater(err, wait)
 	} else {
+		first := s.current.Load() == nil
 		s.current.Store(ks)
+		if first {
+			close(s.ready)
+		}
 		s.failures, s.lastErr, s.retryAt = 0, nil, time.Time{}
 		s.refreshAt = now.Add(life - life/4)
 	}
@@ -175,31 +181,60 @@ func awaitFetch(ctx context.Context, f *fetch) error {
 	}
 }
 
-// loaded returns the keys, loading them first when none are: joining the
-// fetch in flight, or starting one when the next attempt is due. Until
-// then it fails at once with the time left as Retry-After.
-func (s *keySet) loaded(ctx context.Context) (*keys, error) {
+// loaded returns the keys. While none are loaded it fails at once, never
+// waiting for a fetch: with the last failure and the time until the next
+// attempt, or, while a fetch is in flight, with a Retry-After of
+// firstRetry. When the next attempt is due and none is in flight, it
+// starts one first.
+func (s *keySet) loaded() (*keys, error) {
 	if ks := s.current.Load(); ks != nil {
 		return ks, nil
 	}
 	s.mu.Lock()
-	f := s.pending
-	if f == nil {
-		if now := s.now(); s.lastErr != nil && now.Before(s.retryAt) {
-			err := retryLater(s.lastErr, s.retryAt.Sub(now))
-			s.mu.Unlock()
-			return nil, err
-		}
-		f = s.start(true)
-	}
-	s.mu.Unlock()
-	if err := awaitFetch(ctx, f); err != nil {
-		return nil, err
-	}
+	defer s.mu.Unlock()
 	if ks := s.current.Load(); ks != nil {
-		return ks, nil
+		return ks, nil // loaded meanwhile
 	}
-	return nil, &introspect.UnavailableError{Reason: "jwt: key set not loaded"}
+	if s.closed {
+		return nil, &introspect.UnavailableError{Reason: "jwt: key set: verifier closed", Err: errClosed}
+	}
+	if s.pending == nil {
+		if now := s.now(); s.lastErr != nil && now.Before(s.retryAt) {
+			return nil, retryLater(s.lastErr, s.retryAt.Sub(now))
+		}
+		s.start(true)
+	}
+	if s.lastErr != nil {
+		return nil, retryLater(s.lastErr, firstRetry)
+	}
+	return nil, &introspect.UnavailableError{Reason: "jwt: key set not loaded yet", RetryAfter: firstRetry}
+}
+
+// waitReady waits until the first keys are loaded, ctx is done or the
+// key set is closed. It starts no fetch.
+func (s *keySet) waitReady(ctx context.Context) error {
+	select {
+	case <-s.ready:
+		return nil
+	default:
+	}
+	var cause error
+	select {
+	case <-s.ready:
+		return nil
+	case <-ctx.Done():
+		cause = ctx.Err()
+	case <-s.ctx.Done():
+		cause = errClosed
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ue := &introspect.UnavailableError{Reason: "jwt: key set not loaded", Err: cause}
+	if s.lastErr != nil {
+		ue.Reason += ": " + s.lastErr.Reason
+		ue.StatusCode = s.lastErr.StatusCode
+	}
+	return ue
 }
 
 // refreshForUnknownKID refreshes the key set for a token whose kid it

@@ -151,8 +151,9 @@ func TestRotation(t *testing.T) {
 }
 
 // TestDownAtStart: with the key set down at start, Verify is unavailable
-// (never invalid), fails at once between attempts, and recovers by
-// itself within the cooldown once the key set is back.
+// (never invalid), never waits for a fetch, fails at once between
+// attempts, and recovers by itself within the cooldown once the key set
+// is back.
 func TestDownAtStart(t *testing.T) {
 	is := newIssuer(t)
 	is.publish(map[string]crypto.Signer{"k1": rsa1})
@@ -161,15 +162,18 @@ func TestDownAtStart(t *testing.T) {
 	v := newTestVerifier(t, testConfig(is, clock))
 	tok := rs256(is, clock.Now(), nil)
 
+	// The first request starts a fetch and does not wait for it.
 	_, err := v.Verify(context.Background(), tok)
 	ue := isUnavailable(t, err)
-	assert.Equal(t, http.StatusServiceUnavailable, ue.StatusCode)
+	assert.Equal(t, time.Second, ue.RetryAfter)
+	settle(v)
 	assert.Equal(t, int64(1), is.fetches.Load())
 
-	// Until the next attempt: at once, no fetch, Retry-After the wait
-	// (the server's 7 s, within the cooldown).
+	// Until the next attempt: at once, no fetch, the failure's status,
+	// and Retry-After the wait (the server's 7 s, within the cooldown).
 	_, err = v.Verify(context.Background(), tok)
 	ue = isUnavailable(t, err)
+	assert.Equal(t, http.StatusServiceUnavailable, ue.StatusCode)
 	assert.Equal(t, 7*time.Second, ue.RetryAfter)
 	assert.Equal(t, int64(1), is.fetches.Load())
 
@@ -178,6 +182,7 @@ func TestDownAtStart(t *testing.T) {
 		clock.Add(DefaultRefreshCooldown)
 		_, err = v.Verify(context.Background(), tok)
 		isUnavailable(t, err)
+		settle(v)
 	}
 	assert.Equal(t, int64(7), is.fetches.Load())
 	_, err = v.Verify(context.Background(), tok)
@@ -186,10 +191,74 @@ func TestDownAtStart(t *testing.T) {
 
 	is.set(func(is *issuer) { is.status = 0 })
 	clock.Add(DefaultRefreshCooldown)
+	_, err = v.Verify(context.Background(), tok)
+	isUnavailable(t, err)
+	settle(v)
 	info, err := v.Verify(context.Background(), tok)
 	require.NoError(t, err)
 	assert.True(t, info.Active)
 	assert.Equal(t, int64(8), is.fetches.Load())
+}
+
+// TestFirstLoadNeverQueues: while the first fetch of the key set is held,
+// Verify fails at once as unavailable: no request waits for it, as New
+// promises.
+func TestFirstLoadNeverQueues(t *testing.T) {
+	is := newIssuer(t)
+	is.publish(map[string]crypto.Signer{"k1": rsa1})
+	hold := make(chan struct{})
+	is.set(func(is *issuer) { is.hold = hold })
+	defer close(hold)
+	clock := newClock()
+	v := newTestVerifier(t, testConfig(is, clock))
+	require.NotNil(t, v.keys.refreshIfDue())
+	<-is.entered
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for range 3 {
+		start := time.Now()
+		_, err := v.Verify(ctx, rs256(is, clock.Now(), nil))
+		ue := isUnavailable(t, err)
+		assert.Equal(t, time.Second, ue.RetryAfter)
+		assert.Less(t, time.Since(start), time.Second, "the request waited for the held fetch")
+	}
+	assert.EqualValues(t, 1, is.fetches.Load(), "requests join the fetch in flight, without waiting")
+}
+
+// TestWaitReady: WaitReady returns once the key set has loaded, and with
+// the latest failure when ctx ends first.
+func TestWaitReady(t *testing.T) {
+	is := newIssuer(t)
+	is.publish(map[string]crypto.Signer{"k1": rsa1})
+	is.set(func(is *issuer) { is.status = http.StatusBadGateway })
+	clock := newClock()
+	v := newTestVerifier(t, testConfig(is, clock))
+	isUnavailable(t, refresh(t, v))
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	err := v.WaitReady(ctx)
+	ue := isUnavailable(t, err)
+	assert.Equal(t, http.StatusBadGateway, ue.StatusCode)
+	assert.ErrorIs(t, err, context.Canceled)
+
+	is.set(func(is *issuer) { is.status = 0 })
+	clock.Add(DefaultRefreshCooldown)
+	done := make(chan error, 1)
+	go func() { done <- v.WaitReady(context.Background()) }()
+	require.NoError(t, refresh(t, v))
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("WaitReady did not return once the keys loaded")
+	}
+	require.NoError(t, v.WaitReady(ctx), "loaded: nil even with ctx done")
+
+	closed := newTestVerifier(t, testConfig(is, clock))
+	closed.Close()
+	isUnavailable(t, closed.WaitReady(context.Background()))
 }
 
 // TestDownAtStartScheduled: the schedule, too, asks again within the
@@ -388,11 +457,10 @@ func TestCloseLeavesNoGoroutine(t *testing.T) {
 	is.publish(map[string]crypto.Signer{"k1": rsa1})
 	v, err := New(Config{JWKSURL: is.jwksURL(), Issuers: []string{is.issuerID}, Audiences: []string{audience}})
 	require.NoError(t, err)
-	select {
-	case <-is.entered:
-	case <-time.After(10 * time.Second):
-		t.Fatal("the schedule did not load the key set")
-	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	require.NoError(t, v.WaitReady(ctx), "the schedule did not load the key set")
+	<-is.entered
 	_, err = v.Verify(context.Background(), rs256(is, time.Now(), nil))
 	require.NoError(t, err)
 	// A fetch held at Close is cancelled, not waited out.

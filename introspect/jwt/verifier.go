@@ -62,7 +62,9 @@ type Verifier struct {
 
 // New returns a Verifier, or an error when cfg is unusable. It starts
 // fetching the key set in the background and does not wait: until the
-// keys are loaded, Verify fails with an [*introspect.UnavailableError].
+// keys are loaded, Verify fails at once, without waiting for a fetch,
+// with an [*introspect.UnavailableError]. [Verifier.WaitReady] waits for
+// the first keys.
 func New(cfg Config) (*Verifier, error) {
 	v, err := newVerifier(cfg)
 	if err != nil {
@@ -156,6 +158,14 @@ func newVerifier(cfg Config) (*Verifier, error) {
 	return v, nil
 }
 
+// WaitReady waits until the Verifier's key set has loaded, ctx is done, or
+// the Verifier is closed, and returns nil once it has loaded: before, every
+// Verify is unavailable. It starts no fetch (the schedule [New] starts
+// does), so an application can use it for a readiness probe or to hold
+// back traffic at start. Its error is an [*introspect.UnavailableError]
+// that gives the latest failure, if any, and unwraps to ctx's error.
+func (v *Verifier) WaitReady(ctx context.Context) error { return v.keys.waitReady(ctx) }
+
 // Leeway returns the clock skew the Verifier tolerates past a token's
 // "exp"; an [introspect.Cache] in front of it keeps a result that much
 // past "exp" too, so the two agree. It is [introspect.DefaultLeeway] when
@@ -206,7 +216,7 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*introspect.TokenI
 	if issuers != nil && !slices.Contains(issuers, c.iss) {
 		return nil, errIssuer
 	}
-	ks, err := v.keys.loaded(ctx)
+	ks, err := v.keys.loaded()
 	if err != nil {
 		return nil, err
 	}
