@@ -109,7 +109,10 @@ type Config struct {
 	MaxTokenBytes int
 	// RefreshCooldown is the least time between two refreshes of the key
 	// set triggered by tokens with an unknown "kid", counted from the last
-	// such refresh. Within it such tokens are invalid at once; none waits.
+	// such refresh. Within it such tokens are answered at once, none
+	// waits: unavailable, with the cooldown left as Retry-After, unless
+	// the keys were fetched well after the token was issued (see the
+	// package documentation's Security section).
 	// While no key set has been loaded, it also bounds the wait between
 	// attempts. Zero means [DefaultRefreshCooldown].
 	RefreshCooldown time.Duration

@@ -70,11 +70,31 @@
 // lifetime (its Cache-Control max-age, bounded to [MinKeySetLifetime] to
 // [MaxKeySetLifetime], [DefaultKeySetLifetime] without one). A token with
 // an unknown "kid" that passed every cheap check triggers one shared
-// refresh, sent with Cache-Control: no-cache, at most once per
-// [Config.RefreshCooldown]; within it such tokens are invalid at once and
-// none waits, so random kids cannot make the verifier flood the issuer or
-// queue requests. A failed refresh keeps the known keys. While no key set
-// has loaded, Verify is unavailable at once — no request waits for the
+// refresh, sent with Cache-Control: no-cache (a scheduled fetch in flight
+// is made to send it, or followed by one that does), at most once per
+// [Config.RefreshCooldown]; that request waits for it. Within the
+// cooldown nothing is fetched and no request waits, so random kids cannot
+// make the verifier flood the issuer or queue requests, and the answer
+// for an unknown kid is:
+//
+//   - unavailable when the last fetch failed: the key set is down, and
+//     Retry-After is the time until the next attempt;
+//   - invalid when the keys held were fetched at least [Config.Leeway]
+//     and a second after the token's "iat": the issuer publishes a key
+//     before it signs with it, so a key set seen after the token was
+//     issued would hold its key (a cache's Age counts against the fetch
+//     time);
+//   - otherwise unavailable, with Retry-After the time left in the
+//     cooldown (or until a scheduled refresh, if that comes first): the
+//     kid may be a key published since the last refresh,
+//     and the verifier may not look yet. A client holding a good token is
+//     never told it is invalid for that, and an [introspect.Cache] stores
+//     no answer (it stores no failure), so the token is accepted once the
+//     cooldown ends. A token without "iat" is always answered so.
+//
+// So a token with a random kid costs a 503 and no fetch; it cannot get a
+// rotated key's tokens refused. A failed refresh keeps the known keys.
+// While no key set has loaded, Verify is unavailable at once — no request waits for the
 // fetch in flight — and the key set is asked for again within the
 // cooldown; [Verifier.WaitReady] waits for the first keys.
 //

@@ -17,18 +17,17 @@ import (
 
 // The reasons a token is refused once its claims are read.
 var (
-	errNoExp          = invalid(`token has no "exp"`)
-	errExpired        = invalid("token has expired")
-	errNotYetValid    = invalid(`token is not valid yet ("nbf")`)
-	errIssuedLater    = invalid(`token is issued in the future ("iat")`)
-	errIssuer         = invalid("token is from an issuer that is not accepted")
-	errAudience       = invalid("token is not meant for this audience")
-	errUnknownKID     = invalid("token names a key the issuer does not publish")
-	errUnknownKIDWait = invalid("token names a key the issuer does not publish; the key set was refreshed within the cooldown")
-	errKeyMismatch    = invalid("token's key does not fit its algorithm")
-	errNoFittingKey   = invalid(`token names no key ("kid") and no key of the key set fits its algorithm`)
-	errAmbiguousKey   = invalid(`token names no key ("kid") and several keys of the key set fit its algorithm`)
-	errSignature      = invalid("token signature is invalid")
+	errNoExp        = invalid(`token has no "exp"`)
+	errExpired      = invalid("token has expired")
+	errNotYetValid  = invalid(`token is not valid yet ("nbf")`)
+	errIssuedLater  = invalid(`token is issued in the future ("iat")`)
+	errIssuer       = invalid("token is from an issuer that is not accepted")
+	errAudience     = invalid("token is not meant for this audience")
+	errUnknownKID   = invalid("token names a key the issuer does not publish")
+	errKeyMismatch  = invalid("token's key does not fit its algorithm")
+	errNoFittingKey = invalid(`token names no key ("kid") and no key of the key set fits its algorithm`)
+	errAmbiguousKey = invalid(`token names no key ("kid") and several keys of the key set fit its algorithm`)
+	errSignature    = invalid("token signature is invalid")
 )
 
 // asymmetric are the algorithms a Verifier can accept, and its default.
@@ -226,17 +225,14 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*introspect.TokenI
 
 	key, known := ks.find(h.kid, h.alg)
 	if !known {
-		refreshed, err := v.keys.refreshForUnknownKID(ctx)
-		if !refreshed {
-			return nil, errUnknownKIDWait
+		var issued time.Time
+		if c.hasIAT {
+			issued = c.iat
 		}
-		if err != nil {
+		if ks, err = v.keys.unknownKID(ctx, h.kid, h.alg, issued, v.leeway); err != nil {
 			return nil, err
 		}
-		ks = v.keys.current.Load()
-		if key, known = ks.find(h.kid, h.alg); !known {
-			return nil, errUnknownKID
-		}
+		key, _ = ks.find(h.kid, h.alg)
 	}
 	if key == nil {
 		switch {
