@@ -6,9 +6,11 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/base64"
 	"math/big"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -197,4 +199,40 @@ func TestEveryFamily(t *testing.T) {
 		_, err := v.Verify(context.Background(), token(map[string]any{"alg": tt.alg, "kid": tt.kid}, c, tt.sign))
 		assert.NoError(t, err, tt.alg)
 	}
+}
+
+// TestOneTokenOneString: flipping the unused low bits of the last
+// character of any segment gives a second string that decodes to the same
+// bytes; it is refused, so a token has exactly one accepted string.
+func TestOneTokenOneString(t *testing.T) {
+	is, clock, v := standardIssuer(t)
+	tok := rs256(is, clock.Now(), nil)
+	_, err := v.Verify(context.Background(), tok)
+	require.NoError(t, err)
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	segs := strings.Split(tok, ".")
+	tried := 0
+	for i, seg := range segs {
+		if len(seg)%4 == 0 {
+			continue // no unused bits
+		}
+		last := strings.IndexByte(alphabet, seg[len(seg)-1])
+		variant := slices.Clone(segs)
+		variant[i] = seg[:len(seg)-1] + string(alphabet[last^1])
+		same, err := base64.RawURLEncoding.DecodeString(variant[i])
+		require.NoError(t, err)
+		orig, _ := base64.RawURLEncoding.DecodeString(seg)
+		require.Equal(t, orig, same, "segment %d: the variant decodes leniently to the same bytes", i)
+		tried++
+
+		_, err = v.Verify(context.Background(), strings.Join(variant, "."))
+		assert.Equal(t, errEncoding, err, "segment %d", i)
+	}
+	require.NotZero(t, tried)
+
+	// Line breaks, which the decoder skips, are outside the alphabet.
+	_, err = v.Verify(context.Background(), tok[:10]+"\n"+tok[10:])
+	assert.Equal(t, errAlphabet, err)
+	_, err = decodeSegment("e3\n0")
+	assert.Equal(t, errEncoding, err)
 }

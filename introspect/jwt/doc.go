@@ -42,8 +42,10 @@
 // costs no signature check and triggers no fetch:
 //
 //   - size (at most [Config.MaxTokenBytes], 4096 bytes by default, before
-//     any parsing) and shape: three base64url segments and a signature; a
-//     JWE is refused;
+//     any parsing) and shape: three base64url segments and a signature,
+//     each in its one canonical encoding (unpadded, the unused bits of the
+//     last character zero), so that a token has exactly one accepted
+//     string; a JWE is refused;
 //   - the header: "alg" on the allow-list ([Config.Algorithms], by default
 //     the RSA, RSA-PSS, ECDSA and EdDSA families; "none" and HMAC can
 //     never be allowed), no "crit" (no extension is supported), no "b64",

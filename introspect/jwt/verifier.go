@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"cmp"
 	"context"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"slices"
@@ -183,7 +182,7 @@ func (v *Verifier) Close() { v.keys.close() }
 // [introspect.ErrInvalidToken] for a bad token and is an
 // [*introspect.UnavailableError] when the key set cannot be had.
 func (v *Verifier) Verify(ctx context.Context, token string) (*introspect.TokenInfo, error) {
-	hseg, pseg, _, err := split(token, v.maxBytes)
+	hseg, pseg, sseg, err := split(token, v.maxBytes)
 	if err != nil {
 		return nil, err
 	}
@@ -197,9 +196,13 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*introspect.TokenI
 	if v.rfc9068 && !isATJWT(h.typ) {
 		return nil, errTyp
 	}
-	payload, err := base64.RawURLEncoding.DecodeString(pseg)
+	payload, err := decodeSegment(pseg)
 	if err != nil {
-		return nil, errPayload
+		return nil, err
+	}
+	// go-jose decodes the signature leniently: it is checked here.
+	if _, err := decodeSegment(sseg); err != nil {
+		return nil, err
 	}
 	c, err := parseClaims(payload)
 	if err != nil {
