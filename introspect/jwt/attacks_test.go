@@ -3,6 +3,8 @@ package jwt
 import (
 	"context"
 	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -235,4 +237,58 @@ func TestOneTokenOneString(t *testing.T) {
 	assert.Equal(t, errAlphabet, err)
 	_, err = decodeSegment("e3\n0")
 	assert.Equal(t, errEncoding, err)
+}
+
+// TestECDSALowS: for every ES algorithm, a low-s signature is accepted,
+// and its other form (r, n-s) refused, so a token has one string; with
+// AllowMalleableECDSA both verify.
+func TestECDSALowS(t *testing.T) {
+	is := newIssuer(t)
+	keys := map[string]*ecdsa.PrivateKey{}
+	signers := map[string]crypto.Signer{}
+	for alg, curve := range map[string]elliptic.Curve{"ES256": elliptic.P256(), "ES384": elliptic.P384(), "ES512": elliptic.P521()} {
+		k, err := ecdsa.GenerateKey(curve, rand.Reader)
+		require.NoError(t, err)
+		keys[alg], signers[alg] = k, k
+	}
+	is.publish(signers)
+	clock := newClock()
+	strict := newTestVerifier(t, testConfig(is, clock))
+	require.NoError(t, refresh(t, strict))
+	cfg := testConfig(is, clock)
+	cfg.AllowMalleableECDSA = true
+	lenient := newTestVerifier(t, cfg)
+	require.NoError(t, refresh(t, lenient))
+
+	hashes := map[string]crypto.Hash{"ES256": crypto.SHA256, "ES384": crypto.SHA384, "ES512": crypto.SHA512}
+	for alg, k := range keys {
+		t.Run(alg, func(t *testing.T) {
+			hdr, c := map[string]any{"alg": alg, "kid": alg}, claimsAt(is, clock.Now(), nil)
+			low := token(hdr, c, signECDSA(k, hashes[alg], false))
+			_, err := strict.Verify(context.Background(), low)
+			require.NoError(t, err)
+
+			// The same signature with s replaced by n-s.
+			i := strings.LastIndexByte(low, '.')
+			sig, err := base64.RawURLEncoding.DecodeString(low[i+1:])
+			require.NoError(t, err)
+			size := len(sig) / 2
+			s := new(big.Int).SetBytes(sig[size:])
+			s.Sub(k.Curve.Params().N, s)
+			s.FillBytes(sig[size:])
+			high := low[:i+1] + base64.RawURLEncoding.EncodeToString(sig)
+
+			_, err = strict.Verify(context.Background(), high)
+			assert.Equal(t, errHighS, err)
+			_, err = strict.Verify(context.Background(), token(hdr, c, signECDSA(k, hashes[alg], true)))
+			assert.Equal(t, errHighS, err, "a high-s signature made by the key")
+			_, err = strict.Verify(context.Background(), low[:i+1]+base64.RawURLEncoding.EncodeToString(sig[:len(sig)-1]))
+			assert.Equal(t, errSignature, err, "a signature of the wrong size")
+
+			for _, tok := range []string{low, high} {
+				_, err = lenient.Verify(context.Background(), tok)
+				assert.NoError(t, err, "AllowMalleableECDSA")
+			}
+		})
+	}
 }

@@ -88,6 +88,18 @@ type Config struct {
 	// published key must never be a shared secret.
 	Algorithms []string
 
+	// AllowMalleableECDSA accepts ECDSA (ES256, ES384, ES512) signatures
+	// whose s is above half the curve's order. Such a signature has a
+	// second form, (r, n-s), that verifies too, so anyone holding the
+	// token can make a second string for it: another cache entry, and a
+	// way past a deny list or replay check keyed on the token string. By
+	// default they are refused as invalid. But RFC 7518 does not require
+	// low s, and most ECDSA signers (Go's crypto/ecdsa and go-jose, Java,
+	// OpenSSL) do not normalize it, so about half of their tokens are
+	// refused: set this for an ES* issuer that does not sign low-s, and
+	// key any deny list on "jti", not on the token.
+	AllowMalleableECDSA bool
+
 	// RFC9068 requires the JWT Profile for OAuth 2.0 Access Tokens: a "typ"
 	// header of "at+jwt" (or "application/at+jwt"), and the claims iss,
 	// exp, aud, sub, client_id, iat and jti. Off by default: ADFS and Entra

@@ -59,7 +59,10 @@
 //   - the signature, with the key the header's "kid" names, which must fit
 //     the algorithm: its type (RSA of 2048 bits or more, the alg's EC curve,
 //     Ed25519) and its own "alg" and "use" must agree with the header, so a
-//     token cannot choose how a key is read (no algorithm confusion).
+//     token cannot choose how a key is read (no algorithm confusion). An
+//     ECDSA signature must be low-s (s at most half the curve's order):
+//     (r, n-s) verifies too, and would give the token a second string.
+//     Signers that do not normalize s need [Config.AllowMalleableECDSA].
 //
 // Keys come only from the configured key set ([Config.JWKSURL], or the
 // "jwks_uri" of the issuer's metadata), fetched over https (http only to

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"crypto/elliptic"
 	"errors"
 	"fmt"
+	"math/big"
 	"slices"
 	"time"
 
@@ -27,7 +29,46 @@ var (
 	errNoFittingKey = invalid(`token names no key ("kid") and no key of the key set fits its algorithm`)
 	errAmbiguousKey = invalid(`token names no key ("kid") and several keys of the key set fit its algorithm`)
 	errSignature    = invalid("token signature is invalid")
+	errHighS        = invalid("token's ECDSA signature is not low-s (s > n/2): it has a second form, so it is refused (see Config.AllowMalleableECDSA)")
 )
+
+// The largest s of a low-s ECDSA signature, n/2, for each ES algorithm,
+// big-endian in the curve's size: the size of r and of s in a JWS
+// signature (RFC 7518 §3.4).
+var (
+	halfP256 = halfOrder(elliptic.P256())
+	halfP384 = halfOrder(elliptic.P384())
+	halfP521 = halfOrder(elliptic.P521())
+)
+
+func halfOrder(c elliptic.Curve) []byte {
+	p := c.Params()
+	return new(big.Int).Rsh(p.N, 1).FillBytes(make([]byte, (p.BitSize+7)/8))
+}
+
+// checkLowS refuses an ECDSA signature (r||s) whose s is above n/2:
+// (r, n-s) verifies as well, so without this one token would have two
+// strings. Other algorithms pass; go-jose checks the rest.
+func checkLowS(alg string, sig []byte) error {
+	var half []byte
+	switch alg {
+	case "ES256":
+		half = halfP256
+	case "ES384":
+		half = halfP384
+	case "ES512":
+		half = halfP521
+	default:
+		return nil
+	}
+	if len(sig) != 2*len(half) {
+		return errSignature
+	}
+	if bytes.Compare(sig[len(half):], half) > 0 {
+		return errHighS
+	}
+	return nil
+}
 
 // asymmetric are the algorithms a Verifier can accept, and its default.
 var asymmetric = []string{
@@ -51,6 +92,7 @@ type Verifier struct {
 	algs        []string
 	audiences   []string
 	skipAud     bool
+	allowHighS  bool
 	rfc9068     bool
 	scopeClaims [3]bool
 	leeway      time.Duration
@@ -79,12 +121,13 @@ func newVerifier(cfg Config) (*Verifier, error) {
 		return nil, errors.New("jwt: negative Timeout, RefreshCooldown or MaxTokenBytes in Config")
 	}
 	v := &Verifier{
-		audiences: slices.Clone(cfg.Audiences),
-		skipAud:   cfg.InsecureSkipAudienceCheck,
-		rfc9068:   cfg.RFC9068,
-		leeway:    max(cmp.Or(cfg.Leeway, introspect.DefaultLeeway), 0),
-		maxBytes:  cmp.Or(cfg.MaxTokenBytes, DefaultMaxTokenBytes),
-		now:       cfg.Now,
+		audiences:  slices.Clone(cfg.Audiences),
+		skipAud:    cfg.InsecureSkipAudienceCheck,
+		allowHighS: cfg.AllowMalleableECDSA,
+		rfc9068:    cfg.RFC9068,
+		leeway:     max(cmp.Or(cfg.Leeway, introspect.DefaultLeeway), 0),
+		maxBytes:   cmp.Or(cfg.MaxTokenBytes, DefaultMaxTokenBytes),
+		now:        cfg.Now,
 	}
 	if v.now == nil {
 		v.now = time.Now
@@ -200,9 +243,16 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*introspect.TokenI
 	if err != nil {
 		return nil, err
 	}
-	// go-jose decodes the signature leniently: it is checked here.
-	if _, err := decodeSegment(sseg); err != nil {
+	// go-jose decodes the signature leniently and takes either s: both
+	// are checked here, before any key is asked for.
+	sig, err := decodeSegment(sseg)
+	if err != nil {
 		return nil, err
+	}
+	if !v.allowHighS {
+		if err := checkLowS(h.alg, sig); err != nil {
+			return nil, err
+		}
 	}
 	c, err := parseClaims(payload)
 	if err != nil {
