@@ -1,9 +1,17 @@
 package jwt
 
 import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"math/big"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/tokengate/tokengate/introspect"
 )
 
 // FuzzLooksLikeJWT: the shape check never panics; what it calls a JWT
@@ -95,5 +103,71 @@ func FuzzSplitHeader(f *testing.F) {
 			t.Fatalf("%q split", token)
 		}
 		_, _ = parseHeader(h)
+	})
+}
+
+// FuzzVerify runs the exported Verify on a loaded Verifier, seeded with
+// valid RS256, ES256 and PS256 tokens and an HS256 one. It never panics;
+// every error is either invalid or an *introspect.UnavailableError; no
+// error quotes the token; and a token accepted is one of the valid seeds,
+// byte for byte — no re-encoding, second ECDSA form or other mutation of
+// a valid token verifies — and looks like a JWT, so a Fallback keeps it.
+func FuzzVerify(f *testing.F) {
+	is, clock, v := standardIssuer(f)
+	c := claimsAt(is, clock.Now(), nil)
+	valid := []string{
+		rs256(is, clock.Now(), nil),
+		token(map[string]any{"alg": "ES256", "kid": "e1"}, c, signES256(ec1)),
+		token(map[string]any{"alg": "PS256", "kid": "k1"}, c, signPS256(rsa1)),
+	}
+	for _, tok := range valid {
+		_, err := v.Verify(context.Background(), tok)
+		require.NoError(f, err)
+		f.Add(tok)
+	}
+	f.Add(token(map[string]any{"alg": "HS256", "kid": "k1"}, c, signHS256([]byte("x"))))
+	// What anyone holding a valid token can make of it without the key:
+	// the last character's unused bits flipped, and ECDSA's other s.
+	for _, tok := range valid {
+		f.Add(tok[:len(tok)-1] + string(b64URLAlphabet[strings.IndexByte(b64URLAlphabet, tok[len(tok)-1])^1]))
+	}
+	es := valid[1]
+	i := strings.LastIndexByte(es, '.')
+	sig, err := base64.RawURLEncoding.DecodeString(es[i+1:])
+	require.NoError(f, err)
+	n := ec1.Curve.Params().N
+	new(big.Int).Sub(n, new(big.Int).SetBytes(sig[32:])).FillBytes(sig[32:])
+	f.Add(es[:i+1] + base64.RawURLEncoding.EncodeToString(sig))
+
+	f.Fuzz(func(t *testing.T, tok string) {
+		info, err := v.Verify(context.Background(), tok)
+		if err != nil {
+			if info != nil {
+				t.Fatal("an error with a TokenInfo")
+			}
+			var ue *introspect.UnavailableError
+			invalid, unavailable := errors.Is(err, introspect.ErrInvalidToken), errors.As(err, &ue)
+			if invalid == unavailable || unavailable != errors.Is(err, introspect.ErrUnavailable) {
+				t.Fatalf("error neither invalid nor unavailable, or both: %v", err)
+			}
+			// Fixed texts hold no run of 16 base64url characters, so a
+			// match is the token's text, not a coincidence.
+			msg := err.Error()
+			for _, part := range append(strings.Split(tok, "."), tok) {
+				if len(part) >= 16 && strings.Contains(msg, part) {
+					t.Fatalf("the error quotes the token: %v", err)
+				}
+			}
+			return
+		}
+		if info == nil || !info.Active {
+			t.Fatal("accepted without an active TokenInfo")
+		}
+		if !slices.Contains(valid, tok) {
+			t.Fatalf("accepted a token that is not one of the valid seeds: %q", tok)
+		}
+		if !LooksLikeJWT(tok) {
+			t.Fatalf("accepted, but a Fallback would send it on: %q", tok)
+		}
 	})
 }
