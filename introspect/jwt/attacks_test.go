@@ -3,12 +3,16 @@ package jwt
 import (
 	"context"
 	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/base64"
 	"math/big"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -196,5 +200,96 @@ func TestEveryFamily(t *testing.T) {
 	} {
 		_, err := v.Verify(context.Background(), token(map[string]any{"alg": tt.alg, "kid": tt.kid}, c, tt.sign))
 		assert.NoError(t, err, tt.alg)
+	}
+}
+
+// TestOneTokenOneString: flipping the unused low bits of the last
+// character of any segment gives a second string that decodes to the same
+// bytes; it is refused, so a token has exactly one accepted string.
+func TestOneTokenOneString(t *testing.T) {
+	is, clock, v := standardIssuer(t)
+	tok := rs256(is, clock.Now(), nil)
+	_, err := v.Verify(context.Background(), tok)
+	require.NoError(t, err)
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	segs := strings.Split(tok, ".")
+	tried := 0
+	for i, seg := range segs {
+		if len(seg)%4 == 0 {
+			continue // no unused bits
+		}
+		last := strings.IndexByte(alphabet, seg[len(seg)-1])
+		variant := slices.Clone(segs)
+		variant[i] = seg[:len(seg)-1] + string(alphabet[last^1])
+		same, err := base64.RawURLEncoding.DecodeString(variant[i])
+		require.NoError(t, err)
+		orig, _ := base64.RawURLEncoding.DecodeString(seg)
+		require.Equal(t, orig, same, "segment %d: the variant decodes leniently to the same bytes", i)
+		tried++
+
+		_, err = v.Verify(context.Background(), strings.Join(variant, "."))
+		assert.Equal(t, errEncoding, err, "segment %d", i)
+	}
+	require.NotZero(t, tried)
+
+	// Line breaks, which the decoder skips, are outside the alphabet.
+	_, err = v.Verify(context.Background(), tok[:10]+"\n"+tok[10:])
+	assert.Equal(t, errAlphabet, err)
+	_, err = decodeSegment("e3\n0")
+	assert.Equal(t, errEncoding, err)
+}
+
+// TestECDSALowS: for every ES algorithm, with RequireLowS a low-s
+// signature is accepted and its other form (r, n-s) refused, so a token
+// has one string;
+// by default (RequireLowS off) both verify.
+func TestECDSALowS(t *testing.T) {
+	is := newIssuer(t)
+	keys := map[string]*ecdsa.PrivateKey{}
+	signers := map[string]crypto.Signer{}
+	for alg, curve := range map[string]elliptic.Curve{"ES256": elliptic.P256(), "ES384": elliptic.P384(), "ES512": elliptic.P521()} {
+		k, err := ecdsa.GenerateKey(curve, rand.Reader)
+		require.NoError(t, err)
+		keys[alg], signers[alg] = k, k
+	}
+	is.publish(signers)
+	clock := newClock()
+	cfg := testConfig(is, clock)
+	cfg.RequireLowS = true
+	strict := newTestVerifier(t, cfg)
+	require.NoError(t, refresh(t, strict))
+	lenient := newTestVerifier(t, testConfig(is, clock))
+	require.NoError(t, refresh(t, lenient))
+
+	hashes := map[string]crypto.Hash{"ES256": crypto.SHA256, "ES384": crypto.SHA384, "ES512": crypto.SHA512}
+	for alg, k := range keys {
+		t.Run(alg, func(t *testing.T) {
+			hdr, c := map[string]any{"alg": alg, "kid": alg}, claimsAt(is, clock.Now(), nil)
+			low := token(hdr, c, signECDSA(k, hashes[alg], false))
+			_, err := strict.Verify(context.Background(), low)
+			require.NoError(t, err)
+
+			// The same signature with s replaced by n-s.
+			i := strings.LastIndexByte(low, '.')
+			sig, err := base64.RawURLEncoding.DecodeString(low[i+1:])
+			require.NoError(t, err)
+			size := len(sig) / 2
+			s := new(big.Int).SetBytes(sig[size:])
+			s.Sub(k.Curve.Params().N, s)
+			s.FillBytes(sig[size:])
+			high := low[:i+1] + base64.RawURLEncoding.EncodeToString(sig)
+
+			_, err = strict.Verify(context.Background(), high)
+			assert.Equal(t, errHighS, err)
+			_, err = strict.Verify(context.Background(), token(hdr, c, signECDSA(k, hashes[alg], true)))
+			assert.Equal(t, errHighS, err, "a high-s signature made by the key")
+			_, err = strict.Verify(context.Background(), low[:i+1]+base64.RawURLEncoding.EncodeToString(sig[:len(sig)-1]))
+			assert.Equal(t, errSignature, err, "a signature of the wrong size")
+
+			for _, tok := range []string{low, high} {
+				_, err = lenient.Verify(context.Background(), tok)
+				assert.NoError(t, err, "without RequireLowS")
+			}
+		})
 	}
 }

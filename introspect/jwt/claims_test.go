@@ -255,3 +255,17 @@ func TestTokenWithoutKID(t *testing.T) {
 	_, err = v.Verify(context.Background(), token(map[string]any{"alg": "RS256"}, c, signRS(rsa1, crypto.SHA256)))
 	assert.Equal(t, errAmbiguousKey, err)
 }
+
+// TestTokenWithoutKIDNoKeyFits: a token without a kid whose algorithm no
+// key of the set fits is told apart from one that several keys fit.
+func TestTokenWithoutKIDNoKeyFits(t *testing.T) {
+	is := newIssuer(t)
+	is.publish(map[string]crypto.Signer{"k1": rsa1})
+	clock := newClock()
+	v := newTestVerifier(t, testConfig(is, clock))
+	require.NoError(t, refresh(t, v))
+	c := claimsAt(is, clock.Now(), nil)
+	_, err := v.Verify(context.Background(), token(map[string]any{"alg": "ES256"}, c, signES256(ec1)))
+	assert.Equal(t, errNoFittingKey, err)
+	assert.NotContains(t, err.Error(), "several")
+}

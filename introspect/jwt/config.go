@@ -88,6 +88,17 @@ type Config struct {
 	// published key must never be a shared secret.
 	Algorithms []string
 
+	// RequireLowS refuses ECDSA (ES256, ES384, ES512) signatures whose s
+	// is above half the curve's order. Such a signature has a second form,
+	// (r, n-s), that verifies too, so anyone holding the token can make a
+	// second string for it, with the same claims: another cache entry, and
+	// a way past a deny list or replay check keyed on the token string
+	// (key those on "jti" instead). Off by default: RFC 7518 does not
+	// require low s, and most ECDSA signers (Go's crypto/ecdsa and
+	// go-jose, Java, OpenSSL) do not normalize it, so about half of their
+	// valid tokens would be refused. Set it for an issuer that signs low-s.
+	RequireLowS bool
+
 	// RFC9068 requires the JWT Profile for OAuth 2.0 Access Tokens: a "typ"
 	// header of "at+jwt" (or "application/at+jwt"), and the claims iss,
 	// exp, aud, sub, client_id, iat and jti. Off by default: ADFS and Entra
@@ -109,7 +120,10 @@ type Config struct {
 	MaxTokenBytes int
 	// RefreshCooldown is the least time between two refreshes of the key
 	// set triggered by tokens with an unknown "kid", counted from the last
-	// such refresh. Within it such tokens are invalid at once; none waits.
+	// such refresh. Within it such tokens are answered at once, none
+	// waits: unavailable, with the cooldown left as Retry-After, unless
+	// the keys were fetched well after the token was issued (see the
+	// package documentation's Security section).
 	// While no key set has been loaded, it also bounds the wait between
 	// attempts. Zero means [DefaultRefreshCooldown].
 	RefreshCooldown time.Duration

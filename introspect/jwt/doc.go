@@ -42,8 +42,10 @@
 // costs no signature check and triggers no fetch:
 //
 //   - size (at most [Config.MaxTokenBytes], 4096 bytes by default, before
-//     any parsing) and shape: three base64url segments and a signature; a
-//     JWE is refused;
+//     any parsing) and shape: three base64url segments and a signature,
+//     each in its one canonical encoding (unpadded, the unused bits of the
+//     last character zero), so that a token has exactly one accepted
+//     string; a JWE is refused;
 //   - the header: "alg" on the allow-list ([Config.Algorithms], by default
 //     the RSA, RSA-PSS, ECDSA and EdDSA families; "none" and HMAC can
 //     never be allowed), no "crit" (no extension is supported), no "b64",
@@ -57,7 +59,10 @@
 //   - the signature, with the key the header's "kid" names, which must fit
 //     the algorithm: its type (RSA of 2048 bits or more, the alg's EC curve,
 //     Ed25519) and its own "alg" and "use" must agree with the header, so a
-//     token cannot choose how a key is read (no algorithm confusion).
+//     token cannot choose how a key is read (no algorithm confusion). An
+//     ECDSA signature (r, s) has a second valid form, (r, n-s), with the
+//     same claims: key a deny list on "jti", not on the token string, or
+//     set [Config.RequireLowS] for an issuer that signs low-s.
 //
 // Keys come only from the configured key set ([Config.JWKSURL], or the
 // "jwks_uri" of the issuer's metadata), fetched over https (http only to
@@ -70,12 +75,33 @@
 // lifetime (its Cache-Control max-age, bounded to [MinKeySetLifetime] to
 // [MaxKeySetLifetime], [DefaultKeySetLifetime] without one). A token with
 // an unknown "kid" that passed every cheap check triggers one shared
-// refresh, sent with Cache-Control: no-cache, at most once per
-// [Config.RefreshCooldown]; within it such tokens are invalid at once and
-// none waits, so random kids cannot make the verifier flood the issuer or
-// queue requests. A failed refresh keeps the known keys. While no key set
-// has loaded, Verify is unavailable, and the key set is asked for again
-// within the cooldown.
+// refresh, sent with Cache-Control: no-cache (a scheduled fetch in flight
+// is made to send it, or followed by one that does), at most once per
+// [Config.RefreshCooldown]; that request waits for it. Within the
+// cooldown nothing is fetched and no request waits, so random kids cannot
+// make the verifier flood the issuer or queue requests, and the answer
+// for an unknown kid is:
+//
+//   - unavailable when the last fetch failed: the key set is down, and
+//     Retry-After is the time until the next attempt;
+//   - invalid when the keys held were fetched at least [Config.Leeway]
+//     and a second after the token's "iat": the issuer publishes a key
+//     before it signs with it, so a key set seen after the token was
+//     issued would hold its key (a cache's Age counts against the fetch
+//     time);
+//   - otherwise unavailable, with Retry-After the time left in the
+//     cooldown (or until a scheduled refresh, if that comes first): the
+//     kid may be a key published since the last refresh,
+//     and the verifier may not look yet. A client holding a good token is
+//     never told it is invalid for that, and an [introspect.Cache] stores
+//     no answer (it stores no failure), so the token is accepted once the
+//     cooldown ends. A token without "iat" is always answered so.
+//
+// So a token with a random kid costs a 503 and no fetch; it cannot get a
+// rotated key's tokens refused. A failed refresh keeps the known keys.
+// While no key set has loaded, Verify is unavailable at once — no request waits for the
+// fetch in flight — and the key set is asked for again within the
+// cooldown; [Verifier.WaitReady] waits for the first keys.
 //
 // A locally validated JWT is accepted until it expires: revocation at the
 // issuer is not seen. An application that must end a token sooner (at

@@ -37,6 +37,13 @@ func Example() {
 		return
 	}
 	defer v.Close()
+	// Until its key set has loaded, a Verifier answers unavailable (503).
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := v.WaitReady(ctx); err != nil {
+		fmt.Println(err)
+		return
+	}
 	cache, _ := introspect.NewCache(v, introspect.CacheConfig{})
 	defer cache.Close()
 

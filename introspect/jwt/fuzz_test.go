@@ -1,33 +1,50 @@
 package jwt
 
 import (
+	"context"
 	"encoding/base64"
+	"errors"
+	"math/big"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/tokengate/tokengate/introspect"
 )
 
-// FuzzLooksLikeJWT: the shape check never panics, and what it calls a JWT
-// has three segments, the first decoding to a JSON object.
+// FuzzLooksLikeJWT: the shape check never panics; what it calls a JWT
+// has three or five base64url segments; and every token whose shape and
+// header the Verifier accepts looks like a JWT, so a Fallback never
+// sends one to the opaque verifier.
 func FuzzLooksLikeJWT(f *testing.F) {
 	for _, s := range []string{
 		"eyJhbGciOiJSUzI1NiJ9.e30.c2ln", "2YotnFZFEjr1zCsicMWpAA", "eyJ..", "eyJhbGciOiJub25lIn0..",
-		"eyJhbGciOiJSU0EtT0FFUCJ9.a.b.c.d", "eyJ9.e30.x", "",
+		"eyJhbGciOiJSU0EtT0FFUCJ9.a.b.c.d", "eyJ9.e30.x", "", "IHsiYWxnIjoiUlMyNTYifQ.e30.c2ln",
 	} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, token string) {
-		if !LooksLikeJWT(token) {
+		looks := LooksLikeJWT(token)
+		if h, _, _, err := split(token, len(token)+1); err == nil {
+			if _, err := parseHeader(h); err == nil && !looks {
+				t.Fatalf("%q: the Verifier reads its header, but it does not look like a JWT", token)
+			}
+		}
+		if !looks {
 			return
 		}
-		if strings.Count(token, ".") != 2 || !strings.HasPrefix(token, "eyJ") {
+		if n := strings.Count(token, "."); n != 2 && n != 4 {
 			t.Fatalf("%q is no JWT", token)
 		}
-		if _, err := base64.RawURLEncoding.DecodeString(token[:strings.IndexByte(token, '.')]); err != nil {
-			t.Fatalf("%q: header is not base64url", token)
+		if strings.Trim(token, b64URLAlphabet+".") != "" {
+			t.Fatalf("%q: a character outside base64url", token)
 		}
 	})
 }
+
+const b64URLAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 
 // FuzzParseClaims: any payload maps without a panic, and a mapped
 // TokenInfo is active, keeps the mapped claims out of Claims and holds
@@ -86,5 +103,75 @@ func FuzzSplitHeader(f *testing.F) {
 			t.Fatalf("%q split", token)
 		}
 		_, _ = parseHeader(h)
+	})
+}
+
+// FuzzVerify runs the exported Verify on a loaded Verifier, seeded with
+// valid RS256, ES256 and PS256 tokens and an HS256 one. It never panics;
+// every error is either invalid or an *introspect.UnavailableError; no
+// error quotes the token; and a token accepted is one of the valid seeds,
+// byte for byte — no re-encoding or other mutation of a valid token
+// verifies but ECDSA's second form, which RequireLowS refuses — and looks
+// like a JWT, so a Fallback keeps it.
+func FuzzVerify(f *testing.F) {
+	is, clock, v := standardIssuer(f)
+	c := claimsAt(is, clock.Now(), nil)
+	valid := []string{
+		rs256(is, clock.Now(), nil),
+		token(map[string]any{"alg": "ES256", "kid": "e1"}, c, signES256(ec1)),
+		token(map[string]any{"alg": "PS256", "kid": "k1"}, c, signPS256(rsa1)),
+	}
+	for _, tok := range valid {
+		_, err := v.Verify(context.Background(), tok)
+		require.NoError(f, err)
+		f.Add(tok)
+	}
+	f.Add(token(map[string]any{"alg": "HS256", "kid": "k1"}, c, signHS256([]byte("x"))))
+	// What anyone holding a valid token can make of it without the key:
+	// the last character's unused bits flipped, and ECDSA's other s.
+	for _, tok := range valid {
+		f.Add(tok[:len(tok)-1] + string(b64URLAlphabet[strings.IndexByte(b64URLAlphabet, tok[len(tok)-1])^1]))
+	}
+	es := valid[1]
+	i := strings.LastIndexByte(es, '.')
+	sig, err := base64.RawURLEncoding.DecodeString(es[i+1:])
+	require.NoError(f, err)
+	n := ec1.Curve.Params().N
+	new(big.Int).Sub(n, new(big.Int).SetBytes(sig[32:])).FillBytes(sig[32:])
+	// Without Config.RequireLowS the other form verifies too, with the
+	// same claims.
+	valid = append(valid, es[:i+1]+base64.RawURLEncoding.EncodeToString(sig))
+	f.Add(valid[len(valid)-1])
+
+	f.Fuzz(func(t *testing.T, tok string) {
+		info, err := v.Verify(context.Background(), tok)
+		if err != nil {
+			if info != nil {
+				t.Fatal("an error with a TokenInfo")
+			}
+			var ue *introspect.UnavailableError
+			invalid, unavailable := errors.Is(err, introspect.ErrInvalidToken), errors.As(err, &ue)
+			if invalid == unavailable || unavailable != errors.Is(err, introspect.ErrUnavailable) {
+				t.Fatalf("error neither invalid nor unavailable, or both: %v", err)
+			}
+			// Fixed texts hold no run of 16 base64url characters, so a
+			// match is the token's text, not a coincidence.
+			msg := err.Error()
+			for _, part := range append(strings.Split(tok, "."), tok) {
+				if len(part) >= 16 && strings.Contains(msg, part) {
+					t.Fatalf("the error quotes the token: %v", err)
+				}
+			}
+			return
+		}
+		if info == nil || !info.Active {
+			t.Fatal("accepted without an active TokenInfo")
+		}
+		if !slices.Contains(valid, tok) {
+			t.Fatalf("accepted a token that is not one of the valid seeds: %q", tok)
+		}
+		if !LooksLikeJWT(tok) {
+			t.Fatalf("accepted, but a Fallback would send it on: %q", tok)
+		}
 	})
 }

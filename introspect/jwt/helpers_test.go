@@ -11,6 +11,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -230,16 +231,28 @@ func signPS256(k *rsa.PrivateKey) func([]byte) []byte {
 	}
 }
 
-func signES256(k *ecdsa.PrivateKey) func([]byte) []byte {
+// signES256 signs low-s, as the Verifier requires by default.
+func signES256(k *ecdsa.PrivateKey) func([]byte) []byte { return signECDSA(k, crypto.SHA256, false) }
+
+// signECDSA signs with k and hash h, choosing the high s (n-s) when high
+// is set and the low one otherwise.
+func signECDSA(k *ecdsa.PrivateKey, h crypto.Hash, high bool) func([]byte) []byte {
 	return func(in []byte) []byte {
-		d := sha256.Sum256(in)
-		r, s, err := ecdsa.Sign(rand.Reader, k, d[:])
+		d := h.New()
+		d.Write(in)
+		r, s, err := ecdsa.Sign(rand.Reader, k, d.Sum(nil))
 		if err != nil {
 			panic(err)
 		}
-		out := make([]byte, 64)
-		r.FillBytes(out[:32])
-		s.FillBytes(out[32:])
+		n := k.Curve.Params().N
+		half := new(big.Int).Rsh(n, 1)
+		if (s.Cmp(half) > 0) != high {
+			s.Sub(n, s)
+		}
+		size := (k.Curve.Params().BitSize + 7) / 8
+		out := make([]byte, 2*size)
+		r.FillBytes(out[:size])
+		s.FillBytes(out[size:])
 		return out
 	}
 }
@@ -311,6 +324,16 @@ func refresh(t testing.TB, v *Verifier) error {
 	require.NotNil(t, f, "no fetch was due")
 	<-f.done
 	return f.err
+}
+
+// settle waits for the fetch in flight, if any, to end.
+func settle(v *Verifier) {
+	v.keys.mu.Lock()
+	f := v.keys.pending
+	v.keys.mu.Unlock()
+	if f != nil {
+		<-f.done
+	}
 }
 
 // standardIssuer publishes rsa1 as k1 and ec1 as e1, and returns a loaded

@@ -61,6 +61,26 @@ func (k *publicKey) fits(alg string) bool {
 type keys struct {
 	byKID map[string][]*publicKey
 	all   []*publicKey
+	// seen is when the issuer published this set, as far as we know: when
+	// its request was sent, less the Age a cache reported.
+	seen time.Time
+}
+
+// knows reports whether find knows kid for alg.
+func (ks *keys) knows(kid, alg string) bool {
+	_, known := ks.find(kid, alg)
+	return known
+}
+
+// fitting counts the keys that fit alg.
+func (ks *keys) fitting(alg string) int {
+	n := 0
+	for _, k := range ks.all {
+		if k.fits(alg) {
+			n++
+		}
+	}
+	return n
 }
 
 // find returns the key that verifies a token with kid and alg. known is
@@ -186,10 +206,17 @@ func lifetime(h http.Header) time.Duration {
 		return DefaultKeySetLifetime
 	}
 	d := time.Duration(min(maxAge, int(MaxKeySetLifetime/time.Second))) * time.Second
-	if age, err := strconv.Atoi(strings.TrimSpace(h.Get("Age"))); err == nil && age > 0 {
-		d -= time.Duration(min(age, int(MaxKeySetLifetime/time.Second))) * time.Second
+	return min(max(d-age(h), MinKeySetLifetime), MaxKeySetLifetime)
+}
+
+// age reads the Age header a cache sends with a stored answer (RFC 9111
+// §5.1), capped at MaxKeySetLifetime; 0 when there is none.
+func age(h http.Header) time.Duration {
+	a, err := strconv.Atoi(strings.TrimSpace(h.Get("Age")))
+	if err != nil || a <= 0 {
+		return 0
 	}
-	return min(max(d, MinKeySetLifetime), MaxKeySetLifetime)
+	return time.Duration(min(a, int(MaxKeySetLifetime/time.Second))) * time.Second
 }
 
 // source finds the key set's URL and the accepted issuers: fixed by the

@@ -29,11 +29,12 @@ var errClosed = errors.New("verifier closed")
 //     from firstRetry up to the cooldown;
 //   - a request while no keys are loaded, when the next retry is due — so
 //     a verifier started while its key set was down recovers within the
-//     cooldown even without the loop;
+//     cooldown even without the loop. That request does not wait for it:
+//     while no keys are loaded, every request is unavailable at once;
 //   - a token with an unknown kid, at most once per cooldown counted from
 //     the last such refresh (lastUnknown). That request waits for the
 //     fetch; every other token with an unknown kid within the cooldown is
-//     refused at once, never queued.
+//     answered at once, never queued (see unknownKID).
 //
 // A failed fetch keeps the keys known before.
 type keySet struct {
@@ -47,6 +48,11 @@ type keySet struct {
 	wg     sync.WaitGroup
 
 	current atomic.Pointer[keys]
+	ready   chan struct{} // closed when the first keys are loaded
+
+	// beforeSend, when not nil, is called by a fetch just before it
+	// decides whether its request revalidates: tests hold it there.
+	beforeSend func()
 
 	mu          sync.Mutex
 	closed      bool
@@ -63,20 +69,25 @@ type keySet struct {
 type fetch struct {
 	done chan struct{}
 	err  error
+
+	// forced asks caches on the way to revalidate (Cache-Control:
+	// no-cache). It may be set until the request is sent; both are
+	// guarded by keySet.mu.
+	forced, sent bool
 }
 
 func newKeySet(src *source, c httpClient, now func() time.Time, cooldown time.Duration) *keySet {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &keySet{src: src, client: c, now: now, cooldown: cooldown, ctx: ctx, cancel: cancel}
+	return &keySet{src: src, client: c, now: now, cooldown: cooldown, ctx: ctx, cancel: cancel, ready: make(chan struct{})}
 }
 
-// start returns the fetch in flight, or starts one. forced fetches ask
-// caches on the way to revalidate (Cache-Control: no-cache). s.mu is held.
+// start returns the fetch in flight, or starts one, forced or not.
+// s.mu is held.
 func (s *keySet) start(forced bool) *fetch {
 	if s.pending != nil {
 		return s.pending
 	}
-	f := &fetch{done: make(chan struct{})}
+	f := &fetch{done: make(chan struct{}), forced: forced}
 	if s.closed {
 		f.err = &introspect.UnavailableError{Reason: "jwt: key set: verifier closed", Err: errClosed}
 		close(f.done)
@@ -86,14 +97,29 @@ func (s *keySet) start(forced bool) *fetch {
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		s.run(f, forced)
+		s.run(f)
 	}()
 	return f
 }
 
+// startForced returns a fetch that revalidates, if it can: a new one, or
+// the one in flight, made forced if its request is not sent yet. When
+// the one in flight was sent without no-cache, it returns that one and
+// false: its answer may come from a cache, and the caller asks again
+// once it is done. s.mu is held.
+func (s *keySet) startForced() (f *fetch, revalidates bool) {
+	if f = s.pending; f == nil {
+		return s.start(true), true
+	}
+	if !f.sent {
+		f.forced = true
+	}
+	return f, f.forced
+}
+
 // run makes fetch f and records its outcome.
-func (s *keySet) run(f *fetch, forced bool) {
-	ks, life, err := s.load(forced)
+func (s *keySet) run(f *fetch) {
+	ks, life, err := s.load(f)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.now()
@@ -103,7 +129,11 @@ func (s *keySet) run(f *fetch, forced bool) {
 		s.lastErr, s.retryAt = err, now.Add(wait)
 		f.err = retryLater(err, wait)
 	} else {
+		first := s.current.Load() == nil
 		s.current.Store(ks)
+		if first {
+			close(s.ready)
+		}
 		s.failures, s.lastErr, s.retryAt = 0, nil, time.Time{}
 		s.refreshAt = now.Add(life - life/4)
 	}
@@ -111,18 +141,25 @@ func (s *keySet) run(f *fetch, forced bool) {
 	close(f.done)
 }
 
-// load fetches and parses the key set, reading the metadata first if
-// needed, and says how long the answer is fresh.
-func (s *keySet) load(forced bool) (*keys, time.Duration, *introspect.UnavailableError) {
-	now := s.now()
-	url, err := s.src.keySetURL(s.ctx, s.client, now)
+// load makes fetch f: it fetches and parses the key set, reading the
+// metadata first if needed, and says how long the answer is fresh.
+func (s *keySet) load(f *fetch) (*keys, time.Duration, *introspect.UnavailableError) {
+	url, err := s.src.keySetURL(s.ctx, s.client, s.now())
 	if err != nil {
 		return nil, 0, asUnavailable(err)
 	}
+	if s.beforeSend != nil {
+		s.beforeSend()
+	}
+	s.mu.Lock()
+	f.sent = true
+	forced := f.forced
+	s.mu.Unlock()
 	var h http.Header
 	if forced {
 		h = http.Header{"Cache-Control": {"no-cache"}}
 	}
+	sentAt := s.now()
 	a, err := s.client.get(s.ctx, "key set", url, h)
 	if err != nil {
 		return nil, 0, asUnavailable(err)
@@ -131,6 +168,9 @@ func (s *keySet) load(forced bool) (*keys, time.Duration, *introspect.Unavailabl
 	if err != nil {
 		return nil, 0, asUnavailable(a.Unavailable("jwt: key set is unusable", err))
 	}
+	// A cache on the way says in Age how old its copy is: the set shows
+	// the issuer's keys as of that much before the request.
+	ks.seen = sentAt.Add(-age(a.Header))
 	return ks, lifetime(a.Header), nil
 }
 
@@ -175,49 +215,123 @@ func awaitFetch(ctx context.Context, f *fetch) error {
 	}
 }
 
-// loaded returns the keys, loading them first when none are: joining the
-// fetch in flight, or starting one when the next attempt is due. Until
-// then it fails at once with the time left as Retry-After.
-func (s *keySet) loaded(ctx context.Context) (*keys, error) {
+// loaded returns the keys. While none are loaded it fails at once, never
+// waiting for a fetch: with the last failure and the time until the next
+// attempt, or, while a fetch is in flight, with a Retry-After of
+// firstRetry. When the next attempt is due and none is in flight, it
+// starts one first.
+func (s *keySet) loaded() (*keys, error) {
 	if ks := s.current.Load(); ks != nil {
 		return ks, nil
 	}
 	s.mu.Lock()
-	f := s.pending
-	if f == nil {
-		if now := s.now(); s.lastErr != nil && now.Before(s.retryAt) {
-			err := retryLater(s.lastErr, s.retryAt.Sub(now))
-			s.mu.Unlock()
-			return nil, err
-		}
-		f = s.start(true)
-	}
-	s.mu.Unlock()
-	if err := awaitFetch(ctx, f); err != nil {
-		return nil, err
-	}
+	defer s.mu.Unlock()
 	if ks := s.current.Load(); ks != nil {
-		return ks, nil
+		return ks, nil // loaded meanwhile
 	}
-	return nil, &introspect.UnavailableError{Reason: "jwt: key set not loaded"}
+	if s.closed {
+		return nil, &introspect.UnavailableError{Reason: "jwt: key set: verifier closed", Err: errClosed}
+	}
+	if s.pending == nil {
+		if now := s.now(); s.lastErr != nil && now.Before(s.retryAt) {
+			return nil, retryLater(s.lastErr, s.retryAt.Sub(now))
+		}
+		s.start(true)
+	}
+	if s.lastErr != nil {
+		return nil, retryLater(s.lastErr, firstRetry)
+	}
+	return nil, &introspect.UnavailableError{Reason: "jwt: key set not loaded yet", RetryAfter: firstRetry}
 }
 
-// refreshForUnknownKID refreshes the key set for a token whose kid it
-// does not hold, unless a token did so within the cooldown: then it
-// reports false at once. Otherwise it waits for the refresh and returns
-// its error.
-func (s *keySet) refreshForUnknownKID(ctx context.Context) (refreshed bool, err error) {
-	s.mu.Lock()
-	now := s.now()
-	if s.unknownSeen && now.Before(s.lastUnknown.Add(s.cooldown)) {
-		s.mu.Unlock()
-		return false, nil
+// waitReady waits until the first keys are loaded, ctx is done or the
+// key set is closed. It starts no fetch.
+func (s *keySet) waitReady(ctx context.Context) error {
+	select {
+	case <-s.ready:
+		return nil
+	default:
 	}
-	s.unknownSeen, s.lastUnknown = true, now
-	f := s.start(true)
-	s.mu.Unlock()
-	return true, awaitFetch(ctx, f)
+	var cause error
+	select {
+	case <-s.ready:
+		return nil
+	case <-ctx.Done():
+		cause = ctx.Err()
+	case <-s.ctx.Done():
+		cause = errClosed
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ue := &introspect.UnavailableError{Reason: "jwt: key set not loaded", Err: cause}
+	if s.lastErr != nil {
+		ue.Reason += ": " + s.lastErr.Reason
+		ue.StatusCode = s.lastErr.StatusCode
+	}
+	return ue
 }
+
+// unknownKID answers for a token whose kid (with alg) the loaded keys do
+// not know, issued at issued (zero when it has no "iat"). It returns the
+// keys that know the kid, or an error: errUnknownKID when a key set seen
+// recently enough lacks it, an *introspect.UnavailableError when none
+// has been seen since the token was issued and none may be fetched now.
+//
+// Outside the cooldown, the token triggers a refresh that revalidates,
+// and waits for it. Within it, nothing is fetched and nobody waits:
+//   - when the last fetch failed, the key set is down: unavailable until
+//     the next attempt;
+//   - when the current keys were seen at least leeway and a second (the
+//     resolution of "iat") after the token was issued, the issuer did not
+//     publish the kid when it signed the token: invalid;
+//   - otherwise the kid may be a key published since the last refresh:
+//     unavailable until the cooldown ends, never invalid, so that a token
+//     with a random kid cannot get a rotated key's tokens refused (and
+//     an invalid answer cached) until the cooldown ends.
+func (s *keySet) unknownKID(ctx context.Context, kid, alg string, issued time.Time, leeway time.Duration) (*keys, error) {
+	s.mu.Lock()
+	if ks := s.current.Load(); ks.knows(kid, alg) {
+		s.mu.Unlock()
+		return ks, nil // a refresh has found it since
+	}
+	now := s.now()
+	if !s.unknownSeen || !now.Before(s.lastUnknown.Add(s.cooldown)) {
+		s.unknownSeen, s.lastUnknown = true, now
+		f, revalidates := s.startForced()
+		s.mu.Unlock()
+		err := awaitFetch(ctx, f)
+		if err == nil && !revalidates {
+			s.mu.Lock()
+			f, _ = s.startForced()
+			s.mu.Unlock()
+			err = awaitFetch(ctx, f)
+		}
+		if err != nil {
+			return nil, err
+		}
+		if ks := s.current.Load(); ks.knows(kid, alg) {
+			return ks, nil
+		}
+		return nil, errUnknownKID
+	}
+	defer s.mu.Unlock()
+	next := s.lastUnknown.Add(s.cooldown)
+	if due := s.due(); due.Before(next) {
+		next = due
+	}
+	wait := next.Sub(now)
+	if s.lastErr != nil {
+		return nil, retryLater(s.lastErr, wait)
+	}
+	if !issued.IsZero() && !s.current.Load().seen.Before(issued.Add(leeway+time.Second)) {
+		return nil, errUnknownKID
+	}
+	return nil, retryLater(errNotRefreshed, wait)
+}
+
+// errNotRefreshed is the cause of an unknown kid's answer within the
+// cooldown: the key set may hold it now, but may not be asked yet.
+var errNotRefreshed = &introspect.UnavailableError{Reason: "jwt: token names a key not in the key set, which may be asked again only once the refresh cooldown ends"}
 
 // due returns when the schedule wants the next fetch.
 // s.mu is held.

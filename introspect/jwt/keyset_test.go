@@ -3,6 +3,7 @@ package jwt
 import (
 	"context"
 	"crypto"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -30,9 +31,19 @@ func isUnavailable(t *testing.T, err error) *introspect.UnavailableError {
 
 // TestUnknownKIDFlood: 10,000 tokens with random unknown kids make one
 // key set fetch per cooldown, and while that fetch is held every other
-// request has already been refused: none waits for it.
+// request has already been answered: none waits for it. The others are
+// unavailable (503, never cached), not invalid: the key set was not seen
+// after they were issued, so one of them may name a key published since.
 func TestUnknownKIDFlood(t *testing.T) {
-	is, clock, v := standardIssuer(t)
+	is := newIssuer(t)
+	is.publish(map[string]crypto.Signer{"k1": rsa1, "e1": ec1})
+	clock := newClock()
+	cfg := testConfig(is, clock)
+	// Starting 10,000 goroutines under -race on a busy machine can take
+	// longer than the default timeout the held fetch would run into.
+	cfg.Timeout = time.Minute
+	v := newTestVerifier(t, cfg)
+	require.NoError(t, refresh(t, v))
 	require.EqualValues(t, 1, is.fetches.Load())
 	<-is.entered
 	now := clock.Now()
@@ -53,7 +64,7 @@ func TestUnknownKIDFlood(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			_, err := v.Verify(context.Background(), tok)
-			if err == errUnknownKIDWait {
+			if errors.Is(err, introspect.ErrUnavailable) {
 				refused.Add(1)
 			}
 			errs <- err
@@ -65,33 +76,145 @@ func TestUnknownKIDFlood(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("no refresh for an unknown kid")
 	}
+	// Checked cheaply: the held fetch must not time out meanwhile.
+	var wrong []error
 	for range n - 1 {
 		select {
 		case err := <-errs:
-			assert.Equal(t, errUnknownKIDWait, err)
+			var ue *introspect.UnavailableError
+			if !errors.As(err, &ue) || ue.RetryAfter != DefaultRefreshCooldown {
+				wrong = append(wrong, err)
+			}
 		case <-time.After(10 * time.Second):
-			t.Fatalf("requests wait behind the held fetch: %d refused so far", refused.Load())
+			t.Fatalf("requests wait behind the held fetch: %d answered so far", refused.Load())
 		}
 	}
+	assert.Empty(t, wrong, "unavailable, Retry-After the cooldown left")
 	assert.EqualValues(t, n-1, refused.Load())
 	assert.EqualValues(t, 2, is.fetches.Load(), "one fetch for 10,000 unknown kids")
 	close(hold)
 	wg.Wait()
 	assert.Equal(t, errUnknownKID, <-errs, "the request that triggered the refresh waited for it")
 
-	// Still within the cooldown: refused at once, no fetch.
+	// Still within the cooldown: unavailable at once, no fetch.
 	clock.Add(DefaultRefreshCooldown - time.Second)
 	_, err := v.Verify(context.Background(), tokens[0])
-	assert.Equal(t, errUnknownKIDWait, err)
+	ue := isUnavailable(t, err)
+	assert.Equal(t, time.Second, ue.RetryAfter)
 	assert.EqualValues(t, 2, is.fetches.Load())
 
-	// Past it: one more fetch.
+	// Past it: one more fetch, and the cooldown starts again.
 	clock.Add(time.Second)
 	_, err = v.Verify(context.Background(), tokens[1])
 	assert.Equal(t, errUnknownKID, err)
 	_, err = v.Verify(context.Background(), tokens[2])
-	assert.Equal(t, errUnknownKIDWait, err)
+	isUnavailable(t, err)
 	assert.EqualValues(t, 3, is.fetches.Load())
+}
+
+// TestUnknownKIDWithinCooldown: within the cooldown, a token with an
+// unknown kid is invalid only when the keys were seen long enough after
+// it was issued that the issuer would have published its key; otherwise
+// it is unavailable until the cooldown ends.
+func TestUnknownKIDWithinCooldown(t *testing.T) {
+	is, clock, v := standardIssuer(t)
+	start := clock.Now()
+	junk := func(iat any) string {
+		return token(map[string]any{"alg": "RS256", "kid": "junk"}, claimsAt(is, clock.Now(), map[string]any{"iat": iat}), func([]byte) []byte { return []byte("x") })
+	}
+	// The first unknown kid uses the refresh, at start.
+	_, err := v.Verify(context.Background(), junk(start.Unix()))
+	require.Equal(t, errUnknownKID, err)
+	require.EqualValues(t, 2, is.fetches.Load())
+	clock.Add(10 * time.Second)
+
+	leeway := introspect.DefaultLeeway
+	for _, tt := range []struct {
+		name    string
+		iat     any // nil: no iat
+		invalid bool
+	}{
+		{"issued at the refresh", start.Unix(), false},
+		{"issued within the leeway before it", start.Add(-leeway).Unix(), false},
+		{"issued the leeway and a second before it", start.Add(-leeway - time.Second).Unix(), true},
+		{"issued an hour before it", start.Add(-time.Hour).Unix(), true},
+		{"issued after it", start.Add(5 * time.Second).Unix(), false},
+		{"no iat", nil, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := v.Verify(context.Background(), junk(tt.iat))
+			if tt.invalid {
+				assert.Equal(t, errUnknownKID, err)
+			} else {
+				ue := isUnavailable(t, err)
+				assert.Equal(t, DefaultRefreshCooldown-10*time.Second, ue.RetryAfter)
+				assert.Zero(t, ue.StatusCode)
+			}
+		})
+	}
+	assert.EqualValues(t, 2, is.fetches.Load(), "no fetch within the cooldown")
+}
+
+// TestRotationAfterRandomKID: a token with a random kid uses the refresh;
+// the issuer then rotates, and a valid token with the new key arrives
+// within the cooldown. It is unavailable (so a Cache stores nothing), and
+// accepted once the cooldown ends — never answered invalid.
+func TestRotationAfterRandomKID(t *testing.T) {
+	is, clock, v := standardIssuer(t)
+	c, err := introspect.NewCache(v, introspect.CacheConfig{Now: clock.Now})
+	require.NoError(t, err)
+	defer c.Close()
+	junk := token(map[string]any{"alg": "RS256", "kid": "junk"}, claimsAt(is, clock.Now(), nil), func([]byte) []byte { return []byte("x") })
+	_, err = c.Verify(context.Background(), junk)
+	require.ErrorIs(t, err, introspect.ErrInvalidToken)
+
+	clock.Add(5 * time.Second)
+	is.publish(map[string]crypto.Signer{"k1": rsa1, "k2": rsa2})
+	tok := token(map[string]any{"alg": "RS256", "kid": "k2"}, claimsAt(is, clock.Now(), nil), signRS(rsa2, crypto.SHA256))
+	_, err = c.Verify(context.Background(), tok)
+	ue := isUnavailable(t, err)
+	assert.Equal(t, DefaultRefreshCooldown-5*time.Second, ue.RetryAfter)
+	assert.EqualValues(t, 2, is.fetches.Load())
+
+	clock.Add(DefaultRefreshCooldown - 5*time.Second)
+	info, err := c.Verify(context.Background(), tok)
+	require.NoError(t, err, "the 503 was not cached, and the cooldown is over")
+	assert.True(t, info.Active)
+	assert.EqualValues(t, 3, is.fetches.Load())
+}
+
+// TestRotationDuringOutage: the issuer rotates while its key set is down.
+// Every token with the new kid is unavailable — the first from the failed
+// refresh, the later ones within the cooldown too, with Retry-After the
+// time until the next attempt — never invalid.
+func TestRotationDuringOutage(t *testing.T) {
+	is, clock, v := standardIssuer(t)
+	is.publish(map[string]crypto.Signer{"k2": rsa2})
+	is.set(func(is *issuer) { is.status = http.StatusServiceUnavailable })
+	tok := token(map[string]any{"alg": "RS256", "kid": "k2"}, claimsAt(is, clock.Now(), nil), signRS(rsa2, crypto.SHA256))
+	_, err := v.Verify(context.Background(), tok)
+	ue := isUnavailable(t, err)
+	assert.Equal(t, http.StatusServiceUnavailable, ue.StatusCode)
+	assert.Equal(t, 7*time.Second, ue.RetryAfter, "the server's Retry-After")
+
+	clock.Add(time.Second)
+	_, err = v.Verify(context.Background(), tok)
+	ue = isUnavailable(t, err)
+	assert.Equal(t, http.StatusServiceUnavailable, ue.StatusCode)
+	assert.Equal(t, 6*time.Second, ue.RetryAfter, "until the schedule's retry")
+
+	// Even a token issued long before the last good refresh: the key set
+	// is down, so it is unavailable.
+	old := token(map[string]any{"alg": "RS256", "kid": "k2"}, claimsAt(is, clock.Now(), map[string]any{"iat": clock.Now().Add(-time.Hour).Unix()}), signRS(rsa2, crypto.SHA256))
+	_, err = v.Verify(context.Background(), old)
+	isUnavailable(t, err)
+	assert.EqualValues(t, 2, is.fetches.Load())
+
+	is.set(func(is *issuer) { is.status = 0 })
+	clock.Add(6 * time.Second)
+	require.NoError(t, refresh(t, v))
+	_, err = v.Verify(context.Background(), tok)
+	assert.NoError(t, err)
 }
 
 // TestUnknownKIDAfterCheapChecks: a token refused by a cheap check never
@@ -151,8 +274,9 @@ func TestRotation(t *testing.T) {
 }
 
 // TestDownAtStart: with the key set down at start, Verify is unavailable
-// (never invalid), fails at once between attempts, and recovers by
-// itself within the cooldown once the key set is back.
+// (never invalid), never waits for a fetch, fails at once between
+// attempts, and recovers by itself within the cooldown once the key set
+// is back.
 func TestDownAtStart(t *testing.T) {
 	is := newIssuer(t)
 	is.publish(map[string]crypto.Signer{"k1": rsa1})
@@ -161,15 +285,18 @@ func TestDownAtStart(t *testing.T) {
 	v := newTestVerifier(t, testConfig(is, clock))
 	tok := rs256(is, clock.Now(), nil)
 
+	// The first request starts a fetch and does not wait for it.
 	_, err := v.Verify(context.Background(), tok)
 	ue := isUnavailable(t, err)
-	assert.Equal(t, http.StatusServiceUnavailable, ue.StatusCode)
+	assert.Equal(t, time.Second, ue.RetryAfter)
+	settle(v)
 	assert.Equal(t, int64(1), is.fetches.Load())
 
-	// Until the next attempt: at once, no fetch, Retry-After the wait
-	// (the server's 7 s, within the cooldown).
+	// Until the next attempt: at once, no fetch, the failure's status,
+	// and Retry-After the wait (the server's 7 s, within the cooldown).
 	_, err = v.Verify(context.Background(), tok)
 	ue = isUnavailable(t, err)
+	assert.Equal(t, http.StatusServiceUnavailable, ue.StatusCode)
 	assert.Equal(t, 7*time.Second, ue.RetryAfter)
 	assert.Equal(t, int64(1), is.fetches.Load())
 
@@ -178,6 +305,7 @@ func TestDownAtStart(t *testing.T) {
 		clock.Add(DefaultRefreshCooldown)
 		_, err = v.Verify(context.Background(), tok)
 		isUnavailable(t, err)
+		settle(v)
 	}
 	assert.Equal(t, int64(7), is.fetches.Load())
 	_, err = v.Verify(context.Background(), tok)
@@ -186,10 +314,74 @@ func TestDownAtStart(t *testing.T) {
 
 	is.set(func(is *issuer) { is.status = 0 })
 	clock.Add(DefaultRefreshCooldown)
+	_, err = v.Verify(context.Background(), tok)
+	isUnavailable(t, err)
+	settle(v)
 	info, err := v.Verify(context.Background(), tok)
 	require.NoError(t, err)
 	assert.True(t, info.Active)
 	assert.Equal(t, int64(8), is.fetches.Load())
+}
+
+// TestFirstLoadNeverQueues: while the first fetch of the key set is held,
+// Verify fails at once as unavailable: no request waits for it, as New
+// promises.
+func TestFirstLoadNeverQueues(t *testing.T) {
+	is := newIssuer(t)
+	is.publish(map[string]crypto.Signer{"k1": rsa1})
+	hold := make(chan struct{})
+	is.set(func(is *issuer) { is.hold = hold })
+	defer close(hold)
+	clock := newClock()
+	v := newTestVerifier(t, testConfig(is, clock))
+	require.NotNil(t, v.keys.refreshIfDue())
+	<-is.entered
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for range 3 {
+		start := time.Now()
+		_, err := v.Verify(ctx, rs256(is, clock.Now(), nil))
+		ue := isUnavailable(t, err)
+		assert.Equal(t, time.Second, ue.RetryAfter)
+		assert.Less(t, time.Since(start), time.Second, "the request waited for the held fetch")
+	}
+	assert.EqualValues(t, 1, is.fetches.Load(), "requests join the fetch in flight, without waiting")
+}
+
+// TestWaitReady: WaitReady returns once the key set has loaded, and with
+// the latest failure when ctx ends first.
+func TestWaitReady(t *testing.T) {
+	is := newIssuer(t)
+	is.publish(map[string]crypto.Signer{"k1": rsa1})
+	is.set(func(is *issuer) { is.status = http.StatusBadGateway })
+	clock := newClock()
+	v := newTestVerifier(t, testConfig(is, clock))
+	isUnavailable(t, refresh(t, v))
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	err := v.WaitReady(ctx)
+	ue := isUnavailable(t, err)
+	assert.Equal(t, http.StatusBadGateway, ue.StatusCode)
+	assert.ErrorIs(t, err, context.Canceled)
+
+	is.set(func(is *issuer) { is.status = 0 })
+	clock.Add(DefaultRefreshCooldown)
+	done := make(chan error, 1)
+	go func() { done <- v.WaitReady(context.Background()) }()
+	require.NoError(t, refresh(t, v))
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("WaitReady did not return once the keys loaded")
+	}
+	require.NoError(t, v.WaitReady(ctx), "loaded: nil even with ctx done")
+
+	closed := newTestVerifier(t, testConfig(is, clock))
+	closed.Close()
+	isUnavailable(t, closed.WaitReady(context.Background()))
 }
 
 // TestDownAtStartScheduled: the schedule, too, asks again within the
@@ -210,8 +402,8 @@ func TestDownAtStartScheduled(t *testing.T) {
 }
 
 // TestDownLater: once loaded, a key set that goes down changes nothing for
-// known keys; an unknown kid is unavailable for the request that asked,
-// and invalid within the cooldown after.
+// known keys; an unknown kid is unavailable, for the request that asked
+// and within the cooldown after.
 func TestDownLater(t *testing.T) {
 	is, clock, v := standardIssuer(t)
 	is.set(func(is *issuer) { is.status = http.StatusBadGateway })
@@ -225,7 +417,7 @@ func TestDownLater(t *testing.T) {
 	_, err = v.Verify(context.Background(), unknown)
 	isUnavailable(t, err)
 	_, err = v.Verify(context.Background(), unknown)
-	assert.Equal(t, errUnknownKIDWait, err)
+	isUnavailable(t, err)
 
 	// A key set that comes back broken is refused too, and the keys kept.
 	is.set(func(is *issuer) { is.status, is.rawKeys = 0, `{"keys": "nope"}` })
@@ -301,6 +493,80 @@ func TestForcedRefreshSendsNoCache(t *testing.T) {
 	clock.Add(DefaultKeySetLifetime)
 	require.NoError(t, refresh(t, v))
 	assert.Equal(t, []string{"", "no-cache", ""}, is.cacheControlRequests())
+}
+
+// TestForcedRefreshJoinsUnsentFetch: an unknown kid that arrives while a
+// scheduled fetch is about to send its request makes that request
+// revalidate: one fetch, sent with no-cache.
+func TestForcedRefreshJoinsUnsentFetch(t *testing.T) {
+	is, clock, v := standardIssuer(t)
+	clock.Add(DefaultKeySetLifetime)
+	hold, held := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	v.keys.beforeSend = func() {
+		once.Do(func() {
+			close(held)
+			<-hold
+		})
+	}
+	f := v.keys.refreshIfDue()
+	require.NotNil(t, f)
+	<-held
+	is.publish(map[string]crypto.Signer{"k1": rsa1, "k2": rsa2})
+	done := make(chan error, 1)
+	go func() {
+		_, err := v.Verify(context.Background(), token(map[string]any{"alg": "RS256", "kid": "k2"}, claimsAt(is, clock.Now(), nil), signRS(rsa2, crypto.SHA256)))
+		done <- err
+	}()
+	require.Eventually(t, func() bool {
+		v.keys.mu.Lock()
+		defer v.keys.mu.Unlock()
+		return f.forced
+	}, 10*time.Second, time.Millisecond, "the unknown kid did not make the pending fetch revalidate")
+	close(hold)
+	require.NoError(t, <-done)
+	assert.Equal(t, []string{"", "no-cache"}, is.cacheControlRequests())
+}
+
+// TestForcedRefreshAfterSentFetch: an unknown kid that arrives while a
+// scheduled fetch is in flight without no-cache waits for it and then
+// asks again, with no-cache: the scheduled answer may be a cache's copy.
+func TestForcedRefreshAfterSentFetch(t *testing.T) {
+	is, clock, v := standardIssuer(t)
+	<-is.entered
+	clock.Add(DefaultKeySetLifetime)
+	hold := make(chan struct{})
+	is.set(func(is *issuer) { is.hold = hold })
+	f := v.keys.refreshIfDue()
+	require.NotNil(t, f)
+	<-is.entered
+	is.set(func(is *issuer) { is.hold = nil })
+	is.publish(map[string]crypto.Signer{"k1": rsa1, "k2": rsa2})
+	done := make(chan error, 1)
+	go func() {
+		_, err := v.Verify(context.Background(), token(map[string]any{"alg": "RS256", "kid": "k3"}, claimsAt(is, clock.Now(), nil), signRS(rsa2, crypto.SHA256)))
+		done <- err
+	}()
+	require.Eventually(t, func() bool {
+		v.keys.mu.Lock()
+		defer v.keys.mu.Unlock()
+		return v.keys.unknownSeen
+	}, 10*time.Second, time.Millisecond)
+	close(hold)
+	assert.Equal(t, errUnknownKID, <-done)
+	assert.Equal(t, []string{"", "", "no-cache"}, is.cacheControlRequests())
+}
+
+// TestAgeDatesTheKeySet: a cache's Age moves back when the key set counts
+// as seen, so a token issued after the cache's copy is not refused.
+func TestAgeDatesTheKeySet(t *testing.T) {
+	is := newIssuer(t)
+	is.publish(map[string]crypto.Signer{"k1": rsa1})
+	is.set(func(is *issuer) { is.age = "600" })
+	clock := newClock()
+	v := newTestVerifier(t, testConfig(is, clock))
+	require.NoError(t, refresh(t, v))
+	assert.Equal(t, clock.Now().Add(-10*time.Minute), v.keys.current.Load().seen)
 }
 
 func TestKeySetBounds(t *testing.T) {
@@ -388,11 +654,10 @@ func TestCloseLeavesNoGoroutine(t *testing.T) {
 	is.publish(map[string]crypto.Signer{"k1": rsa1})
 	v, err := New(Config{JWKSURL: is.jwksURL(), Issuers: []string{is.issuerID}, Audiences: []string{audience}})
 	require.NoError(t, err)
-	select {
-	case <-is.entered:
-	case <-time.After(10 * time.Second):
-		t.Fatal("the schedule did not load the key set")
-	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	require.NoError(t, v.WaitReady(ctx), "the schedule did not load the key set")
+	<-is.entered
 	_, err = v.Verify(context.Background(), rs256(is, time.Now(), nil))
 	require.NoError(t, err)
 	// A fetch held at Close is cancelled, not waited out.

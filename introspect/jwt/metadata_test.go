@@ -19,8 +19,13 @@ func TestMetadataADFS(t *testing.T) {
 	clock := newClock()
 	v := newTestVerifier(t, Config{Issuer: is.issuerID, Audiences: []string{audience}, Now: clock.Now})
 
-	// Keys not loaded, issuers not known: the first token loads both.
-	_, err := v.Verify(context.Background(), rs256(is, clock.Now(), map[string]any{"iss": is.accessTokenIssuer}))
+	// Keys not loaded, issuers not known: the first token starts loading
+	// both, without waiting.
+	tok := rs256(is, clock.Now(), map[string]any{"iss": is.accessTokenIssuer})
+	_, err := v.Verify(context.Background(), tok)
+	isUnavailable(t, err)
+	settle(v)
+	_, err = v.Verify(context.Background(), tok)
 	require.NoError(t, err)
 	_, err = v.Verify(context.Background(), rs256(is, clock.Now(), map[string]any{"iss": is.issuerID}))
 	assert.Equal(t, errIssuer, err, "ADFS's issuer is not its tokens' iss")

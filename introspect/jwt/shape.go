@@ -3,58 +3,93 @@ package jwt
 import (
 	"context"
 	"encoding/base64"
-	"encoding/json"
 	"strings"
 	"time"
 
 	"github.com/tokengate/tokengate/introspect"
 )
 
-// maxHeaderBytes bounds the header LooksLikeJWT decodes.
-const maxHeaderBytes = 1024
-
-// LooksLikeJWT reports whether token has the shape of a signed JWT: three
-// base64url segments, the first decoding to a JSON object with a string
-// "alg". It says nothing about validity. An opaque token costs a
-// three-byte comparison: a JSON object's base64url starts with "eyJ"
-// (`{"`), and an opaque token almost never does; only a token that does
-// is scanned for dots and has its header decoded.
+// LooksLikeJWT reports whether token has the shape of a JWT in compact
+// serialization, signed (JWS) or encrypted (JWE): three or five
+// base64url segments, the first of which decodes to something that
+// opens a JSON object (after any JSON whitespace). It says nothing about
+// validity. Every token a [Verifier] could accept has this shape, and so
+// does every JWE, which the Verifier refuses.
 //
-// A JWE (five segments) does not look like a JWT here. LooksLikeJWT is
-// safe for concurrent use.
+// An opaque token almost always costs one byte comparison: the first
+// character of a JWT is 'e' ('{' encoded) or, for a header that starts
+// with whitespace, 'I' (space), 'C' (tab, line feed) or 'D' (carriage
+// return), which leaves 4 in 64 random tokens to scan for dots. Only a
+// token with two or four dots, all in base64url, has its first segment
+// decoded, and only up to its first byte other than whitespace.
+//
+// LooksLikeJWT is safe for concurrent use.
 func LooksLikeJWT(token string) bool {
-	if len(token) < 5 || token[0] != 'e' || token[1] != 'y' || token[2] != 'J' {
+	if token == "" {
+		return false
+	}
+	switch token[0] {
+	case 'e', 'I', 'C', 'D':
+	default:
 		return false
 	}
 	first := strings.IndexByte(token, '.')
-	if first < 0 || first > maxHeaderBytes {
+	if first <= 0 {
 		return false
 	}
-	rest := token[first+1:]
-	second := strings.IndexByte(rest, '.')
-	if second < 0 || strings.IndexByte(rest[second+1:], '.') >= 0 {
+	if dots := 1 + strings.Count(token[first+1:], "."); dots != 2 && dots != 4 {
 		return false
 	}
-	var buf [maxHeaderBytes]byte
-	n, err := base64.RawURLEncoding.Decode(buf[:], []byte(token[:first]))
-	if err != nil {
-		return false
+	for i := range len(token) {
+		if !compactByte[token[i]] {
+			return false
+		}
 	}
-	var h struct {
-		Alg *string `json:"alg"`
+	return opensObject(token[:first])
+}
+
+// compactByte holds the bytes of a compact serialization: base64url and
+// the dot.
+var compactByte = func() (t [256]bool) {
+	for _, c := range []byte("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.") {
+		t[c] = true
 	}
-	if json.Unmarshal(buf[:n], &h) != nil || h.Alg == nil {
-		return false
+	return t
+}()
+
+// opensObject reports whether the base64url seg decodes to JSON
+// whitespace and then '{', decoding four characters (three bytes) at a
+// time. It decodes leniently: it must say yes to whatever the Verifier's
+// strict decoding would accept.
+func opensObject(seg string) bool {
+	var buf [3]byte
+	for i := 0; i < len(seg); i += 4 {
+		n, err := base64.RawURLEncoding.Decode(buf[:], []byte(seg[i:min(i+4, len(seg))]))
+		if err != nil {
+			return false
+		}
+		for _, c := range buf[:n] {
+			switch c {
+			case ' ', '\t', '\n', '\r':
+			case '{':
+				return true
+			default:
+				return false
+			}
+		}
 	}
-	return true
+	return false
 }
 
 // Fallback is an [introspect.Verifier] for deployments that see both JWT
 // and opaque access tokens: a token that [LooksLikeJWT] is validated by
 // the local Verifier, any other by the opaque one (an RFC 7662
-// Introspector, say). The choice is by shape alone: a JWT the local
-// Verifier refuses is never sent to the other, so a JWT never leaves the
-// resource server.
+// Introspector, say). The choice is by shape alone, and every token the
+// local Verifier could accept has the shape: a JWT it refuses, or a JWE
+// (refused as such), is never sent to the other, so a JWT never leaves
+// the resource server. An opaque token of three or five base64url
+// segments whose first opens a JSON object would be taken for a JWT and
+// refused; opaque tokens are random strings, which almost never are.
 //
 // A Fallback is safe for concurrent use if its Verifiers are.
 type Fallback struct {

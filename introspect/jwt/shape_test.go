@@ -2,7 +2,9 @@ package jwt
 
 import (
 	"context"
+	"crypto"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -22,12 +24,17 @@ func TestLooksLikeJWT(t *testing.T) {
 		{"a JWT", rs256(is, clock.Now(), nil), true},
 		{"opaque", "2YotnFZFEjr1zCsicMWpAA-0123456789abcdefghijk", false},
 		{"opaque with dots", "abc.def.ghi", false},
+		{"opaque with two dots and other characters", "eyJhbGciOiJSUzI1NiJ9.e30.c2ln~", false},
 		{"eyJ without dots", "eyJhbGciOiJSUzI1NiJ9", false},
-		{"JWE", "eyJhbGciOiJSU0EtT0FFUCJ9.a.b.c.d", false},
-		{"header without alg", b64([]byte(`{"typ":"JWT"}`)) + ".e30.c2ln", false},
-		{"header not JSON", "eyJub3Q.e30.c2ln", false},
-		{"alg null", b64([]byte(`{"alg":null}`)) + ".e30.c2ln", false},
-		{"four dots", "eyJhbGciOiJSUzI1NiJ9.a.b.c", false},
+		{"JWE", "eyJhbGciOiJSU0EtT0FFUCJ9.a.b.c.d", true},
+		{"header without alg", b64([]byte(`{"typ":"JWT"}`)) + ".e30.c2ln", true},
+		{"header after whitespace", b64([]byte(" \t\r\n {\"alg\":\"RS256\"}")) + ".e30.c2ln", true},
+		{"header after much whitespace", b64([]byte(strings.Repeat(" ", 100)+`{"alg":"RS256"}`)) + ".e30.c2ln", true},
+		{"header not an object", b64([]byte(`["alg"]`)) + ".e30.c2ln", false},
+		{"header all whitespace", b64([]byte("    ")) + ".e30.c2ln", false},
+		{"header of one character", "e.e30.c2ln", false},
+		{"empty header", ".e30.c2ln", false},
+		{"three dots", "eyJhbGciOiJSUzI1NiJ9.a.b.c", false},
 		{"empty", "", false},
 	} {
 		assert.Equal(t, tt.want, LooksLikeJWT(tt.token), tt.name)
@@ -87,4 +94,27 @@ func TestBehindCache(t *testing.T) {
 		require.NoError(t, err)
 		assert.True(t, info.HasScope(scopeHalland))
 	}
+}
+
+// TestFallbackKeepsJWTs: a validly signed JWT whose header JSON starts
+// with whitespace is accepted locally, so it must not be sent to the
+// opaque verifier; nor is a JWE, which the local Verifier refuses.
+func TestFallbackKeepsJWTs(t *testing.T) {
+	is, clock, v := standardIssuer(t)
+	hdr := b64([]byte(` {"alg":"RS256","kid":"k1"}`))
+	input := hdr + "." + b64(mustJSON(claimsAt(is, clock.Now(), nil)))
+	spaced := input + "." + b64(signRS(rsa1, crypto.SHA256)([]byte(input)))
+	_, err := v.Verify(context.Background(), spaced)
+	require.NoError(t, err, "the local Verifier accepts it")
+
+	var sent []string
+	f := WithFallback(v, introspect.VerifierFunc(func(_ context.Context, token string) (*introspect.TokenInfo, error) {
+		sent = append(sent, token)
+		return nil, introspect.ErrInvalidToken
+	}))
+	_, err = f.Verify(context.Background(), spaced)
+	assert.NoError(t, err)
+	_, err = f.Verify(context.Background(), "eyJhbGciOiJSU0EtT0FFUCIsImVuYyI6IkEyNTZHQ00ifQ.a.b.c.d")
+	assert.Equal(t, errJWE, err)
+	assert.Empty(t, sent, "a JWT was sent to the opaque verifier")
 }

@@ -23,6 +23,7 @@ var (
 	errNotCompact   = invalid("token is not a JWT in compact serialization")
 	errAlphabet     = invalid("token holds a character outside base64url")
 	errNoSignature  = invalid("token has no signature")
+	errEncoding     = invalid("token segment is not canonical base64url (RFC 7515 §2): one token has one string")
 	errHeader       = invalid("token header is not a JSON object of strings")
 	errAlg          = invalid("token is signed with an algorithm that is not allowed")
 	errCrit         = invalid("token header names critical extensions, none of which is supported")
@@ -82,12 +83,30 @@ func split(token string, maxBytes int) (h, p, sig string, err error) {
 	return h, p, sig, nil
 }
 
+// strictBase64URL refuses the encodings of a segment other than the one
+// RFC 7515 §2 defines: unpadded, with the unused low bits of the last
+// character zero.
+var strictBase64URL = base64.RawURLEncoding.Strict()
+
+// decodeSegment decodes one segment of a compact JWS, refusing any text
+// that does not re-encode to itself. Otherwise flipping the unused bits
+// of the last character would make a second string for the same token:
+// another cache key, another entry past a deny list of token strings.
+// The length check catches the CR and LF the decoder skips.
+func decodeSegment(seg string) ([]byte, error) {
+	b, err := strictBase64URL.DecodeString(seg)
+	if err != nil || base64.RawURLEncoding.EncodedLen(len(b)) != len(seg) {
+		return nil, errEncoding
+	}
+	return b, nil
+}
+
 // parseHeader decodes a protected header. Members are matched exactly, as
 // go-jose matches them, so the two read the same alg.
 func parseHeader(seg string) (header, error) {
-	raw, err := base64.RawURLEncoding.DecodeString(seg)
+	raw, err := decodeSegment(seg)
 	if err != nil {
-		return header{}, errHeader
+		return header{}, err
 	}
 	var m map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &m); err != nil || m == nil {

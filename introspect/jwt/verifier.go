@@ -4,9 +4,10 @@ import (
 	"bytes"
 	"cmp"
 	"context"
-	"encoding/base64"
+	"crypto/elliptic"
 	"errors"
 	"fmt"
+	"math/big"
 	"slices"
 	"time"
 
@@ -17,18 +18,57 @@ import (
 
 // The reasons a token is refused once its claims are read.
 var (
-	errNoExp          = invalid(`token has no "exp"`)
-	errExpired        = invalid("token has expired")
-	errNotYetValid    = invalid(`token is not valid yet ("nbf")`)
-	errIssuedLater    = invalid(`token is issued in the future ("iat")`)
-	errIssuer         = invalid("token is from an issuer that is not accepted")
-	errAudience       = invalid("token is not meant for this audience")
-	errUnknownKID     = invalid("token names a key the issuer does not publish")
-	errUnknownKIDWait = invalid("token names a key the issuer does not publish; the key set was refreshed within the cooldown")
-	errKeyMismatch    = invalid("token's key does not fit its algorithm")
-	errAmbiguousKey   = invalid(`token names no key ("kid") and the key set holds several`)
-	errSignature      = invalid("token signature is invalid")
+	errNoExp        = invalid(`token has no "exp"`)
+	errExpired      = invalid("token has expired")
+	errNotYetValid  = invalid(`token is not valid yet ("nbf")`)
+	errIssuedLater  = invalid(`token is issued in the future ("iat")`)
+	errIssuer       = invalid("token is from an issuer that is not accepted")
+	errAudience     = invalid("token is not meant for this audience")
+	errUnknownKID   = invalid("token names a key the issuer does not publish")
+	errKeyMismatch  = invalid("token's key does not fit its algorithm")
+	errNoFittingKey = invalid(`token names no key ("kid") and no key of the key set fits its algorithm`)
+	errAmbiguousKey = invalid(`token names no key ("kid") and several keys of the key set fit its algorithm`)
+	errSignature    = invalid("token signature is invalid")
+	errHighS        = invalid("token's ECDSA signature is not low-s (s > n/2): it has a second form, so it is refused (Config.RequireLowS)")
 )
+
+// The largest s of a low-s ECDSA signature, n/2, for each ES algorithm,
+// big-endian in the curve's size: the size of r and of s in a JWS
+// signature (RFC 7518 §3.4).
+var (
+	halfP256 = halfOrder(elliptic.P256())
+	halfP384 = halfOrder(elliptic.P384())
+	halfP521 = halfOrder(elliptic.P521())
+)
+
+func halfOrder(c elliptic.Curve) []byte {
+	p := c.Params()
+	return new(big.Int).Rsh(p.N, 1).FillBytes(make([]byte, (p.BitSize+7)/8))
+}
+
+// checkLowS refuses an ECDSA signature (r||s) whose s is above n/2:
+// (r, n-s) verifies as well, so without this one token would have two
+// strings. Other algorithms pass; go-jose checks the rest.
+func checkLowS(alg string, sig []byte) error {
+	var half []byte
+	switch alg {
+	case "ES256":
+		half = halfP256
+	case "ES384":
+		half = halfP384
+	case "ES512":
+		half = halfP521
+	default:
+		return nil
+	}
+	if len(sig) != 2*len(half) {
+		return errSignature
+	}
+	if bytes.Compare(sig[len(half):], half) > 0 {
+		return errHighS
+	}
+	return nil
+}
 
 // asymmetric are the algorithms a Verifier can accept, and its default.
 var asymmetric = []string{
@@ -52,6 +92,7 @@ type Verifier struct {
 	algs        []string
 	audiences   []string
 	skipAud     bool
+	allowHighS  bool
 	rfc9068     bool
 	scopeClaims [3]bool
 	leeway      time.Duration
@@ -61,7 +102,9 @@ type Verifier struct {
 
 // New returns a Verifier, or an error when cfg is unusable. It starts
 // fetching the key set in the background and does not wait: until the
-// keys are loaded, Verify fails with an [*introspect.UnavailableError].
+// keys are loaded, Verify fails at once, without waiting for a fetch,
+// with an [*introspect.UnavailableError]. [Verifier.WaitReady] waits for
+// the first keys.
 func New(cfg Config) (*Verifier, error) {
 	v, err := newVerifier(cfg)
 	if err != nil {
@@ -78,12 +121,13 @@ func newVerifier(cfg Config) (*Verifier, error) {
 		return nil, errors.New("jwt: negative Timeout, RefreshCooldown or MaxTokenBytes in Config")
 	}
 	v := &Verifier{
-		audiences: slices.Clone(cfg.Audiences),
-		skipAud:   cfg.InsecureSkipAudienceCheck,
-		rfc9068:   cfg.RFC9068,
-		leeway:    max(cmp.Or(cfg.Leeway, introspect.DefaultLeeway), 0),
-		maxBytes:  cmp.Or(cfg.MaxTokenBytes, DefaultMaxTokenBytes),
-		now:       cfg.Now,
+		audiences:  slices.Clone(cfg.Audiences),
+		skipAud:    cfg.InsecureSkipAudienceCheck,
+		allowHighS: !cfg.RequireLowS,
+		rfc9068:    cfg.RFC9068,
+		leeway:     max(cmp.Or(cfg.Leeway, introspect.DefaultLeeway), 0),
+		maxBytes:   cmp.Or(cfg.MaxTokenBytes, DefaultMaxTokenBytes),
+		now:        cfg.Now,
 	}
 	if v.now == nil {
 		v.now = time.Now
@@ -155,6 +199,14 @@ func newVerifier(cfg Config) (*Verifier, error) {
 	return v, nil
 }
 
+// WaitReady waits until the Verifier's key set has loaded, ctx is done, or
+// the Verifier is closed, and returns nil once it has loaded: before, every
+// Verify is unavailable. It starts no fetch (the schedule [New] starts
+// does), so an application can use it for a readiness probe or to hold
+// back traffic at start. Its error is an [*introspect.UnavailableError]
+// that gives the latest failure, if any, and unwraps to ctx's error.
+func (v *Verifier) WaitReady(ctx context.Context) error { return v.keys.waitReady(ctx) }
+
 // Leeway returns the clock skew the Verifier tolerates past a token's
 // "exp"; an [introspect.Cache] in front of it keeps a result that much
 // past "exp" too, so the two agree. It is [introspect.DefaultLeeway] when
@@ -173,7 +225,7 @@ func (v *Verifier) Close() { v.keys.close() }
 // [introspect.ErrInvalidToken] for a bad token and is an
 // [*introspect.UnavailableError] when the key set cannot be had.
 func (v *Verifier) Verify(ctx context.Context, token string) (*introspect.TokenInfo, error) {
-	hseg, pseg, _, err := split(token, v.maxBytes)
+	hseg, pseg, sseg, err := split(token, v.maxBytes)
 	if err != nil {
 		return nil, err
 	}
@@ -187,9 +239,20 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*introspect.TokenI
 	if v.rfc9068 && !isATJWT(h.typ) {
 		return nil, errTyp
 	}
-	payload, err := base64.RawURLEncoding.DecodeString(pseg)
+	payload, err := decodeSegment(pseg)
 	if err != nil {
-		return nil, errPayload
+		return nil, err
+	}
+	// go-jose decodes the signature leniently and takes either s: both
+	// are checked here, before any key is asked for.
+	sig, err := decodeSegment(sseg)
+	if err != nil {
+		return nil, err
+	}
+	if !v.allowHighS {
+		if err := checkLowS(h.alg, sig); err != nil {
+			return nil, err
+		}
 	}
 	c, err := parseClaims(payload)
 	if err != nil {
@@ -205,7 +268,7 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*introspect.TokenI
 	if issuers != nil && !slices.Contains(issuers, c.iss) {
 		return nil, errIssuer
 	}
-	ks, err := v.keys.loaded(ctx)
+	ks, err := v.keys.loaded()
 	if err != nil {
 		return nil, err
 	}
@@ -215,22 +278,23 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*introspect.TokenI
 
 	key, known := ks.find(h.kid, h.alg)
 	if !known {
-		refreshed, err := v.keys.refreshForUnknownKID(ctx)
-		if !refreshed {
-			return nil, errUnknownKIDWait
+		var issued time.Time
+		if c.hasIAT {
+			issued = c.iat
 		}
-		if err != nil {
+		if ks, err = v.keys.unknownKID(ctx, h.kid, h.alg, issued, v.leeway); err != nil {
 			return nil, err
 		}
-		if key, known = v.keys.current.Load().find(h.kid, h.alg); !known {
-			return nil, errUnknownKID
-		}
+		key, _ = ks.find(h.kid, h.alg)
 	}
 	if key == nil {
-		if h.kid == "" {
-			return nil, errAmbiguousKey
+		switch {
+		case h.kid != "":
+			return nil, errKeyMismatch
+		case ks.fitting(h.alg) == 0:
+			return nil, errNoFittingKey
 		}
-		return nil, errKeyMismatch
+		return nil, errAmbiguousKey
 	}
 
 	jws, err := jose.ParseSignedCompact(token, []jose.SignatureAlgorithm{jose.SignatureAlgorithm(h.alg)})

@@ -73,8 +73,7 @@ func startJWT(t *testing.T) fixture {
 	t.Cleanup(v.Close)
 	// Load the key set before the table's requests, so that every row
 	// finds it loaded, as a running service does.
-	_, err = v.Verify(context.Background(), is.IssueJWT(introspecttest.JWT{Audience: []string{"38890"}}))
-	require.NoError(t, err)
+	require.NoError(t, v.WaitReady(context.Background()))
 
 	u := &jwtUpstream{Verifier: v, issuer: is, names: map[string]string{}, calls: map[string]int{}}
 	var pairs, tokens []string

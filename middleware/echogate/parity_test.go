@@ -573,20 +573,8 @@ func TestCacheHitRechecksRoute(t *testing.T) {
 					down = append(down, status("/v1/token", "down-token"))
 				}
 				assert.Equal(t, 1, f.upstream.callsFor("nope"))
-				if backend.name != "jwt" {
-					assert.Equal(t, []int{503, 503, 503}, down)
-					assert.Equal(t, 3, f.upstream.callsFor("down-token"))
-					return
-				}
-				// A DEPARTURE from DESIGN.md ("its key set down → 503, never
-				// 401"), pinned so that its fix shows here: after a failed
-				// refresh for an unknown kid, introspect/jwt refuses such
-				// tokens as invalid for the rest of the cooldown, and the
-				// cache keeps that answer for its InvalidTTL. The failure
-				// itself is not cached: the second request reaches the
-				// verifier.
-				assert.Equal(t, []int{503, 401, 401}, down)
-				assert.Equal(t, 2, f.upstream.callsFor("down-token"))
+				assert.Equal(t, []int{503, 503, 503}, down)
+				assert.Equal(t, 3, f.upstream.callsFor("down-token"))
 			})
 		}
 	}
