@@ -224,6 +224,7 @@ type Cache struct {
 	shared        SharedTier
 	sealer        sealer
 	sharedTimeout time.Duration
+	sharedBounded bool // the tier honours deadlines: see ContextBounded
 	breaker       *breaker
 	index         sharedIndex
 	stopListen    context.CancelFunc

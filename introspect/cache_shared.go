@@ -43,6 +43,9 @@ func (c *Cache) startShared(cfg CacheConfig) {
 	c.sealer = newSealer(cfg.SharedNamespace, cfg.SharedPepper)
 	c.sharedTimeout = cmp.Or(cfg.SharedTimeout, DefaultSharedTimeout)
 	c.breaker = newBreaker()
+	if b, ok := cfg.Shared.(ContextBounded); ok {
+		c.sharedBounded = b.ContextBounded()
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	c.stopListen = cancel
 	c.listening = make(chan struct{})
@@ -68,6 +71,10 @@ func (c *Cache) fromShared(ctx context.Context, l lookup, cl *call, gen uint64, 
 		if info, stored, err, ok := c.openShared(l, sf, got.value, gen); ok {
 			return info, stored, err, true
 		}
+		// Unreadable or out of time: no claim can be had while it is
+		// there, and this replica's answer will replace it.
+		c.sharedMisses.Add(1)
+		return nil, nil, nil, false
 	}
 	if !got.claimed {
 		claim, err := sharedCall(c, ctx, c.sharedTimeout, func(ctx context.Context) (string, error) {

@@ -36,7 +36,9 @@ type SharedTier interface {
 	// Claim tries to claim key for ttl, so that one replica asks the
 	// authorization server while the others wait for its answer. It
 	// returns a non-empty claim when the caller got it, and "" when another
-	// replica holds one.
+	// replica holds one or a value is stored under key, checked in one
+	// atomic step: a replica that read no value just before another stored
+	// one must not get the claim.
 	Claim(ctx context.Context, key string, ttl time.Duration) (claim string, err error)
 	// Release gives up a claim Claim returned, if it still stands.
 	Release(ctx context.Context, key, claim string) error
@@ -49,6 +51,16 @@ type SharedTier interface {
 	// lost. It returns when ctx ends. The Cache runs it on a goroutine of
 	// its own.
 	Listen(ctx context.Context, invalidated func(key string), subscribed func())
+}
+
+// ContextBounded is implemented by a [SharedTier] that can tell whether
+// its operations end when their context's deadline passes, as go-redis
+// clients with ContextTimeoutEnabled do. When ContextBounded returns true
+// the Cache calls the tier on the request's goroutine, relying on the
+// deadline; otherwise it calls it on a goroutine of its own, so that it can
+// stop waiting at the deadline however long the call takes.
+type ContextBounded interface {
+	ContextBounded() bool
 }
 
 // errSharedOpen is the answer of a shared call the breaker did not let

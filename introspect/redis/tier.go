@@ -64,7 +64,25 @@ func New(client goredis.UniversalClient, cfg Config) (*Tier, error) {
 	return t, nil
 }
 
-var _ introspect.SharedTier = (*Tier)(nil)
+var (
+	_ introspect.SharedTier     = (*Tier)(nil)
+	_ introspect.ContextBounded = (*Tier)(nil)
+)
+
+// ContextBounded reports whether the client ends a command when its
+// context's deadline passes (ContextTimeoutEnabled), so that the Cache
+// can call the Tier without a goroutine per operation.
+func (t *Tier) ContextBounded() bool {
+	switch c := t.client.(type) {
+	case *goredis.Client:
+		return c.Options().ContextTimeoutEnabled
+	case *goredis.ClusterClient:
+		return c.Options().ContextTimeoutEnabled
+	case *goredis.Ring:
+		return c.Options().ContextTimeoutEnabled
+	}
+	return false
+}
 
 func claimKey(key string) string { return key + ":claim" }
 
@@ -90,18 +108,26 @@ func (t *Tier) Set(ctx context.Context, key string, value []byte, ttl time.Durat
 	return t.client.Set(ctx, key, value, ttl).Err()
 }
 
-// Claim sets key's claim, unless one stands, to a random value that only
-// the holder knows.
+// Claim sets key's claim to a random value that only the holder knows,
+// unless a claim stands or a value is stored under key: atomically, so
+// that a replica that missed a value just before another stored it does
+// not ask the authorization server again.
 func (t *Tier) Claim(ctx context.Context, key string, ttl time.Duration) (string, error) {
 	b := make([]byte, 16)
 	_, _ = rand.Read(b) // never fails: crypto/rand panics instead
 	claim := base64.RawURLEncoding.EncodeToString(b)
-	ok, err := t.client.SetNX(ctx, claimKey(key), claim, ttl).Result()
-	if err != nil || !ok {
+	got, err := claimScript.Run(ctx, t.client, []string{key, claimKey(key)}, claim, ttl.Milliseconds()).Int()
+	if err != nil || got == 0 {
 		return "", err
 	}
 	return claim, nil
 }
+
+// claimScript sets the claim KEYS[2] to ARGV[1] for ARGV[2] ms unless it or
+// the value KEYS[1] exists, and returns 1 when it did.
+var claimScript = goredis.NewScript(`if redis.call("EXISTS", KEYS[1]) == 1 then return 0 end
+if redis.call("SET", KEYS[2], ARGV[1], "NX", "PX", ARGV[2]) then return 1 end
+return 0`)
 
 // release deletes a claim only if it is still the caller's: one that
 // expired and was taken by another replica stays.
