@@ -71,6 +71,31 @@ type CacheConfig struct {
 	// Now tells the time for expiry decisions. Nil means [time.Now]. Tests
 	// inject a fake clock here.
 	Now func() time.Time
+
+	// Shared, when not nil, is a second tier the replicas of a service
+	// share, such as Redis (see introspect/redis): a lookup that misses
+	// memory asks it before the authorization server, replicas take turns
+	// so that concurrent first requests for a token make one upstream call
+	// in all, and [Cache.Invalidate] reaches every replica. It holds no
+	// token and no plaintext fact (see [SharedTier]). A failing tier never
+	// fails a request: the Cache carries on with memory and the
+	// authorization server. Nil, the default, keeps everything in memory.
+	Shared SharedTier
+	// SharedNamespace names the backend this Cache verifies against, such
+	// as its issuer or endpoint URL, in every key and sealed value of
+	// Shared: replicas share entries only within a namespace, and one
+	// namespace's values do not open in another. Required with Shared:
+	// printable ASCII without spaces or braces, at most 256 bytes.
+	SharedNamespace string
+	// SharedPepper, when set, is a server secret mixed into the shared
+	// keys and value keys, so that someone who holds a token but not the
+	// pepper cannot find or read its entry in a dump. Every replica of a
+	// namespace needs the same pepper. Nil means none.
+	SharedPepper []byte
+	// SharedTimeout bounds each operation on Shared, whatever its client's
+	// own timeouts. Zero means [DefaultSharedTimeout]; a negative value is
+	// an error.
+	SharedTimeout time.Duration
 }
 
 // CacheStats counts what a [Cache] has done since it was made.
@@ -106,6 +131,36 @@ type CacheStats struct {
 	// Queued is the number of upstream calls waiting, right now, for a
 	// slot (see [CacheConfig.MaxWaiting]).
 	Queued int64
+
+	// The counts below stay zero without [CacheConfig.Shared].
+
+	// SharedHits counts memory misses answered from the shared tier,
+	// including those that waited for another replica's call.
+	SharedHits uint64
+	// SharedMisses counts memory misses the shared tier could not answer,
+	// which went on to the authorization server.
+	SharedMisses uint64
+	// SharedUnreadable counts values in the shared tier that did not open
+	// or decode (tampered, corrupted, or of another namespace or pepper);
+	// each is also a shared miss.
+	SharedUnreadable uint64
+	// SharedErrors counts operations on the shared tier that failed or
+	// timed out.
+	SharedErrors uint64
+	// SharedSkipped counts operations not tried because the tier had
+	// failed repeatedly (the circuit breaker was open).
+	SharedSkipped uint64
+	// LockWaits counts memory misses that waited for another replica's
+	// upstream call.
+	LockWaits uint64
+	// InvalidationsSent counts invalidations announced to the other
+	// replicas; InvalidationsReceived those heard, this replica's own
+	// included.
+	InvalidationsSent, InvalidationsReceived uint64
+	// SharedFlushes counts the times the memory tier was emptied because
+	// the tier's invalidations (re)started, after a gap in which some may
+	// have been lost.
+	SharedFlushes uint64
 }
 
 // Cache is a [Verifier] that remembers the answers of another Verifier, so
@@ -164,6 +219,19 @@ type Cache struct {
 	hits, misses, upstream, invalid, failures, evictions, staleServed paddedCounter
 	rejected, abandoned                                               atomic.Uint64
 	waiting, queued                                                   atomic.Int64
+
+	// The shared tier, when configured: see cache_shared.go.
+	shared        SharedTier
+	sealer        sealer
+	sharedTimeout time.Duration
+	sharedBounded bool // the tier honours deadlines: see ContextBounded
+	breaker       *breaker
+	index         sharedIndex
+	stopListen    context.CancelFunc
+	listening     chan struct{} // closed when Listen has returned
+
+	sharedHits, sharedMisses, sharedUnreadable, sharedErrors, sharedSkipped atomic.Uint64
+	lockWaits, invalidationsSent, invalidationsReceived, sharedFlushes      atomic.Uint64
 }
 
 // paddedCounter keeps each hot counter on its own cache line, so that
@@ -185,8 +253,11 @@ func NewCache(next Verifier, cfg CacheConfig) (*Cache, error) {
 	if next == nil {
 		return nil, errors.New("introspect: cache needs a Verifier to wrap")
 	}
-	if cfg.MaxCost < 0 || cfg.MaxConcurrent < 0 || cfg.MaxWaiting < 0 || cfg.Timeout < 0 {
-		return nil, errors.New("introspect: negative MaxCost, MaxConcurrent, MaxWaiting or Timeout")
+	if cfg.MaxCost < 0 || cfg.MaxConcurrent < 0 || cfg.MaxWaiting < 0 || cfg.Timeout < 0 || cfg.SharedTimeout < 0 {
+		return nil, errors.New("introspect: negative MaxCost, MaxConcurrent, MaxWaiting, Timeout or SharedTimeout")
+	}
+	if cfg.Shared != nil && !validNamespace(cfg.SharedNamespace) {
+		return nil, errors.New("introspect: a shared tier needs a SharedNamespace of printable ASCII without spaces or braces, at most 256 bytes")
 	}
 	c := &Cache{
 		next:       next,
@@ -212,11 +283,19 @@ func NewCache(next Verifier, cfg CacheConfig) (*Cache, error) {
 		// distributed, so it needs no further hashing.
 		KeyToHash: func(key uint64) (uint64, uint64) { return key, 0 },
 		OnEvict:   func(*ristretto.Item[*entry]) { c.evictions.Add(1) },
+		OnExit: func(e *entry) {
+			if e != nil && e.indexed {
+				c.index.remove(e)
+			}
+		},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("introspect: creating cache: %w", err)
 	}
 	c.store = store
+	if cfg.Shared != nil {
+		c.startShared(cfg)
+	}
 	return c, nil
 }
 
@@ -324,6 +403,17 @@ func (c *Cache) fetch(callerCtx context.Context, l lookup, cl *call, settleFirst
 		return e.info, nil, e.err
 	}
 
+	var sf *sharedFill
+	if c.shared != nil {
+		sf = &sharedFill{}
+		info, stored, err, done := c.fromShared(callerCtx, l, cl, gen, sf)
+		if done {
+			c.queued.Add(-1)
+			return info, stored, err
+		}
+		defer c.releaseClaim(callerCtx, sf)
+	}
+
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(callerCtx), c.timeout)
 	defer cancel()
 	select {
@@ -352,20 +442,31 @@ func (c *Cache) fetch(callerCtx context.Context, l lookup, cl *call, settleFirst
 	}
 
 	now := c.clock.Now()
+	var e *entry
+	var ttl, staleTTL time.Duration
 	switch {
 	case err == nil && info.ExpiresAt.IsZero():
-		stored = c.put(l, gen, &entry{info: info}, c.maxTTL, c.maxTTL+c.stale, now)
+		e, ttl, staleTTL = &entry{info: info}, c.maxTTL, c.maxTTL+c.stale
 	case err == nil && info.ExpiresAt.Add(c.leeway).After(now):
 		left := info.ExpiresAt.Add(c.leeway).Sub(now)
-		stored = c.put(l, gen, &entry{info: info}, min(c.maxTTL, left), min(c.maxTTL+c.stale, left), now)
+		e, ttl, staleTTL = &entry{info: info}, min(c.maxTTL, left), min(c.maxTTL+c.stale, left)
 	case err == nil:
 		info, err = nil, invalidToken("token expired")
 		fallthrough
 	case errors.Is(err, ErrInvalidToken):
 		c.invalid.Add(1)
-		stored = c.put(l, gen, &entry{err: err}, c.invalidTTL, c.invalidTTL, now)
+		e, ttl, staleTTL = &entry{err: err}, c.invalidTTL, c.invalidTTL
 	default:
 		c.failures.Add(1)
+	}
+	if e != nil {
+		if sf != nil {
+			e.sharedID, e.indexed = sf.id, true
+		}
+		stored = c.put(l, gen, e, ttl, staleTTL, now)
+		if sf != nil {
+			c.toShared(callerCtx, l, sf, gen, e, ttl, now)
+		}
 	}
 	return info, stored, err
 }
@@ -432,7 +533,18 @@ func (c *Cache) put(l lookup, gen uint64, e *entry, ttl, staleTTL time.Duration,
 	}
 	c.life.RLock()
 	defer c.life.RUnlock()
-	if c.closed || !c.store.Set(l.key, e, e.cost()) {
+	if c.closed {
+		return nil
+	}
+	if e.indexed {
+		// Before the Set: ristretto may reject the entry, and remove it
+		// from the index, at once.
+		c.index.add(e)
+	}
+	if !c.store.Set(l.key, e, e.cost()) {
+		if e.indexed {
+			c.index.remove(e)
+		}
 		return nil
 	}
 	return e
@@ -441,8 +553,22 @@ func (c *Cache) put(l lookup, gen uint64, e *entry, ttl, staleTTL time.Duration,
 // Invalidate forgets what the cache knows about token, for example at
 // logout: the next call for it asks the authorization server again. A call
 // already under way for token is not stopped, but its answer is not stored.
+//
+// With a shared tier, Invalidate also deletes the token's entry there and
+// tells every replica to forget it, within milliseconds; it waits for the
+// tier at most [CacheConfig.SharedTimeout]. When the tier is down the
+// other replicas cannot hear it, but they empty their memory when they
+// hear the tier again.
 func (c *Cache) Invalidate(token string) {
-	sum := tokenSum(token)
+	if c.shared != nil {
+		c.invalidateShared(token)
+	}
+	c.forget(tokenSum(token))
+}
+
+// forget removes what the memory tier holds about the token whose SHA-256
+// is sum, and makes the answers of calls under way unstored.
+func (c *Cache) forget(sum [sha256.Size]byte) {
 	c.invalidation.Lock()
 	defer c.invalidation.Unlock()
 	c.gen++
@@ -474,12 +600,27 @@ func (c *Cache) Stats() CacheStats {
 		Stale:         c.staleServed.Load(),
 		Waiting:       c.waiting.Load(),
 		Queued:        c.queued.Load(),
+
+		SharedHits:            c.sharedHits.Load(),
+		SharedMisses:          c.sharedMisses.Load(),
+		SharedUnreadable:      c.sharedUnreadable.Load(),
+		SharedErrors:          c.sharedErrors.Load(),
+		SharedSkipped:         c.sharedSkipped.Load(),
+		LockWaits:             c.lockWaits.Load(),
+		InvalidationsSent:     c.invalidationsSent.Load(),
+		InvalidationsReceived: c.invalidationsReceived.Load(),
+		SharedFlushes:         c.sharedFlushes.Load(),
 	}
 }
 
 // Close releases the cache's memory and background goroutines. A closed
 // Cache still verifies tokens, sharing concurrent calls, but stores nothing.
 func (c *Cache) Close() {
+	if c.shared != nil {
+		// Before taking life: the listener takes it to apply what it hears.
+		c.stopListen()
+		<-c.listening
+	}
 	c.life.Lock()
 	defer c.life.Unlock()
 	if !c.closed {

@@ -176,3 +176,10 @@ func (cs *calls) discard(sum [sha256.Size]byte) {
 	defer cs.mu.Unlock()
 	delete(cs.m, sum)
 }
+
+// clear removes every call, as discard does for one.
+func (cs *calls) clear() {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	clear(cs.m)
+}

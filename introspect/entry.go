@@ -14,6 +14,12 @@ type entry struct {
 	// staleUntil is when the entry stops being usable at all; past expires
 	// and before it, it serves only when the server is unavailable.
 	staleUntil instant
+	// sharedID names the entry in the shared tier's invalidations: the
+	// leading bytes of its shared key's hash. indexed reports whether the
+	// entry is in the Cache's index by sharedID, as every entry is when
+	// the Cache has a shared tier.
+	sharedID uint64
+	indexed  bool
 }
 
 // typicalEntryCost is the estimated cost of a result with a few scopes and
@@ -27,8 +33,11 @@ const typicalEntryCost = 900
 // with two scopes and an audience is within a few percent of the heap that
 // BenchmarkMemory (in bench/) measures per cached token.
 func (e *entry) cost() int64 {
-	const entrySize, infoSize = 520, 256
+	const entrySize, infoSize, indexSize = 520, 256, 48
 	n := entrySize
+	if e.indexed {
+		n += indexSize
+	}
 	if info := e.info; info != nil {
 		n += infoSize + len(info.ClientID) + len(info.Subject) + len(info.Issuer) + len(info.TokenType)
 		for scope := range info.Scopes.All {

@@ -1,0 +1,175 @@
+// Package redistest runs redis-server processes for tests: each on a free
+// loopback port, without persistence, so that a test can stop, pause and
+// restart its own Redis. Where redis-server is not installed, tests that
+// need it are skipped, except under CI=true, where they fail.
+package redistest
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/tokengate/tokengate/internal/testutil"
+)
+
+// Server is a redis-server process on a loopback port. It is safe for
+// concurrent use.
+type Server struct {
+	// Addr is the server's address, 127.0.0.1:port. It stays the same
+	// across Restart.
+	Addr string
+
+	t    testing.TB
+	path string
+	dir  string
+	args []string
+
+	mu     sync.Mutex
+	cmd    *exec.Cmd
+	exited chan struct{}
+	log    *testutil.SyncBuffer
+}
+
+// Start starts a redis-server with extra arguments, such as
+// "--maxmemory", "1mb", and stops it when the test ends. It skips the test
+// when redis-server is not on PATH, or fails it under CI=true.
+func Start(t testing.TB, extra ...string) *Server {
+	t.Helper()
+	path, err := exec.LookPath("redis-server")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("redis-server is not on PATH, and CI=true: install the Debian package redis-server")
+		}
+		t.Skip("redis-server is not on PATH: install the Debian package redis-server to run this test")
+	}
+	s := &Server{t: t, path: path, dir: t.TempDir()}
+	for attempt := 0; ; attempt++ {
+		port, err := freePort()
+		if err != nil {
+			t.Fatalf("redistest: finding a free port: %v", err)
+		}
+		s.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+		s.args = append([]string{
+			"--port", strconv.Itoa(port), "--bind", "127.0.0.1",
+			"--save", "", "--appendonly", "no", "--dir", s.dir,
+			"--daemonize", "no", "--loglevel", "warning",
+		}, extra...)
+		if err = s.start(); err == nil {
+			break
+		}
+		if attempt == 4 {
+			t.Fatalf("redistest: %v", err)
+		}
+	}
+	t.Cleanup(s.Stop)
+	return s
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// start runs the process and waits until it answers PING.
+func (s *Server) start() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cmd := exec.Command(s.path, s.args...)
+	log := new(testutil.SyncBuffer)
+	cmd.Stdout, cmd.Stderr = log, log
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	s.cmd, s.exited, s.log = cmd, exited, log
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if ping(s.Addr) == nil {
+			return nil
+		}
+		select {
+		case <-exited:
+			return fmt.Errorf("redis-server exited at start: %s", log.String())
+		case <-time.After(10 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			_ = cmd.Process.Kill()
+			<-exited
+			return fmt.Errorf("redis-server did not answer within 10s: %s", log.String())
+		}
+	}
+}
+
+// ping sends PING on a new connection and waits for PONG.
+func ping(addr string) error {
+	conn, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(time.Second))
+	if _, err := conn.Write([]byte("PING\r\n")); err != nil {
+		return err
+	}
+	line, err := bufio.NewReader(conn).ReadString('\n')
+	if err != nil {
+		return err
+	}
+	if strings.TrimSpace(line) != "+PONG" {
+		return fmt.Errorf("unexpected answer to PING: %q", line)
+	}
+	return nil
+}
+
+// Stop kills the server (SIGKILL, as a crash would) and waits until it has
+// exited. Stopping a stopped server does nothing.
+func (s *Server) Stop() {
+	s.mu.Lock()
+	cmd, exited := s.cmd, s.exited
+	s.cmd = nil
+	s.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	_ = cmd.Process.Signal(syscall.SIGCONT) // a paused process must not linger
+	_ = cmd.Process.Kill()
+	<-exited
+}
+
+// Pause stops the process with SIGSTOP: connections stay open, and nothing
+// answers, as with a hung server or a black-holed network.
+func (s *Server) Pause() { s.signal(syscall.SIGSTOP) }
+
+// Resume continues a paused process.
+func (s *Server) Resume() { s.signal(syscall.SIGCONT) }
+
+func (s *Server) signal(sig os.Signal) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd != nil {
+		_ = s.cmd.Process.Signal(sig)
+	}
+}
+
+// Restart stops the server and starts an empty one on the same address,
+// as a Redis without persistence comes back after a crash.
+func (s *Server) Restart() {
+	s.t.Helper()
+	s.Stop()
+	if err := s.start(); err != nil {
+		s.t.Fatalf("redistest: restarting: %v", err)
+	}
+}

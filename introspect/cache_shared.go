@@ -1,0 +1,299 @@
+package introspect
+
+import (
+	"cmp"
+	"context"
+	"encoding/binary"
+	"sync"
+	"time"
+)
+
+// What the Cache does with a shared tier. A memory miss reaches fetch, on
+// a worker, which asks the tier before the authorization server: a value
+// there fills memory with the time it has left. Finding none, the worker
+// claims the key, asks the authorization server, and stores the answer in
+// memory and in the tier before releasing the claim; a worker that finds
+// the key claimed by another replica polls for that replica's answer while
+// the claim stands, for at most the Cache's Timeout, and then asks the
+// authorization server itself. Every call to the tier goes through
+// sharedCall: bounded by SharedTimeout, skipped while the breaker is open,
+// and a failure is a miss.
+//
+// Invalidations arrive by shared key. The index maps each memory entry's
+// sharedID back to the entry, so that the memory tier can forget it; when
+// the tier (re)starts listening, every indexed entry is forgotten, as some
+// invalidations may have been missed.
+
+// sharedFill is what fetch knows about the token in the shared tier.
+type sharedFill struct {
+	key   string
+	id    uint64
+	claim string // the claim this replica holds, or ""
+}
+
+// Polling for another replica's answer starts at pollFirst and doubles up
+// to pollMax between reads.
+const (
+	pollFirst = time.Millisecond
+	pollMax   = 16 * time.Millisecond
+)
+
+func (c *Cache) startShared(cfg CacheConfig) {
+	c.shared = cfg.Shared
+	c.sealer = newSealer(cfg.SharedNamespace, cfg.SharedPepper)
+	c.sharedTimeout = cmp.Or(cfg.SharedTimeout, DefaultSharedTimeout)
+	c.breaker = newBreaker()
+	if b, ok := cfg.Shared.(ContextBounded); ok {
+		c.sharedBounded = b.ContextBounded()
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	c.stopListen = cancel
+	c.listening = make(chan struct{})
+	go func() {
+		defer close(c.listening)
+		c.shared.Listen(ctx, c.invalidated, c.resubscribed)
+	}()
+}
+
+// fromShared looks the token up in the shared tier, waiting for another
+// replica's answer when one is asking the authorization server. done
+// reports that it has the answer (or that every caller gave up); when it
+// has not, sf holds the shared key, and the claim when this replica got
+// it.
+func (c *Cache) fromShared(ctx context.Context, l lookup, cl *call, gen uint64, sf *sharedFill) (info *TokenInfo, stored *entry, err error, done bool) {
+	sf.key, sf.id = c.sealer.key(l.token)
+	got, gotErr := c.sharedGet(ctx, sf.key)
+	if gotErr != nil {
+		c.sharedMisses.Add(1)
+		return nil, nil, nil, false
+	}
+	if got.value != nil {
+		if info, stored, err, ok := c.openShared(l, sf, got.value, gen); ok {
+			return info, stored, err, true
+		}
+		// Unreadable or out of time: no claim can be had while it is
+		// there, and this replica's answer will replace it.
+		c.sharedMisses.Add(1)
+		return nil, nil, nil, false
+	}
+	if !got.claimed {
+		claim, err := sharedCall(c, ctx, c.sharedTimeout, func(ctx context.Context) (string, error) {
+			return c.shared.Claim(ctx, sf.key, c.timeout)
+		})
+		if err != nil || claim != "" {
+			sf.claim = claim
+			c.sharedMisses.Add(1)
+			return nil, nil, nil, false
+		}
+	}
+
+	// Another replica is asking: wait for its answer while its claim
+	// stands, within Timeout.
+	c.lockWaits.Add(1)
+	deadline := time.Now().Add(c.timeout)
+	delay := pollFirst
+	timer := time.NewTimer(delay)
+	defer timer.Stop()
+	for {
+		select {
+		case <-timer.C:
+		case <-cl.abandon:
+			c.abandoned.Add(1)
+			return nil, nil, errAbandoned(), true
+		}
+		got, gotErr := c.sharedGet(ctx, sf.key)
+		if gotErr != nil {
+			break
+		}
+		if got.value != nil {
+			if info, stored, err, ok := c.openShared(l, sf, got.value, gen); ok {
+				return info, stored, err, true
+			}
+			break
+		}
+		if !got.claimed || time.Now().After(deadline) {
+			break
+		}
+		delay = min(2*delay, pollMax)
+		timer.Reset(delay)
+	}
+	c.sharedMisses.Add(1)
+	return nil, nil, nil, false
+}
+
+// sharedValue is what Get found.
+type sharedValue struct {
+	value   []byte
+	claimed bool
+}
+
+func (c *Cache) sharedGet(ctx context.Context, key string) (sharedValue, error) {
+	return sharedCall(c, ctx, c.sharedTimeout, func(ctx context.Context) (sharedValue, error) {
+		v, claimed, err := c.shared.Get(ctx, key)
+		return sharedValue{v, claimed}, err
+	})
+}
+
+// openShared opens a value read from the shared tier and stores its answer
+// in memory for the time it has left, reporting false when it does not
+// open or has no time left.
+func (c *Cache) openShared(l lookup, sf *sharedFill, value []byte, gen uint64) (info *TokenInfo, stored *entry, err error, ok bool) {
+	a, openErr := c.sealer.open(l.token, sf.key, value)
+	if openErr != nil {
+		c.sharedUnreadable.Add(1)
+		return nil, nil, nil, false
+	}
+	now := c.clock.Now()
+	left := a.until().Sub(now)
+	if left <= 0 {
+		return nil, nil, nil, false
+	}
+	info, err = a.answer()
+	e := &entry{info: info, err: err, sharedID: sf.id, indexed: true}
+	var ttl, staleTTL time.Duration
+	if err == nil {
+		staleTTL = c.maxTTL + c.stale
+		if !info.ExpiresAt.IsZero() {
+			exp := info.ExpiresAt.Add(c.leeway).Sub(now)
+			if exp <= 0 {
+				return nil, nil, nil, false
+			}
+			left, staleTTL = min(left, exp), min(staleTTL, exp)
+		}
+		ttl = min(c.maxTTL, left)
+	} else {
+		ttl = min(c.invalidTTL, left)
+		staleTTL = ttl
+	}
+	c.sharedHits.Add(1)
+	return info, c.put(l, gen, e, ttl, staleTTL, now), err, true
+}
+
+// toShared stores e, an answer the authorization server just gave, in the
+// shared tier for ttl, unless the token was invalidated since the fetch
+// began at generation gen.
+func (c *Cache) toShared(ctx context.Context, l lookup, sf *sharedFill, gen uint64, e *entry, ttl time.Duration, now time.Time) {
+	ttl = ttl.Truncate(time.Millisecond)
+	if ttl <= 0 {
+		return
+	}
+	c.invalidation.RLock()
+	current := c.gen == gen
+	c.invalidation.RUnlock()
+	if !current {
+		return
+	}
+	a := sharedAnswer{Until: now.Add(ttl).UnixMilli(), Info: e.info}
+	if e.err != nil {
+		a.Invalid = e.err.Error()
+	}
+	value, err := c.sealer.seal(l.token, sf.key, a)
+	if err != nil {
+		return
+	}
+	_, _ = sharedCall(c, ctx, c.sharedTimeout, func(ctx context.Context) (struct{}, error) {
+		return struct{}{}, c.shared.Set(ctx, sf.key, value, ttl)
+	})
+}
+
+// releaseClaim gives up the claim sf holds, if any.
+func (c *Cache) releaseClaim(ctx context.Context, sf *sharedFill) {
+	if sf.claim == "" {
+		return
+	}
+	_, _ = sharedCall(c, ctx, c.sharedTimeout, func(ctx context.Context) (struct{}, error) {
+		return struct{}{}, c.shared.Release(ctx, sf.key, sf.claim)
+	})
+}
+
+// invalidateShared deletes token's entry from the shared tier and announces
+// it to every replica.
+func (c *Cache) invalidateShared(token string) {
+	key, _ := c.sealer.key(token)
+	_, err := sharedCall(c, context.Background(), c.sharedTimeout, func(ctx context.Context) (struct{}, error) {
+		return struct{}{}, c.shared.Invalidate(ctx, key)
+	})
+	if err == nil {
+		c.invalidationsSent.Add(1)
+	}
+}
+
+// invalidated applies an invalidation another replica (or this one)
+// announced: the memory tier forgets the key's entry.
+func (c *Cache) invalidated(key string) {
+	c.invalidationsReceived.Add(1)
+	id, ok := c.sealer.idOf(key)
+	if !ok {
+		return
+	}
+	if e := c.index.get(id); e != nil {
+		c.forget(e.sum)
+		return
+	}
+	// Nothing in memory, but a call under way must not store what it
+	// fetched before the invalidation.
+	c.invalidation.Lock()
+	c.gen++
+	c.invalidation.Unlock()
+}
+
+// resubscribed empties the memory tier when the shared tier starts
+// listening again, as invalidations sent while it did not may have been
+// missed: what memory holds from before is asked for again.
+func (c *Cache) resubscribed() {
+	c.sharedFlushes.Add(1)
+	c.invalidation.Lock()
+	defer c.invalidation.Unlock()
+	c.gen++
+	c.calls.clear()
+	c.life.RLock()
+	defer c.life.RUnlock()
+	if c.closed {
+		return
+	}
+	for _, e := range c.index.all() {
+		c.store.Del(binary.LittleEndian.Uint64(e.sum[:8]))
+	}
+	c.store.Wait()
+}
+
+// sharedIndex maps a shared key's id to the memory entry stored for it.
+// The zero value is an empty index.
+type sharedIndex struct {
+	mu sync.Mutex
+	m  map[uint64]*entry
+}
+
+func (x *sharedIndex) add(e *entry) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.m == nil {
+		x.m = make(map[uint64]*entry)
+	}
+	x.m[e.sharedID] = e
+}
+
+// remove removes e, unless a newer entry has taken its place.
+func (x *sharedIndex) remove(e *entry) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.m[e.sharedID] == e {
+		delete(x.m, e.sharedID)
+	}
+}
+
+func (x *sharedIndex) get(id uint64) *entry {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return x.m[id]
+}
+
+func (x *sharedIndex) all() []*entry {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	all := make([]*entry, 0, len(x.m))
+	for _, e := range x.m {
+		all = append(all, e)
+	}
+	return all
+}

@@ -1,0 +1,107 @@
+package introspect
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/tokengate/tokengate/scopes"
+)
+
+func TestSealerRoundTripAndSeparation(t *testing.T) {
+	s := newSealer("https://authenticatie.vlaanderen.be/op", []byte("pepper"))
+	token := "a-token-of-43-characters-aaaaaaaaaaaaaaaaaa"
+	key, id := s.key(token)
+	assert.True(t, strings.HasPrefix(key, "tokengate:v1:https://authenticatie.vlaanderen.be/op:{"))
+	assert.NotContains(t, key, Fingerprint(token))
+	got, ok := s.idOf(key)
+	require.True(t, ok)
+	assert.Equal(t, id, got)
+
+	a := sharedAnswer{Until: time.Now().Add(time.Minute).UnixMilli(), Info: &TokenInfo{Active: true, Scopes: scopes.New("MapRequest"), ClientID: "38890"}}
+	value, err := s.seal(token, key, a)
+	require.NoError(t, err)
+	assert.NotContains(t, string(value), "MapRequest")
+	opened, err := s.open(token, key, value)
+	require.NoError(t, err)
+	assert.True(t, opened.Info.HasScope("MapRequest"))
+	assert.Equal(t, "38890", opened.Info.ClientID)
+
+	other := newSealer("https://authenticatie-ti.vlaanderen.be/op", []byte("pepper"))
+	otherKey, _ := other.key(token)
+	assert.NotEqual(t, key, otherKey)
+	_, ok = other.idOf(key)
+	assert.False(t, ok, "a key of another namespace")
+
+	tests := []struct {
+		name       string
+		s          sealer
+		token, key string
+		value      []byte
+	}{
+		{"another namespace", other, token, otherKey, value},
+		{"another pepper", newSealer(s.namespace, []byte("other")), token, key, value},
+		{"no pepper", newSealer(s.namespace, nil), token, key, value},
+		{"another token", s, token + "x", key, value},
+		{"another key", s, token, otherKey, value},
+		{"truncated", s, token, key, value[:10]},
+		{"empty", s, token, key, nil},
+		{"flipped bit", s, token, key, flip(value, len(value)-1)},
+		{"unknown version", s, token, key, flip(value, 0)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := tt.s.open(tt.token, tt.key, tt.value)
+			require.ErrorIs(t, err, errUnreadable)
+		})
+	}
+}
+
+func flip(b []byte, i int) []byte {
+	b = append([]byte(nil), b...)
+	b[i] ^= 1
+	return b
+}
+
+func TestSharedInvalidAnswer(t *testing.T) {
+	_, err := sharedAnswer{Invalid: "introspect: invalid token: token is not active"}.answer()
+	require.ErrorIs(t, err, ErrInvalidToken)
+	assert.NotErrorIs(t, err, ErrUnavailable)
+}
+
+func TestValidNamespace(t *testing.T) {
+	assert.True(t, validNamespace("https://authenticatie.vlaanderen.be/op"))
+	for _, ns := range []string{"", "a b", "a{b}", "tab\t", strings.Repeat("a", 257), "é"} {
+		assert.False(t, validNamespace(ns), ns)
+	}
+}
+
+func TestBreaker(t *testing.T) {
+	b := newBreaker()
+	for range breakerThreshold - 1 {
+		require.True(t, b.allow())
+		b.failure()
+	}
+	require.True(t, b.allow())
+	b.success() // a success resets the count
+	for range breakerThreshold {
+		require.True(t, b.allow())
+		b.failure()
+	}
+	assert.False(t, b.allow(), "open after %d failures in a row", breakerThreshold)
+	// Cooled down: one probe.
+	b.openUntil.Store(b.now() - 1)
+	assert.True(t, b.allow())
+	assert.False(t, b.allow(), "a second probe")
+	b.failure()
+	assert.False(t, b.allow(), "the failed probe reopens it")
+	b.openUntil.Store(b.now() - 1)
+	require.True(t, b.allow())
+	b.success()
+	assert.True(t, b.allow())
+	assert.True(t, b.allow())
+	assert.False(t, b.open())
+}

@@ -1,0 +1,111 @@
+package introspect
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// DefaultSharedTimeout bounds one operation on a [SharedTier] when
+// [CacheConfig.SharedTimeout] is zero.
+const DefaultSharedTimeout = 50 * time.Millisecond
+
+// SharedTier is a store that the replicas of a service share, kept behind
+// a [Cache]'s memory and in front of the authorization server: a token one
+// replica has verified is served by the others from it, and a token one
+// replica invalidates is forgotten by all. introspect/redis implements it
+// on Redis.
+//
+// Keys and values are opaque to the tier. The Cache names an entry by a
+// domain-separated keyed hash of the token, and seals its value with an
+// AEAD whose key is derived from the token, so the tier never sees a token
+// or a fact about one. A key ends with its hash in braces, so that a Redis
+// Cluster keeps the names a tier derives from it in one slot.
+//
+// The Cache bounds every call by [CacheConfig.SharedTimeout] itself and
+// takes a late answer as a failure, stops calling for a while after
+// repeated failures, and never fails a request because of the tier: a
+// failure is a miss. Implementations must still honour ctx, and be safe
+// for concurrent use.
+type SharedTier interface {
+	// Get returns the value stored under key (nil when there is none), and
+	// whether a replica holds a claim on key (see Claim).
+	Get(ctx context.Context, key string) (value []byte, claimed bool, err error)
+	// Set stores value under key for ttl, which is at least a millisecond.
+	Set(ctx context.Context, key string, value []byte, ttl time.Duration) error
+	// Claim tries to claim key for ttl, so that one replica asks the
+	// authorization server while the others wait for its answer. It
+	// returns a non-empty claim when the caller got it, and "" when another
+	// replica holds one or a value is stored under key, checked in one
+	// atomic step: a replica that read no value just before another stored
+	// one must not get the claim.
+	Claim(ctx context.Context, key string, ttl time.Duration) (claim string, err error)
+	// Release gives up a claim Claim returned, if it still stands.
+	Release(ctx context.Context, key, claim string) error
+	// Invalidate deletes the value stored under key and announces key to
+	// every replica's Listen.
+	Invalidate(ctx context.Context, key string) error
+	// Listen calls invalidated with each key any replica announces through
+	// Invalidate, and subscribed each time it starts listening: at first,
+	// and again after any gap during which announcements may have been
+	// lost. It returns when ctx ends. The Cache runs it on a goroutine of
+	// its own.
+	Listen(ctx context.Context, invalidated func(key string), subscribed func())
+}
+
+// ContextBounded is implemented by a [SharedTier] that can tell whether
+// its operations end when their context's deadline passes, as go-redis
+// clients with ContextTimeoutEnabled do. When ContextBounded returns true
+// the Cache calls the tier on the request's goroutine, relying on the
+// deadline; otherwise it calls it on a goroutine of its own, so that it can
+// stop waiting at the deadline however long the call takes.
+type ContextBounded interface {
+	ContextBounded() bool
+}
+
+// errSharedOpen is the answer of a shared call the breaker did not let
+// through.
+var errSharedOpen = errors.New("introspect: shared tier skipped after repeated failures")
+
+// errSharedTimeout is the answer of a shared call that took longer than
+// the configured bound.
+var errSharedTimeout = errors.New("introspect: shared tier did not answer in time")
+
+// sharedResult is what a shared call returns.
+type sharedResult[T any] struct {
+	v   T
+	err error
+}
+
+// sharedCall runs op against the shared tier, bounded by timeout however
+// the tier's client is configured: op runs on a goroutine of its own, and a
+// late answer is dropped. The breaker decides whether op runs at all, and
+// learns from its outcome. parent lends its values, not its cancellation.
+func sharedCall[T any](c *Cache, parent context.Context, timeout time.Duration, op func(context.Context) (T, error)) (T, error) {
+	var zero T
+	if !c.breaker.allow() {
+		c.sharedSkipped.Add(1)
+		return zero, errSharedOpen
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(parent), timeout)
+	done := make(chan sharedResult[T], 1)
+	defer cancel()
+	go func() {
+		v, err := op(ctx)
+		done <- sharedResult[T]{v, err}
+	}()
+	select {
+	case r := <-done:
+		if r.err != nil {
+			c.sharedErrors.Add(1)
+			c.breaker.failure()
+			return zero, r.err
+		}
+		c.breaker.success()
+		return r.v, nil
+	case <-ctx.Done():
+		c.sharedErrors.Add(1)
+		c.breaker.failure()
+		return zero, errSharedTimeout
+	}
+}
