@@ -26,8 +26,16 @@ type Config struct {
 	// Realm is the realm of WWW-Authenticate challenges. Empty means "api".
 	Realm string
 	// Sources are where tokens are looked for, combined with |. Zero means
-	// [FromHeader].
+	// [FromHeader]. [FromCookie] needs Cookie, [FromExtractor] needs
+	// Extractor.
 	Sources Sources
+	// Cookie is the name of the cookie that holds the token with
+	// [FromCookie]. Empty means no cookie.
+	Cookie string
+	// Extractor finds the token with [FromExtractor], from c.Request():
+	// the token, "" for none, or an error for a malformed request (400
+	// invalid_request, the error only logged). Nil means none.
+	Extractor func(r *http.Request) (token string, err error)
 	// MaxTokenLength is the longest token accepted, in bytes. Zero means
 	// 4096; negative is an error.
 	MaxTokenLength int
@@ -49,6 +57,11 @@ type Config struct {
 	// sent none. Zero means 5 s; negative is an error, since every 503
 	// carries one.
 	RetryAfter time.Duration
+	// ResourceMetadata describes the resource for RFC 9728: every
+	// challenge then carries resource_metadata, and
+	// [Middleware.ResourceMetadataHandler] serves the document. Nil means
+	// none.
+	ResourceMetadata *ResourceMetadata
 	// Logger receives a line for each refused request; tokens appear only
 	// as fingerprints. Nil means [slog.Default] at the time of logging.
 	Logger *slog.Logger
@@ -70,16 +83,19 @@ type Middleware struct {
 // configuration is unusable.
 func New(cfg Config) (*Middleware, error) {
 	auth, err := middleware.New(middleware.Config{
-		Verifier:       cfg.Verifier,
-		Realm:          cfg.Realm,
-		Sources:        cfg.Sources,
-		MaxTokenLength: cfg.MaxTokenLength,
-		MaxFormBytes:   cfg.MaxFormBytes,
-		Audiences:      cfg.Audiences,
-		Optional:       cfg.Optional,
-		AllowPreflight: cfg.AllowPreflight,
-		RetryAfter:     cfg.RetryAfter,
-		Logger:         cfg.Logger,
+		Verifier:         cfg.Verifier,
+		Realm:            cfg.Realm,
+		Sources:          cfg.Sources,
+		Cookie:           cfg.Cookie,
+		Extractor:        cfg.Extractor,
+		MaxTokenLength:   cfg.MaxTokenLength,
+		MaxFormBytes:     cfg.MaxFormBytes,
+		Audiences:        cfg.Audiences,
+		Optional:         cfg.Optional,
+		AllowPreflight:   cfg.AllowPreflight,
+		RetryAfter:       cfg.RetryAfter,
+		ResourceMetadata: cfg.ResourceMetadata,
+		Logger:           cfg.Logger,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("echogate: %w", err)
@@ -116,35 +132,46 @@ func (m *Middleware) middleware(p Policy) echo.MiddlewareFunc {
 			if m.skipper(c) {
 				return next(c)
 			}
-			if m.auth.Preflight(c.Request()) {
-				// As in net/http: an Any route would otherwise run the
-				// protected handler without a token.
-				return c.NoContent(http.StatusNoContent)
-			}
-			res, err := m.auth.Authorize(c.Request(), p)
-			if err != nil {
-				return refusal(c, err)
-			}
-			if res.Info != nil {
+			res, err := m.auth.Admit(c.Response(), c.Request(), p)
+			switch {
+			case err != nil:
+				return m.refusal(c, err)
+			case res.Answered:
+				return nil
+			case res.Info != nil:
 				c.SetRequest(res.Request)
-			}
-			if res.Source == FromQuery {
-				c.Response().Header().Set("Cache-Control", "private")
 			}
 			return next(c)
 		}
 	}
 }
 
-// refusal is the Echo error for an error of Authorize. Kept out of the
-// middleware's closure so that the *middleware.Error errors.As fills is
-// allocated only on a refusal.
-func refusal(c echo.Context, err error) error {
+// refusal is the Echo error for an error of Admit, whose headers are set.
+// Kept out of the middleware's closure so that the *middleware.Error
+// errors.As fills is allocated only on a refusal.
+func (m *Middleware) refusal(c echo.Context, err error) error {
 	var e *middleware.Error
-	if errors.As(err, &e) {
-		return httpError(c, e)
+	if !errors.As(err, &e) {
+		return err // not the refusal Admit promises: Echo answers 500
 	}
-	return err // not the refusal Authorize promises: Echo answers 500
+	return &echo.HTTPError{Code: e.Status, Message: e.Body(), Internal: e}
+}
+
+// ResourceMetadataHandler returns the path of the RFC 9728 metadata
+// document of Config.ResourceMetadata and a handler that serves it, ready
+// for Echo's Any (it answers GET, HEAD and OPTIONS itself):
+//
+//	e.Any(gate.ResourceMetadataHandler())
+//
+// See [middleware.Authenticator.ResourceMetadataHandler] for what it
+// answers. Register it outside the protected groups: the document is
+// public. Without Config.ResourceMetadata it returns "" and nil.
+func (m *Middleware) ResourceMetadataHandler() (path string, h echo.HandlerFunc) {
+	path, handler := m.auth.ResourceMetadataHandler()
+	if handler == nil {
+		return "", nil
+	}
+	return path, echo.WrapHandler(handler)
 }
 
 // Token returns the bearer token of the request, found as the middleware

@@ -19,12 +19,19 @@ type PolicyFunc = middleware.PolicyFunc
 type Sources = middleware.Sources
 
 // The token sources, the same as middleware's: [middleware.FromHeader],
-// [middleware.FromForm] and [middleware.FromQuery].
+// [middleware.FromForm], [middleware.FromQuery], [middleware.FromCookie]
+// and [middleware.FromExtractor].
 const (
-	FromHeader = middleware.FromHeader
-	FromForm   = middleware.FromForm
-	FromQuery  = middleware.FromQuery
+	FromHeader    = middleware.FromHeader
+	FromForm      = middleware.FromForm
+	FromQuery     = middleware.FromQuery
+	FromCookie    = middleware.FromCookie
+	FromExtractor = middleware.FromExtractor
 )
+
+// ResourceMetadata is the same as [middleware.ResourceMetadata]: the
+// description of the resource for RFC 9728, for Config.ResourceMetadata.
+type ResourceMetadata = middleware.ResourceMetadata
 
 // AllOf is the same as [middleware.AllOf]: a rule that allows a token
 // holding every one of the given scopes. Its Matching method chooses how
