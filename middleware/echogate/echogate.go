@@ -15,10 +15,11 @@ import (
 )
 
 // Config configures the Echo adapter. Verifier is required; the zero value
-// of every other field is a sensible default. The fields but Skipper are
-// those of [middleware.Config], which says more about each; the net/http
-// middleware's Skipper and ErrorHandler have no place here (Echo's error
-// handler answers refusals).
+// of every other field is a sensible default. The fields but the last four
+// are those of [middleware.Config], which says more about each; the last
+// four are Echo's: the net/http middleware's Skipper and ErrorHandler have
+// Echo-shaped counterparts here, and SuccessHandler and ContextKey are what
+// users of echo-jwt and keyauth know.
 type Config struct {
 	// Verifier checks tokens: usually an [*introspect.Cache] in front of a
 	// backend. Required.
@@ -69,14 +70,41 @@ type Config struct {
 	// no token looked for and no TokenInfo, as in Echo's own middleware.
 	// Nil means never skip. It is the adapter's only skipper.
 	Skipper echomw.Skipper
+	// ErrorHandler, as echo-jwt's, is given each refusal, an
+	// [*echo.HTTPError] whose Internal is the [*middleware.Error] (so
+	// errors.As and errors.Is see both), with the refusal's headers
+	// (WWW-Authenticate, Retry-After, Cache-Control: no-store) already set
+	// on the response; what it returns is the middleware's error. A nil
+	// error means it has answered the request itself; the handler is not
+	// called all the same, since a refusal never turns into access (let
+	// requests without a token through with Optional instead), and when it
+	// wrote nothing, the refusal is returned as without it. Nil returns the
+	// refusal to Echo's error handler.
+	ErrorHandler func(c echo.Context, err error) error
+	// SuccessHandler is called once the middleware has verified a request's
+	// token, before the next handler, with the TokenInfo in the request's
+	// context: on a group's Authenticate, not again on the route's Require
+	// behind it, which only checks the token already verified. It is not
+	// called for anonymous, skipped or preflight requests. Nil means none.
+	SuccessHandler func(c echo.Context)
+	// ContextKey, when not empty, also stores the *introspect.TokenInfo of
+	// each request let through with a token under this key, for c.Get, as
+	// echo-jwt stores its token. [introspect.FromContext] on
+	// c.Request().Context() remains the way that works on every stack, and
+	// costs no allocation; c.Set costs one per request. Empty means the
+	// request's context only.
+	ContextKey string
 }
 
 // Middleware makes Echo middleware that authenticates requests with bearer
 // tokens and authorizes them against per-route policies. It is safe for
 // concurrent use.
 type Middleware struct {
-	auth    *middleware.Authenticator
-	skipper echomw.Skipper
+	auth         *middleware.Authenticator
+	skipper      echomw.Skipper
+	errorHandler func(echo.Context, error) error
+	onSuccess    func(echo.Context)
+	contextKey   string
 }
 
 // New returns the Echo adapter cfg describes, or an error when the
@@ -104,7 +132,10 @@ func New(cfg Config) (*Middleware, error) {
 	if skipper == nil {
 		skipper = echomw.DefaultSkipper
 	}
-	return &Middleware{auth: auth, skipper: skipper}, nil
+	return &Middleware{
+		auth: auth, skipper: skipper,
+		errorHandler: cfg.ErrorHandler, onSuccess: cfg.SuccessHandler, contextKey: cfg.ContextKey,
+	}, nil
 }
 
 // Authenticate returns middleware that lets through requests with a valid
@@ -140,6 +171,12 @@ func (m *Middleware) middleware(p Policy) echo.MiddlewareFunc {
 				return nil
 			case res.Info != nil:
 				c.SetRequest(res.Request)
+				if m.contextKey != "" {
+					c.Set(m.contextKey, res.Info)
+				}
+				if m.onSuccess != nil && res.Source != 0 {
+					m.onSuccess(c)
+				}
 			}
 			return next(c)
 		}
@@ -154,7 +191,14 @@ func (m *Middleware) refusal(c echo.Context, err error) error {
 	if !errors.As(err, &e) {
 		return err // not the refusal Admit promises: Echo answers 500
 	}
-	return &echo.HTTPError{Code: e.Status, Message: e.Body(), Internal: e}
+	he := &echo.HTTPError{Code: e.Status, Message: e.Body(), Internal: e}
+	if m.errorHandler == nil {
+		return he
+	}
+	if err := m.errorHandler(c, he); err != nil || c.Response().Committed {
+		return err
+	}
+	return he // the handler answered nothing: the refusal stands
 }
 
 // ResourceMetadataHandler returns the path of the RFC 9728 metadata
@@ -184,7 +228,7 @@ func (m *Middleware) Token(c echo.Context) (string, bool) {
 
 // HTTPError returns the error with which a handler refuses its request as
 // the middleware would, for err: an error of a call made with the token,
-// such as [introspect.ProfileClient.Profile] (401 invalid_token for
+// such as geosecure.ProfileClient.Profile (401 invalid_token for
 // [introspect.ErrInvalidToken], 503 with Retry-After for anything else), or
 // a [*middleware.Error]. It sets the answer's headers on the response and
 // returns an [*echo.HTTPError] with its status, its [middleware.Body] as
