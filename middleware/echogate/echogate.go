@@ -5,9 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"sync/atomic"
 	"time"
-	"unsafe"
 
 	"github.com/labstack/echo/v4"
 	echomw "github.com/labstack/echo/v4/middleware"
@@ -160,18 +158,8 @@ func (m *Middleware) Require(p Policy) echo.MiddlewareFunc {
 }
 
 func (m *Middleware) middleware(p Policy) echo.MiddlewareFunc {
-	// Echo v4 applies a route's middleware on every request, so without
-	// built each request would allocate the handler below anew: the one
-	// allocation of a cache hit that net/http does not make. next is
-	// usually the same func value every time (the route's handler, or the
-	// handler this middleware returned for it), so the first handler built
-	// is kept and handed out again for it.
-	var built atomic.Pointer[chain]
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
-		if c := built.Load(); c != nil && sameFunc(c.next, next) {
-			return c.handler
-		}
-		h := func(c echo.Context) error {
+		return func(c echo.Context) error {
 			if m.skipper(c) {
 				return next(c)
 			}
@@ -192,34 +180,7 @@ func (m *Middleware) middleware(p Policy) echo.MiddlewareFunc {
 			}
 			return next(c)
 		}
-		if built.Load() == nil {
-			// Only the first: a middleware shared by several routes, or
-			// put outside one that builds a new handler per request, is
-			// not worth a store per request.
-			built.CompareAndSwap(nil, &chain{next: next, handler: h})
-		}
-		return h
 	}
-}
-
-// chain is the handler the middleware built around next.
-type chain struct {
-	// next is kept so that, while the chain is, no other func value can
-	// have its address.
-	next    echo.HandlerFunc
-	handler echo.HandlerFunc
-}
-
-// A func value is one pointer, to the closure: code and captured
-// variables. sameFunc relies on it, and this fails to compile otherwise.
-var _ = [1]struct{}{}[unsafe.Sizeof(echo.HandlerFunc(nil))-unsafe.Sizeof(unsafe.Pointer(nil))]
-
-// sameFunc reports whether f and g are the same func value: the same
-// closure object, so the same code with the same variables. Comparing
-// code pointers (reflect's Pointer) would not do: every closure of one
-// function literal has the same code.
-func sameFunc(f, g echo.HandlerFunc) bool {
-	return *(*unsafe.Pointer)(unsafe.Pointer(&f)) == *(*unsafe.Pointer)(unsafe.Pointer(&g))
 }
 
 // refusal is the Echo error for an error of Admit, whose headers are set.
