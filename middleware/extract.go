@@ -317,10 +317,7 @@ func (a *Authenticator) checkToken(t string) (string, error) {
 	if t == "" {
 		return "", malformed("empty token")
 	}
-	i := 0
-	for i < len(t) && isB64tokenChar(t[i]) {
-		i++
-	}
+	i := b64tokenPrefix(t)
 	if i == 0 {
 		return "", malformed("token is not a valid b64token")
 	}
@@ -331,6 +328,25 @@ func (a *Authenticator) checkToken(t string) (string, error) {
 		return "", malformed("token is not a valid b64token")
 	}
 	return t, nil
+}
+
+// b64tokenPrefix returns the length of t's longest prefix of b64token
+// characters. It looks at eight bytes a round, without a branch between
+// them: a JWT access token is several hundred bytes long, and a byte at a
+// time showed as a third of a cache hit for one.
+func b64tokenPrefix(t string) int {
+	i := 0
+	for ; i+8 <= len(t); i += 8 {
+		s := t[i : i+8]
+		if charClass[s[0]]&charClass[s[1]]&charClass[s[2]]&charClass[s[3]]&
+			charClass[s[4]]&charClass[s[5]]&charClass[s[6]]&charClass[s[7]]&b64tokenChar == 0 {
+			break
+		}
+	}
+	for i < len(t) && isB64tokenChar(t[i]) {
+		i++
+	}
+	return i
 }
 
 // isB64tokenChar reports whether c may appear in a b64token before its

@@ -297,3 +297,44 @@ func FuzzParamNames(f *testing.F) {
 		}
 	})
 }
+
+func TestB64tokenPrefix(t *testing.T) {
+	const long = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.c2lnbmF0dXJl-_~+/"
+	for _, tc := range []struct {
+		in   string
+		want int
+	}{
+		{"", 0},
+		{"a", 1},
+		{"abcdefgh", 8},
+		{"abcdefg=", 7},
+		{"abcdefgh=", 8},
+		{long, len(long)},
+		{long + "==", len(long)},
+		{long[:13] + " " + long[14:], 13},
+		{long[:24] + "\x00" + long[25:], 24},
+		{long[:31] + "é", 31},
+	} {
+		assert.Equal(t, tc.want, b64tokenPrefix(tc.in), "%q", tc.in)
+		// The same as a byte at a time.
+		n := 0
+		for n < len(tc.in) && isB64tokenChar(tc.in[n]) {
+			n++
+		}
+		assert.Equal(t, n, b64tokenPrefix(tc.in), "%q", tc.in)
+	}
+}
+
+func FuzzB64tokenPrefix(f *testing.F) {
+	f.Add("eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiIxIn0.c2ln")
+	f.Add("abc def")
+	f.Fuzz(func(t *testing.T, s string) {
+		n := 0
+		for n < len(s) && isB64tokenChar(s[n]) {
+			n++
+		}
+		if got := b64tokenPrefix(s); got != n {
+			t.Fatalf("b64tokenPrefix(%q) = %d, want %d", s, got, n)
+		}
+	})
+}
