@@ -111,6 +111,7 @@ type server struct {
 	stack   string // "Echo v4" or "net/http"
 	cache   *introspect.Cache
 	demo    *demoServer
+	keys    *jwt.Verifier // the local JWT verifier, if any
 	closers []func() // in the order started; Close calls them in reverse
 }
 
@@ -132,6 +133,19 @@ func newServer(cfg *config, logger *slog.Logger) (_ *server, err error) {
 	backend, err := newBackend(cfg, s.demo, s)
 	if err != nil {
 		return nil, err
+	}
+	if s.keys != nil {
+		// Load the key set before serving, within the upstream timeout. A
+		// wrong issuer or a key set that is down is logged, not fatal:
+		// requests get 503 until the keys load, and they are asked for
+		// again by themselves.
+		ctx, cancel := context.WithTimeout(context.Background(), cmp.Or(cfg.upstreamTimeout, introspect.DefaultTimeout))
+		err := s.keys.WaitReady(ctx)
+		cancel()
+		if err != nil {
+			logger.Error("the key set could not be loaded at start; tokens get 503 until it is",
+				"issuer", cfg.issuer, "jwks_url", cfg.jwksURL, "err", err)
+		}
 	}
 	cacheCfg := introspect.CacheConfig{
 		MaxTTL:        cfg.cacheTTL,
@@ -244,6 +258,7 @@ func newBackend(cfg *config, demo *demoServer, s *server) (introspect.Verifier, 
 		return nil, err
 	}
 	s.onClose(local.Close)
+	s.keys = local
 	if cfg.format == tokenFormatAuto {
 		return jwt.WithFallback(local, opaque), nil
 	}

@@ -62,6 +62,8 @@ type Error struct {
 	// server's own Retry-After when it sent one.
 	RetryAfter time.Duration
 	// Challenge is the WWW-Authenticate value to send; empty for a 503.
+	// With Config.ResourceMetadata, it names the metadata document in a
+	// resource_metadata attribute (RFC 9728 §5.1).
 	Challenge string
 	// Err is the cause. It matches one of [ErrNoToken], [ErrMalformed],
 	// [ErrInsufficientScope], [ErrAudience], [introspect.ErrInvalidToken]
@@ -84,7 +86,9 @@ func (e *Error) Unwrap() error { return e.Err }
 
 // SetHeaders sets the response headers e calls for on h: WWW-Authenticate,
 // Retry-After for a 503, and Cache-Control: no-store (RFC 6750 §3 wants
-// error answers not to be cached).
+// error answers not to be cached). [Authenticator.Admit] has already set
+// them on the refusals it returns; SetHeaders is for an Error made
+// otherwise, such as [Authenticator.ErrorFor]'s.
 func (e *Error) SetHeaders(h http.Header) {
 	if e.Challenge != "" {
 		h.Set("WWW-Authenticate", e.Challenge)
@@ -131,11 +135,12 @@ func retryAfterSeconds(d time.Duration) string {
 }
 
 // challenge builds a Bearer challenge (RFC 6750 §3) with the attributes
-// that have values, in the order realm, error, error_description, scope.
-func challenge(realm, code, description, scope string) string {
+// that have values, in the order realm, error, error_description, scope and
+// resource_metadata (RFC 9728 §5.1).
+func challenge(realm, code, description, scope, resourceMetadata string) string {
 	var b strings.Builder
-	b.Grow(len("Bearer realm=\"\", error=\"\", error_description=\"\", scope=\"\"") +
-		len(realm) + len(code) + len(description) + len(scope))
+	b.Grow(len("Bearer realm=\"\", error=\"\", error_description=\"\", scope=\"\", resource_metadata=\"\"") +
+		len(realm) + len(code) + len(description) + len(scope) + len(resourceMetadata))
 	b.WriteString("Bearer")
 	sep := " "
 	attr := func(name, value string) {
@@ -155,6 +160,9 @@ func challenge(realm, code, description, scope string) string {
 	}
 	if scope != "" {
 		attr("scope", scope)
+	}
+	if resourceMetadata != "" {
+		attr("resource_metadata", resourceMetadata)
 	}
 	return b.String()
 }

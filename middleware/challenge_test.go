@@ -25,8 +25,13 @@ func TestChallenge(t *testing.T) {
 		{"line\r\nX-Injected: 1", "", "", "", `Bearer realm="line??X-Injected: 1"`},
 		{"", "", "", "", `Bearer realm=""`},
 	}
+	// RFC 9728 §5.1: resource_metadata comes after RFC 6750's attributes.
+	const md = "https://api.example/.well-known/oauth-protected-resource/v1/maps"
+	assert.Equal(t, `Bearer realm="api", resource_metadata="`+md+`"`, challenge("api", "", "", "", md))
+	assert.Equal(t, `Bearer realm="api", error="insufficient_scope", error_description="d", scope="MapRequest", resource_metadata="`+md+`"`,
+		challenge("api", "insufficient_scope", "d", "MapRequest", md))
 	for _, tt := range tests {
-		got := challenge(tt.realm, tt.code, tt.desc, tt.scope)
+		got := challenge(tt.realm, tt.code, tt.desc, tt.scope, "")
 		assert.Equal(t, tt.want, got)
 		params, err := parseChallenge(got)
 		require.NoError(t, err, got)
@@ -104,15 +109,18 @@ func parseChallenge(h string) (map[string]string, error) {
 }
 
 func FuzzChallenge(f *testing.F) {
-	f.Add("example", "invalid_token", "expired", "a b")
-	f.Add(`"\`, "", "\r\n", "\x00\x7f\xff")
-	f.Fuzz(func(t *testing.T, realm, code, desc, scope string) {
-		h := challenge(realm, code, desc, scope)
+	f.Add("example", "invalid_token", "expired", "a b", "")
+	f.Add(`"\`, "", "\r\n", "\x00\x7f\xff", `https://x/"\`)
+	f.Add("api", "insufficient_scope", "", "MapRequest", "https://api.example/.well-known/oauth-protected-resource/v1/maps")
+	f.Fuzz(func(t *testing.T, realm, code, desc, scope, resourceMetadata string) {
+		h := challenge(realm, code, desc, scope, resourceMetadata)
 		params, err := parseChallenge(h)
 		if err != nil {
-			t.Fatalf("challenge(%q, %q, %q, %q) = %q does not parse: %v", realm, code, desc, scope, h, err)
+			t.Fatalf("challenge(%q, %q, %q, %q, %q) = %q does not parse: %v", realm, code, desc, scope, resourceMetadata, h, err)
 		}
-		for name, in := range map[string]string{"realm": realm, "error": code, "error_description": desc, "scope": scope} {
+		for name, in := range map[string]string{
+			"realm": realm, "error": code, "error_description": desc, "scope": scope, "resource_metadata": resourceMetadata,
+		} {
 			got, present := params[name]
 			if name != "realm" && in == "" {
 				if present {

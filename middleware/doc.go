@@ -23,8 +23,16 @@
 // A handler that calls the authorization server itself with the token
 // ([Authenticator.Token]) answers a failure as the middleware would with
 // [Authenticator.ErrorFor] and [WriteError]. Adapters to other frameworks
-// make the whole decision with [Authenticator.Authorize], whose error is
-// always an [*Error].
+// call [Authenticator.Admit], which makes the whole decision and sets every
+// response header it calls for; they write a refusal's status and body and
+// call the next handler, nothing more.
+//
+// Tokens come from the Authorization header by default; Config.Sources
+// adds the form body, the query, a cookie ([FromCookie]) and an extractor
+// of the application's ([FromExtractor]), under the same rules. With
+// Config.ResourceMetadata, the resource describes itself as RFC 9728 asks:
+// challenges carry resource_metadata, and
+// [Authenticator.ResourceMetadataHandler] serves the document.
 //
 // The Echo v4 adapter, in package echogate below this one, makes the same
 // decisions in Echo's conventions and names what an Echo application needs

@@ -6,17 +6,24 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"net/textproto"
 	"net/url"
 	"strings"
 )
 
 // Sources is a set of places in a request where a bearer token may travel
-// (RFC 6750 §2). Combine them with |.
+// (RFC 6750 §2, and two more). Combine them with |.
+//
+// Every enabled source is looked at, in the order of the constants: a token
+// found in more than one of them makes the request malformed
+// (invalid_request), and so does a source that holds something that is not
+// a valid token. A source that holds nothing adds nothing.
 type Sources uint8
 
-// The token sources of RFC 6750 §2. In the form body and the query, a
-// parameter's name counts once decoded as [url.ParseQuery] decodes it, so
-// "access%5Ftoken" is the access_token a handler's FormValue would see.
+// The token sources of RFC 6750 §2, a cookie, and an extractor of the
+// application's. In the form body and the query, a parameter's name counts
+// once decoded as [url.ParseQuery] decodes it, so "access%5Ftoken" is the
+// access_token a handler's FormValue would see.
 const (
 	// FromHeader is the Authorization request header field (§2.1), the one
 	// source resource servers must support and the default.
@@ -29,7 +36,33 @@ const (
 	// RFC 6750 discourages it: URIs end up in logs and browser history.
 	// Successful responses to such requests get "Cache-Control: private".
 	FromQuery
+	// FromCookie is the cookie named by Config.Cookie, for browser
+	// applications on the same site behind a backend-for-frontend. Its value
+	// must be a b64token, optionally between double quotes (RFC 6265
+	// §4.1.1); the cookie sent twice (say, once for a parent domain) makes
+	// the request malformed. Cookies are parsed as net/http's
+	// [http.Request.Cookie] parses them, so the token is the value a handler
+	// would read. Successful responses get "Cache-Control: private": shared
+	// caches do not know that a cookie is a credential. A cookie is sent by
+	// the browser on its own, so protect state-changing routes against
+	// cross-site requests, for instance with [http.CrossOriginProtection].
+	FromCookie
+	// FromExtractor is the token Config.Extractor returns, for any other
+	// place: a header of the application's, a WebSocket subprotocol, … It is
+	// held to the rules of the other sources: a b64token no longer than
+	// Config.MaxTokenLength, and not found in another enabled source too.
+	// Successful responses get "Cache-Control: private", since the token's
+	// place is unknown to shared caches.
+	FromExtractor
 )
+
+// allSources are the sources this package knows.
+const allSources = FromHeader | FromForm | FromQuery | FromCookie | FromExtractor
+
+// privateSources are the sources whose successful answers get
+// "Cache-Control: private": the token travels where shared caches do not
+// see a credential (RFC 9111 §3.5 spares only Authorization).
+const privateSources = FromQuery | FromCookie | FromExtractor
 
 // String lists the sources in s, comma-separated.
 func (s Sources) String() string {
@@ -37,7 +70,7 @@ func (s Sources) String() string {
 	for _, src := range []struct {
 		bit  Sources
 		name string
-	}{{FromHeader, "header"}, {FromForm, "form"}, {FromQuery, "query"}} {
+	}{{FromHeader, "header"}, {FromForm, "form"}, {FromQuery, "query"}, {FromCookie, "cookie"}, {FromExtractor, "extractor"}} {
 		if s&src.bit != 0 {
 			names = append(names, src.name)
 		}
@@ -63,7 +96,7 @@ const paramName = "access_token"
 func (a *Authenticator) extract(r *http.Request) (string, Sources, error) {
 	var token string
 	var from Sources
-	for src := FromHeader; src <= FromQuery; src <<= 1 {
+	for src := FromHeader; src <= FromExtractor; src <<= 1 {
 		if a.sources&src == 0 {
 			continue
 		}
@@ -91,8 +124,12 @@ func (a *Authenticator) extractFrom(r *http.Request, src Sources) (string, error
 		return a.fromHeader(r)
 	case FromForm:
 		return a.fromForm(r)
-	default:
+	case FromQuery:
 		return a.fromQuery(r)
+	case FromCookie:
+		return a.fromCookie(r)
+	default:
+		return a.fromExtractor(r)
 	}
 }
 
@@ -165,6 +202,58 @@ func (a *Authenticator) fromForm(r *http.Request) (string, error) {
 // §2.3).
 func (a *Authenticator) fromQuery(r *http.Request) (string, error) {
 	return a.fromParams(r.URL.RawQuery)
+}
+
+// fromCookie reads the cookie named a.cookie from the Cookie header fields,
+// split and trimmed as net/http's readCookies splits and trims them, so that
+// the cookie found is the one [http.Request.Cookie] finds. Unlike it, a
+// cookie of that name whose value is not a valid token is not skipped: it
+// makes the request malformed, as a bad access_token parameter does. Parsing
+// allocates nothing.
+func (a *Authenticator) fromCookie(r *http.Request) (string, error) {
+	var value string
+	found := false
+	for _, line := range r.Header["Cookie"] {
+		for part := range strings.SplitSeq(line, ";") {
+			name, v, _ := strings.Cut(textproto.TrimString(part), "=")
+			if textproto.TrimString(name) != a.cookie {
+				continue
+			}
+			if found {
+				return "", malformed("cookie " + a.cookie + " repeated")
+			}
+			value, found = v, true
+		}
+	}
+	if !found {
+		return "", errNoToken
+	}
+	// RFC 6265 §4.1.1: cookie-value = *cookie-octet / ( DQUOTE *cookie-octet DQUOTE ).
+	if len(value) > 1 && value[0] == '"' && value[len(value)-1] == '"' {
+		value = value[1 : len(value)-1]
+	}
+	return a.checkToken(value)
+}
+
+// extractorError is an error of Config.Extractor. Its text is the fixed,
+// client-safe description; the extractor's own error, which a client must
+// not see, is its cause.
+type extractorError struct{ err error }
+
+func (e *extractorError) Error() string { return "malformed credentials" }
+func (e *extractorError) Unwrap() error { return e.err }
+
+// fromExtractor asks Config.Extractor for the token: an error makes the
+// request malformed, "" means it holds none.
+func (a *Authenticator) fromExtractor(r *http.Request) (string, error) {
+	t, err := a.extractor(r)
+	switch {
+	case err != nil:
+		return "", &extractorError{err}
+	case t == "":
+		return "", errNoToken
+	}
+	return a.checkToken(t)
 }
 
 // fromParams finds the one access_token in form-encoded params.

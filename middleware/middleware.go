@@ -36,7 +36,26 @@ type Config struct {
 	// "api".
 	Realm string
 	// Sources are where tokens are looked for. Zero means [FromHeader].
+	// [FromCookie] needs Cookie and [FromExtractor] needs Extractor; New
+	// refuses either without the other.
 	Sources Sources
+	// Cookie is the name of the cookie that holds the token with
+	// [FromCookie], such as "__Host-access_token" (the __Host- prefix
+	// makes browsers keep the cookie to this host, Secure, Path=/). It
+	// must be an RFC 6265 cookie-name. Empty means no cookie.
+	Cookie string
+	// Extractor finds the token with [FromExtractor], wherever the
+	// application's clients send it. It returns the token, "" when r holds
+	// none there, or an error when what r holds there is malformed: that
+	// request is answered 400 invalid_request with a fixed description,
+	// the error being only logged (so it must not hold the token). The
+	// token it returns is checked as any other: a b64token no longer than
+	// MaxTokenLength, found in no other enabled source. It must not read
+	// what an enabled source reads (the Authorization header with
+	// FromHeader, say): the token would be found twice. It may be called
+	// concurrently, and more than once per request (by
+	// [Authenticator.Token] too). Nil means none.
+	Extractor func(r *http.Request) (token string, err error)
 	// MaxTokenLength is the longest token accepted; a longer one makes the
 	// request malformed before anything else is done with it. Zero means
 	// 4096 bytes. Negative is an error: a token's
@@ -75,9 +94,11 @@ type Config struct {
 	// alone refuses the cross-origin request. False means a preflight is
 	// treated as any other request, so without a token it gets a 401.
 	AllowPreflight bool
-	// ErrorHandler answers refused requests in the net/http middleware.
-	// Nil means [WriteError]. The Echo adapter returns an error to Echo's
-	// error handler instead.
+	// ErrorHandler answers refused requests in the net/http middleware:
+	// it is called with the refusal's headers (WWW-Authenticate,
+	// Retry-After, Cache-Control: no-store) already set on w, and writes
+	// the status and a body. Nil means [WriteError]. The Echo adapter has
+	// its own, with Echo's signature, in echogate.Config.
 	ErrorHandler func(w http.ResponseWriter, r *http.Request, err *Error)
 	// RetryAfter is the Retry-After of a 503 when the authorization server
 	// sent none; it is rounded up to whole seconds, at least 1. Zero means
@@ -85,6 +106,14 @@ type Config struct {
 	// Retry-After, so that clients back off instead of retrying at once
 	// (RFC 9110 allows a 503 without one; this module does not).
 	RetryAfter time.Duration
+	// ResourceMetadata describes the resource for RFC 9728 (OAuth 2.0
+	// Protected Resource Metadata). When set, every challenge (401, 403
+	// and 400) carries resource_metadata="<its URL>", derived from
+	// ResourceMetadata.Resource (see [ResourceMetadata.URL]), and
+	// [Authenticator.ResourceMetadataHandler] serves the document. New
+	// refuses one that breaks RFC 9728 or disagrees with Sources. Nil
+	// means none.
+	ResourceMetadata *ResourceMetadata
 	// Logger receives a line for each refused request, at debug level for
 	// the client's mistakes and at warn level when the authorization server
 	// fails. Tokens appear only as [introspect.Fingerprint]s. Nil means
@@ -102,6 +131,8 @@ type Authenticator struct {
 	verifier       introspect.Verifier
 	realm          string
 	sources        Sources
+	cookie         string
+	extractor      func(*http.Request) (string, error)
 	maxTokenLength int
 	maxFormBytes   int64
 	audiences      []string
@@ -111,6 +142,11 @@ type Authenticator struct {
 	errorHandler   func(http.ResponseWriter, *http.Request, *Error)
 	retryAfter     time.Duration
 	logger         *slog.Logger // nil: slog.Default()
+	// metadata is Config.ResourceMetadata, checked; nil without one.
+	metadata *metadata
+	// resourceMetadata is the resource_metadata attribute of challenges;
+	// "" without Config.ResourceMetadata.
+	resourceMetadata string
 	// noToken is the challenge of a request without a token, built once.
 	noToken string
 }
@@ -121,8 +157,11 @@ func New(cfg Config) (*Authenticator, error) {
 	if cfg.Verifier == nil {
 		return nil, errors.New("middleware: Config.Verifier is required")
 	}
-	if cfg.Sources&^(FromHeader|FromForm|FromQuery) != 0 {
+	if cfg.Sources&^allSources != 0 {
 		return nil, fmt.Errorf("middleware: unknown token sources %#x", uint8(cfg.Sources))
+	}
+	if err := checkSourceSettings(cfg); err != nil {
+		return nil, err
 	}
 	switch {
 	case cfg.MaxTokenLength < 0:
@@ -140,6 +179,8 @@ func New(cfg Config) (*Authenticator, error) {
 		verifier:       cfg.Verifier,
 		realm:          realm,
 		sources:        cmp.Or(cfg.Sources, FromHeader),
+		cookie:         cfg.Cookie,
+		extractor:      cfg.Extractor,
 		maxTokenLength: cmp.Or(cfg.MaxTokenLength, defaultMaxTokenLength),
 		maxFormBytes:   cmp.Or(cfg.MaxFormBytes, defaultMaxFormBytes),
 		audiences:      slices.Clone(cfg.Audiences),
@@ -153,8 +194,34 @@ func New(cfg Config) (*Authenticator, error) {
 	if a.errorHandler == nil {
 		a.errorHandler = WriteError
 	}
-	a.noToken = challenge(a.realm, "", "", "")
+	if cfg.ResourceMetadata != nil {
+		md, err := newMetadata(cfg.ResourceMetadata, a.sources)
+		if err != nil {
+			return nil, err
+		}
+		a.metadata, a.resourceMetadata = md, md.url
+	}
+	a.noToken = challenge(a.realm, "", "", "", a.resourceMetadata)
 	return a, nil
+}
+
+// checkSourceSettings checks that the sources that need a setting have it,
+// and that no such setting is left without its source.
+func checkSourceSettings(cfg Config) error {
+	cookie, extractor := cfg.Sources&FromCookie != 0, cfg.Sources&FromExtractor != 0
+	switch {
+	case cookie && cfg.Cookie == "":
+		return errors.New("middleware: Config.Sources has FromCookie but Config.Cookie names no cookie")
+	case !cookie && cfg.Cookie != "":
+		return errors.New("middleware: Config.Cookie is set but Config.Sources lacks FromCookie")
+	case cookie && strings.ContainsFunc(cfg.Cookie, func(r rune) bool { return r >= 0x80 || !isTchar(byte(r)) }):
+		return fmt.Errorf("middleware: Config.Cookie %q is not a cookie name (an RFC 9110 token)", cfg.Cookie)
+	case extractor && cfg.Extractor == nil:
+		return errors.New("middleware: Config.Sources has FromExtractor but Config.Extractor is nil")
+	case !extractor && cfg.Extractor != nil:
+		return errors.New("middleware: Config.Extractor is set but Config.Sources lacks FromExtractor")
+	}
+	return nil
 }
 
 // Result is what [Authenticator.Authorize] learnt about an allowed request.
@@ -170,12 +237,22 @@ type Result struct {
 	// had already put Info in the request's context, or the request is
 	// anonymous.
 	Source Sources
+	// Answered reports that [Authenticator.Admit] has answered the request
+	// itself (a CORS preflight, with 204 No Content): call no handler.
+	// Request is nil then. Authorize never sets it.
+	Answered bool
 }
 
-// Authorize authenticates r and checks it against p: the whole decision of
-// the middleware, for adapters to other frameworks. A nil p allows any valid
-// token; with a nil p and Config.Optional, a request without a token is
-// allowed anonymously.
+// Authorize authenticates r and checks it against p: the decision of the
+// middleware, and nothing else. A nil p allows any valid token; with a nil p
+// and Config.Optional, a request without a token is allowed anonymously.
+//
+// Adapters to other frameworks call [Authenticator.Admit], not Authorize:
+// Admit also sets the response headers the decision calls for
+// (WWW-Authenticate, Retry-After, Cache-Control) and answers CORS
+// preflights, which Authorize leaves undone. Authorize is for code that
+// wants the decision without answering, such as a test or a check made
+// inside a handler.
 //
 // A refused request gets the zero Result and an error that is always an
 // [*Error], for [errors.As], saying what to answer; an allowed one gets a
@@ -186,8 +263,7 @@ type Result struct {
 // verified again: only the audience list and p are checked. A TokenInfo that
 // another Authenticator or [introspect.NewContext] put there is not trusted;
 // the token is verified as if it were not there. Skipping is the caller's
-// business (Config.Skipper is net/http's, each adapter has its own), and so
-// is answering preflight requests, see [Authenticator.Preflight].
+// business (Config.Skipper is net/http's, each adapter has its own).
 func (a *Authenticator) Authorize(r *http.Request, p Policy) (Result, error) {
 	res, e := a.authorize(r, p)
 	if e != nil {
@@ -216,8 +292,11 @@ func (a *Authenticator) authorize(r *http.Request, p Policy) (Result, *Error) {
 			Challenge: a.noToken, Err: ErrNoToken,
 		}, "")
 	case err != nil:
-		return Result{}, a.refuse(r, a.newError(http.StatusBadRequest, codeInvalidRequest, err.Error(), "",
-			fmt.Errorf("%w: %w", ErrMalformed, err)), "")
+		cause := fmt.Errorf("%w: %w", ErrMalformed, err)
+		if xe := (*extractorError)(nil); errors.As(err, &xe) {
+			cause = fmt.Errorf("%w: Config.Extractor: %w", ErrMalformed, xe.err)
+		}
+		return Result{}, a.refuse(r, a.newError(http.StatusBadRequest, codeInvalidRequest, err.Error(), "", cause), "")
 	}
 
 	info, err := a.verifier.Verify(r.Context(), token)
@@ -297,7 +376,7 @@ func (a *Authenticator) audienceAllowed(info *introspect.TokenInfo) bool {
 func (a *Authenticator) newError(status int, code, description, scope string, cause error) *Error {
 	return &Error{
 		Status: status, Code: code, Description: description, Scope: scope,
-		Challenge: challenge(a.realm, code, description, scope), Err: cause,
+		Challenge: challenge(a.realm, code, description, scope, a.resourceMetadata), Err: cause,
 	}
 }
 
@@ -334,8 +413,8 @@ func (a *Authenticator) refuse(r *http.Request, e *Error, token string) *Error {
 
 // Preflight reports whether r is a CORS preflight that the middleware
 // answers itself, with 204 No Content and without calling the next handler:
-// always false unless Config.AllowPreflight is set. Adapters to other
-// frameworks answer such a request the same way.
+// always false unless Config.AllowPreflight is set. [Authenticator.Admit]
+// answers such a request.
 func (a *Authenticator) Preflight(r *http.Request) bool {
 	return a.allowPreflight && r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != ""
 }
@@ -365,22 +444,12 @@ func (a *Authenticator) handler(next http.Handler, p Policy) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		if a.Preflight(r) {
-			// Passing a preflight on would run the protected handler
-			// without a token wherever the route accepts OPTIONS.
-			w.WriteHeader(http.StatusNoContent)
-			return
-		}
-		res, e := a.authorize(r, p)
-		if e != nil {
+		res, e := a.admit(w, r, p)
+		switch {
+		case e != nil:
 			a.errorHandler(w, r, e)
-			return
+		case !res.Answered:
+			next.ServeHTTP(w, res.Request)
 		}
-		if res.Source == FromQuery {
-			// RFC 6750 §2.3: the URI holds the token, so the answer must
-			// not sit in shared caches.
-			w.Header().Set("Cache-Control", "private")
-		}
-		next.ServeHTTP(w, res.Request)
 	})
 }

@@ -19,9 +19,18 @@ import (
 )
 
 // netHTTPOnly are the fields of middleware.Config that echogate.Config
-// leaves out on purpose: Echo has its own skipper, with the echo.Context,
-// and its error handler answers refusals.
+// leaves out on purpose: Echo has its own skipper and error handler, with
+// the echo.Context.
 var netHTTPOnly = map[string]bool{"Skipper": true, "ErrorHandler": true}
+
+// echoOnly are the fields of echogate.Config that middleware.Config has not,
+// or has with another type, and their types.
+var echoOnly = map[string]reflect.Type{
+	"Skipper":        reflect.TypeFor[echomw.Skipper](),
+	"ErrorHandler":   reflect.TypeFor[func(echo.Context, error) error](),
+	"SuccessHandler": reflect.TypeFor[func(echo.Context)](),
+	"ContextKey":     reflect.TypeFor[string](),
+}
 
 // TestConfigHasEveryAuthenticatorSetting fails when middleware.Config gains
 // a field that echogate.Config lacks, so that an Echo application can set
@@ -40,8 +49,8 @@ func TestConfigHasEveryAuthenticatorSetting(t *testing.T) {
 	}
 	for i := range eg.NumField() {
 		g := eg.Field(i)
-		if g.Name == "Skipper" {
-			assert.Equal(t, reflect.TypeFor[echomw.Skipper](), g.Type)
+		if typ, ok := echoOnly[g.Name]; ok {
+			assert.Equal(t, typ, g.Type, "echogate.Config.%s", g.Name)
 			continue
 		}
 		_, ok := mw.FieldByName(g.Name)

@@ -16,10 +16,12 @@
 //
 // A refused request becomes an [*echo.HTTPError] whose Message is the JSON
 // body ([middleware.Body]) and whose Internal is the [*middleware.Error], so
-// the application's error handler sees the cause. The WWW-Authenticate and
-// Retry-After headers are set on the response before the error is returned,
-// so Echo's default error handler sends them; a custom handler should not
-// reset the response headers. A handler that makes a call of its own with
+// the application's error handler sees the cause. The WWW-Authenticate,
+// Retry-After and Cache-Control headers are set on the response before the
+// error is returned, so Echo's default error handler sends them; a custom
+// handler should not reset the response headers. Config.ErrorHandler, as
+// echo-jwt's, sees the refusal first; Config.SuccessHandler and
+// Config.ContextKey are echo-jwt's too. A handler that makes a call of its own with
 // the token ([Middleware.Token]), such as a profile lookup, answers its
 // failure as the middleware would with [Middleware.HTTPError].
 //

@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/labstack/echo/v4"
 	echomw "github.com/labstack/echo/v4/middleware"
@@ -15,10 +17,11 @@ import (
 )
 
 // Config configures the Echo adapter. Verifier is required; the zero value
-// of every other field is a sensible default. The fields but Skipper are
-// those of [middleware.Config], which says more about each; the net/http
-// middleware's Skipper and ErrorHandler have no place here (Echo's error
-// handler answers refusals).
+// of every other field is a sensible default. The fields but the last four
+// are those of [middleware.Config], which says more about each; the last
+// four are Echo's: the net/http middleware's Skipper and ErrorHandler have
+// Echo-shaped counterparts here, and SuccessHandler and ContextKey are what
+// users of echo-jwt and keyauth know.
 type Config struct {
 	// Verifier checks tokens: usually an [*introspect.Cache] in front of a
 	// backend. Required.
@@ -26,8 +29,16 @@ type Config struct {
 	// Realm is the realm of WWW-Authenticate challenges. Empty means "api".
 	Realm string
 	// Sources are where tokens are looked for, combined with |. Zero means
-	// [FromHeader].
+	// [FromHeader]. [FromCookie] needs Cookie, [FromExtractor] needs
+	// Extractor.
 	Sources Sources
+	// Cookie is the name of the cookie that holds the token with
+	// [FromCookie]. Empty means no cookie.
+	Cookie string
+	// Extractor finds the token with [FromExtractor], from c.Request():
+	// the token, "" for none, or an error for a malformed request (400
+	// invalid_request, the error only logged). Nil means none.
+	Extractor func(r *http.Request) (token string, err error)
 	// MaxTokenLength is the longest token accepted, in bytes. Zero means
 	// 4096; negative is an error.
 	MaxTokenLength int
@@ -49,6 +60,11 @@ type Config struct {
 	// sent none. Zero means 5 s; negative is an error, since every 503
 	// carries one.
 	RetryAfter time.Duration
+	// ResourceMetadata describes the resource for RFC 9728: every
+	// challenge then carries resource_metadata, and
+	// [Middleware.ResourceMetadataHandler] serves the document. Nil means
+	// none.
+	ResourceMetadata *ResourceMetadata
 	// Logger receives a line for each refused request; tokens appear only
 	// as fingerprints. Nil means [slog.Default] at the time of logging.
 	Logger *slog.Logger
@@ -56,30 +72,60 @@ type Config struct {
 	// no token looked for and no TokenInfo, as in Echo's own middleware.
 	// Nil means never skip. It is the adapter's only skipper.
 	Skipper echomw.Skipper
+	// ErrorHandler, as echo-jwt's, is given each refusal, an
+	// [*echo.HTTPError] whose Internal is the [*middleware.Error] (so
+	// errors.As and errors.Is see both), with the refusal's headers
+	// (WWW-Authenticate, Retry-After, Cache-Control: no-store) already set
+	// on the response; what it returns is the middleware's error. A nil
+	// error means it has answered the request itself; the handler is not
+	// called all the same, since a refusal never turns into access (let
+	// requests without a token through with Optional instead), and when it
+	// wrote nothing, the refusal is returned as without it. Nil returns the
+	// refusal to Echo's error handler.
+	ErrorHandler func(c echo.Context, err error) error
+	// SuccessHandler is called once the middleware has verified a request's
+	// token, before the next handler, with the TokenInfo in the request's
+	// context: on a group's Authenticate, not again on the route's Require
+	// behind it, which only checks the token already verified. It is not
+	// called for anonymous, skipped or preflight requests. Nil means none.
+	SuccessHandler func(c echo.Context)
+	// ContextKey, when not empty, also stores the *introspect.TokenInfo of
+	// each request let through with a token under this key, for c.Get, as
+	// echo-jwt stores its token. [introspect.FromContext] on
+	// c.Request().Context() remains the way that works on every stack, and
+	// costs no allocation; c.Set costs one per request. Empty means the
+	// request's context only.
+	ContextKey string
 }
 
 // Middleware makes Echo middleware that authenticates requests with bearer
 // tokens and authorizes them against per-route policies. It is safe for
 // concurrent use.
 type Middleware struct {
-	auth    *middleware.Authenticator
-	skipper echomw.Skipper
+	auth         *middleware.Authenticator
+	skipper      echomw.Skipper
+	errorHandler func(echo.Context, error) error
+	onSuccess    func(echo.Context)
+	contextKey   string
 }
 
 // New returns the Echo adapter cfg describes, or an error when the
 // configuration is unusable.
 func New(cfg Config) (*Middleware, error) {
 	auth, err := middleware.New(middleware.Config{
-		Verifier:       cfg.Verifier,
-		Realm:          cfg.Realm,
-		Sources:        cfg.Sources,
-		MaxTokenLength: cfg.MaxTokenLength,
-		MaxFormBytes:   cfg.MaxFormBytes,
-		Audiences:      cfg.Audiences,
-		Optional:       cfg.Optional,
-		AllowPreflight: cfg.AllowPreflight,
-		RetryAfter:     cfg.RetryAfter,
-		Logger:         cfg.Logger,
+		Verifier:         cfg.Verifier,
+		Realm:            cfg.Realm,
+		Sources:          cfg.Sources,
+		Cookie:           cfg.Cookie,
+		Extractor:        cfg.Extractor,
+		MaxTokenLength:   cfg.MaxTokenLength,
+		MaxFormBytes:     cfg.MaxFormBytes,
+		Audiences:        cfg.Audiences,
+		Optional:         cfg.Optional,
+		AllowPreflight:   cfg.AllowPreflight,
+		RetryAfter:       cfg.RetryAfter,
+		ResourceMetadata: cfg.ResourceMetadata,
+		Logger:           cfg.Logger,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("echogate: %w", err)
@@ -88,7 +134,10 @@ func New(cfg Config) (*Middleware, error) {
 	if skipper == nil {
 		skipper = echomw.DefaultSkipper
 	}
-	return &Middleware{auth: auth, skipper: skipper}, nil
+	return &Middleware{
+		auth: auth, skipper: skipper,
+		errorHandler: cfg.ErrorHandler, onSuccess: cfg.SuccessHandler, contextKey: cfg.ContextKey,
+	}, nil
 }
 
 // Authenticate returns middleware that lets through requests with a valid
@@ -111,40 +160,101 @@ func (m *Middleware) Require(p Policy) echo.MiddlewareFunc {
 }
 
 func (m *Middleware) middleware(p Policy) echo.MiddlewareFunc {
+	// Echo v4 applies a route's middleware on every request, so without
+	// built each request would allocate the handler below anew: the one
+	// allocation of a cache hit that net/http does not make. next is
+	// usually the same func value every time (the route's handler, or the
+	// handler this middleware returned for it), so the first handler built
+	// is kept and handed out again for it.
+	var built atomic.Pointer[chain]
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
-		return func(c echo.Context) error {
+		if c := built.Load(); c != nil && sameFunc(c.next, next) {
+			return c.handler
+		}
+		h := func(c echo.Context) error {
 			if m.skipper(c) {
 				return next(c)
 			}
-			if m.auth.Preflight(c.Request()) {
-				// As in net/http: an Any route would otherwise run the
-				// protected handler without a token.
-				return c.NoContent(http.StatusNoContent)
-			}
-			res, err := m.auth.Authorize(c.Request(), p)
-			if err != nil {
-				return refusal(c, err)
-			}
-			if res.Info != nil {
+			res, err := m.auth.Admit(c.Response(), c.Request(), p)
+			switch {
+			case err != nil:
+				return m.refusal(c, err)
+			case res.Answered:
+				return nil
+			case res.Info != nil:
 				c.SetRequest(res.Request)
-			}
-			if res.Source == FromQuery {
-				c.Response().Header().Set("Cache-Control", "private")
+				if m.contextKey != "" {
+					c.Set(m.contextKey, res.Info)
+				}
+				if m.onSuccess != nil && res.Source != 0 {
+					m.onSuccess(c)
+				}
 			}
 			return next(c)
 		}
+		if built.Load() == nil {
+			// Only the first: a middleware shared by several routes, or
+			// put outside one that builds a new handler per request, is
+			// not worth a store per request.
+			built.CompareAndSwap(nil, &chain{next: next, handler: h})
+		}
+		return h
 	}
 }
 
-// refusal is the Echo error for an error of Authorize. Kept out of the
-// middleware's closure so that the *middleware.Error errors.As fills is
-// allocated only on a refusal.
-func refusal(c echo.Context, err error) error {
+// chain is the handler the middleware built around next.
+type chain struct {
+	// next is kept so that, while the chain is, no other func value can
+	// have its address.
+	next    echo.HandlerFunc
+	handler echo.HandlerFunc
+}
+
+// A func value is one pointer, to the closure: code and captured
+// variables. sameFunc relies on it, and this fails to compile otherwise.
+var _ = [1]struct{}{}[unsafe.Sizeof(echo.HandlerFunc(nil))-unsafe.Sizeof(unsafe.Pointer(nil))]
+
+// sameFunc reports whether f and g are the same func value: the same
+// closure object, so the same code with the same variables. Comparing
+// code pointers (reflect's Pointer) would not do: every closure of one
+// function literal has the same code.
+func sameFunc(f, g echo.HandlerFunc) bool {
+	return *(*unsafe.Pointer)(unsafe.Pointer(&f)) == *(*unsafe.Pointer)(unsafe.Pointer(&g))
+}
+
+// refusal is the Echo error for an error of Admit, whose headers are set.
+// Kept out of the middleware's closure so that the *middleware.Error
+// errors.As fills is allocated only on a refusal.
+func (m *Middleware) refusal(c echo.Context, err error) error {
 	var e *middleware.Error
-	if errors.As(err, &e) {
-		return httpError(c, e)
+	if !errors.As(err, &e) {
+		return err // not the refusal Admit promises: Echo answers 500
 	}
-	return err // not the refusal Authorize promises: Echo answers 500
+	he := &echo.HTTPError{Code: e.Status, Message: e.Body(), Internal: e}
+	if m.errorHandler == nil {
+		return he
+	}
+	if err := m.errorHandler(c, he); err != nil || c.Response().Committed {
+		return err
+	}
+	return he // the handler answered nothing: the refusal stands
+}
+
+// ResourceMetadataHandler returns the path of the RFC 9728 metadata
+// document of Config.ResourceMetadata and a handler that serves it, ready
+// for Echo's Any (it answers GET, HEAD and OPTIONS itself):
+//
+//	e.Any(gate.ResourceMetadataHandler())
+//
+// See [middleware.Authenticator.ResourceMetadataHandler] for what it
+// answers. Register it outside the protected groups: the document is
+// public. Without Config.ResourceMetadata it returns "" and nil.
+func (m *Middleware) ResourceMetadataHandler() (path string, h echo.HandlerFunc) {
+	path, handler := m.auth.ResourceMetadataHandler()
+	if handler == nil {
+		return "", nil
+	}
+	return path, echo.WrapHandler(handler)
 }
 
 // Token returns the bearer token of the request, found as the middleware
@@ -157,7 +267,7 @@ func (m *Middleware) Token(c echo.Context) (string, bool) {
 
 // HTTPError returns the error with which a handler refuses its request as
 // the middleware would, for err: an error of a call made with the token,
-// such as [introspect.ProfileClient.Profile] (401 invalid_token for
+// such as geosecure.ProfileClient.Profile (401 invalid_token for
 // [introspect.ErrInvalidToken], 503 with Retry-After for anything else), or
 // a [*middleware.Error]. It sets the answer's headers on the response and
 // returns an [*echo.HTTPError] with its status, its [middleware.Body] as

@@ -19,21 +19,32 @@ type PolicyFunc = middleware.PolicyFunc
 type Sources = middleware.Sources
 
 // The token sources, the same as middleware's: [middleware.FromHeader],
-// [middleware.FromForm] and [middleware.FromQuery].
+// [middleware.FromForm], [middleware.FromQuery], [middleware.FromCookie]
+// and [middleware.FromExtractor].
 const (
-	FromHeader = middleware.FromHeader
-	FromForm   = middleware.FromForm
-	FromQuery  = middleware.FromQuery
+	FromHeader    = middleware.FromHeader
+	FromForm      = middleware.FromForm
+	FromQuery     = middleware.FromQuery
+	FromCookie    = middleware.FromCookie
+	FromExtractor = middleware.FromExtractor
 )
+
+// ScopeRule is the same as [middleware.ScopeRule]: the Policy of a route
+// that needs scopes, as [AllOf] and [AnyOf] make it.
+type ScopeRule = middleware.ScopeRule
+
+// ResourceMetadata is the same as [middleware.ResourceMetadata]: the
+// description of the resource for RFC 9728, for Config.ResourceMetadata.
+type ResourceMetadata = middleware.ResourceMetadata
 
 // AllOf is the same as [middleware.AllOf]: a rule that allows a token
 // holding every one of the given scopes. Its Matching method chooses how
 // scopes compare ([github.com/tokengate/tokengate/scopes.Wildcard], …).
-func AllOf(scope ...string) middleware.ScopeRule { return middleware.AllOf(scope...) }
+func AllOf(scope ...string) ScopeRule { return middleware.AllOf(scope...) }
 
 // AnyOf is the same as [middleware.AnyOf]: a rule that allows a token
 // holding at least one of the given scopes.
-func AnyOf(scope ...string) middleware.ScopeRule { return middleware.AnyOf(scope...) }
+func AnyOf(scope ...string) ScopeRule { return middleware.AnyOf(scope...) }
 
 // Every is the same as [middleware.Every]: a Policy that allows a token only
 // when every one of policies does.

@@ -6,6 +6,7 @@ import (
 	"crypto/rsa"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -213,6 +214,8 @@ func describe(info *introspect.TokenInfo, name string) payload {
 // each; Echo's gets the same settings through echoConfig.
 type configs struct {
 	strict, audience, all, optional, preflight middleware.Config
+	// The reach issue's: RFC 9728 metadata, a cookie, an extractor.
+	metadata, cookie, extractor middleware.Config
 }
 
 func newConfigs(v introspect.Verifier) configs {
@@ -226,7 +229,22 @@ func newConfigs(v introspect.Verifier) configs {
 		all:       mk(middleware.Config{Sources: middleware.FromHeader | middleware.FromForm | middleware.FromQuery}),
 		optional:  mk(middleware.Config{Optional: true}),
 		preflight: mk(middleware.Config{AllowPreflight: true}),
+		metadata: mk(middleware.Config{Sources: middleware.FromHeader | middleware.FromQuery, ResourceMetadata: &middleware.ResourceMetadata{
+			Resource: "https://api.example/rm", AuthorizationServers: []string{"https://authenticatie.vlaanderen.be/op"},
+		}}),
+		cookie:    mk(middleware.Config{Sources: middleware.FromHeader | middleware.FromCookie, Cookie: "__Host-access_token"}),
+		extractor: mk(middleware.Config{Sources: middleware.FromHeader | middleware.FromExtractor, Extractor: apiKeyHeader}),
 	}
+}
+
+// apiKeyHeader is the table's Config.Extractor: the token in an X-Api-Token
+// header, which it refuses when it says "reject".
+func apiKeyHeader(r *http.Request) (string, error) {
+	v := r.Header.Get("X-Api-Token")
+	if v == "reject" {
+		return "", errors.New("the X-Api-Token header is rejected")
+	}
+	return v, nil
 }
 
 var (
@@ -244,8 +262,12 @@ var stacks = map[string]func(t *testing.T, c configs) http.Handler{
 			require.NoError(t, err)
 			return a
 		}
-		a := struct{ strict, audience, all, optional, preflight *middleware.Authenticator }{
+		a := struct {
+			strict, audience, all, optional, preflight *middleware.Authenticator
+			metadata, cookie, extractor                *middleware.Authenticator
+		}{
 			mk(c.strict), mk(c.audience), mk(c.all), mk(c.optional), mk(c.preflight),
+			mk(c.metadata), mk(c.cookie), mk(c.extractor),
 		}
 		reply := func(status int) http.HandlerFunc {
 			return func(w http.ResponseWriter, r *http.Request) {
@@ -270,6 +292,11 @@ var stacks = map[string]func(t *testing.T, c configs) http.Handler{
 		group.Handle("GET /group/token", reply(200))
 		group.Handle("GET /group/aud/maps", a.audience.Require(mapRequest)(reply(200)))
 		mux.Handle("/group/", a.strict.Authenticate(group))
+		mux.Handle("GET /rm/token", a.metadata.Authenticate(reply(200)))
+		mux.Handle("GET /rm/maps", a.metadata.Require(mapRequest)(reply(200)))
+		mux.Handle(a.metadata.ResourceMetadataHandler())
+		mux.Handle("/cookie/token", a.cookie.Authenticate(reply(200)))
+		mux.Handle("GET /extractor/token", a.extractor.Authenticate(reply(200)))
 		return mux
 	},
 	"echo": func(t *testing.T, c configs) http.Handler {
@@ -279,6 +306,7 @@ var stacks = map[string]func(t *testing.T, c configs) http.Handler{
 			return gate
 		}
 		strict, audience, all, optional, preflight := mk(c.strict), mk(c.audience), mk(c.all), mk(c.optional), mk(c.preflight)
+		metadata, cookie, extractor := mk(c.metadata), mk(c.cookie), mk(c.extractor)
 		reply := func(status int) echo.HandlerFunc {
 			return func(c echo.Context) error {
 				return c.JSON(status, describe(introspect.FromContext(c.Request().Context()), c.FormValue("name")))
@@ -299,6 +327,11 @@ var stacks = map[string]func(t *testing.T, c configs) http.Handler{
 		group.GET("/maps", reply(200), strict.Require(mapRequest))
 		group.GET("/token", reply(200))
 		group.GET("/aud/maps", reply(200), audience.Require(mapRequest))
+		e.GET("/rm/token", reply(200), metadata.Authenticate())
+		e.GET("/rm/maps", reply(200), metadata.Require(mapRequest))
+		e.Any(metadata.ResourceMetadataHandler())
+		e.Any("/cookie/token", reply(200), cookie.Authenticate())
+		e.GET("/extractor/token", reply(200), extractor.Authenticate())
 		return e
 	},
 }
@@ -412,7 +445,38 @@ var requestCases = []requestCase{
 	// here; middleware's TestOnlyOwnTokenInfoIsTrusted shows the call).
 	{name: "group, another authenticator's route", target: "/group/aud/maps", auth: []string{"Bearer map-token"}, status: 200, calls: 1},
 	{name: "group, another authenticator's audience list", target: "/group/aud/maps", auth: []string{"Bearer other-aud"}, status: 401, challenge: wrongAudience, calls: 1},
+
+	// The reach issue: RFC 9728 challenges and document, cookies, an
+	// extractor, and the headers an adapter must not forget.
+	{name: "metadata: no token", target: "/rm/token", status: 401, challenge: bare + `, resource_metadata="` + rmURL + `"`},
+	{name: "metadata: malformed", target: "/rm/token", auth: []string{"Bearer a b"}, status: 400, challenge: invalidReq + `token is not a valid b64token", resource_metadata="` + rmURL + `"`},
+	{name: "metadata: invalid token", target: "/rm/token", auth: []string{"Bearer nope"}, status: 401, challenge: invalidToken + `, resource_metadata="` + rmURL + `"`, calls: 1},
+	{name: "metadata: scope missing", target: "/rm/maps", auth: []string{"Bearer pdo-read"}, status: 403, challenge: insufficient + `"MapRequest", resource_metadata="` + rmURL + `"`, calls: 1},
+	{name: "metadata: unavailable has no challenge", target: "/rm/maps", auth: []string{"Bearer down-token"}, status: 503, retry: "5", calls: 1},
+	{name: "metadata: allowed", target: "/rm/maps", auth: []string{"Bearer map-token"}, status: 200, calls: 1},
+	{name: "metadata: query token is private", target: "/rm/token?access_token=map-token", status: 200, cache: "private", calls: 1},
+	{name: "metadata: the document", target: "/.well-known/oauth-protected-resource/rm", status: 200, cache: "public, max-age=3600",
+		bodyHas: `{"resource":"https://api.example/rm","authorization_servers":["https://authenticatie.vlaanderen.be/op"],"bearer_methods_supported":["header","query"]}`},
+	{name: "metadata: the document's preflight", method: "OPTIONS", target: "/.well-known/oauth-protected-resource/rm", header: map[string]string{"Access-Control-Request-Method": "GET", "Origin": "https://x"}, status: 204},
+	{name: "cookie", target: "/cookie/token", header: map[string]string{"Cookie": "theme=dark; __Host-access_token=map-token"}, status: 200, cache: "private", bodyHas: `"client":"38890"`, calls: 1},
+	{name: "cookie, quoted", target: "/cookie/token", header: map[string]string{"Cookie": `__Host-access_token="map-token"`}, status: 200, cache: "private", calls: 1},
+	{name: "cookie and header", target: "/cookie/token", auth: []string{"Bearer map-token"}, header: map[string]string{"Cookie": "__Host-access_token=map-token"}, status: 400, challenge: invalidReq + `token sent in more than one way"`},
+	{name: "cookie repeated", target: "/cookie/token", header: map[string]string{"Cookie": "__Host-access_token=map-token; __Host-access_token=pdo-read"}, status: 400, challenge: invalidReq + `cookie __Host-access_token repeated"`},
+	{name: "cookie not a b64token", target: "/cookie/token", header: map[string]string{"Cookie": "__Host-access_token=map,token"}, status: 400, challenge: invalidReq + `token is not a valid b64token"`},
+	{name: "cookie too long", target: "/cookie/token", header: map[string]string{"Cookie": "__Host-access_token=" + longToken + "L"}, status: 400, challenge: invalidReq + `token too long"`},
+	{name: "cookie empty", target: "/cookie/token", header: map[string]string{"Cookie": "__Host-access_token="}, status: 400, challenge: invalidReq + `empty token"`},
+	{name: "other cookies are no token", target: "/cookie/token", header: map[string]string{"Cookie": "access_token=map-token; session=x"}, status: 401, challenge: bare},
+	{name: "cookie, bad token", target: "/cookie/token", header: map[string]string{"Cookie": "__Host-access_token=nope"}, status: 401, challenge: invalidToken, calls: 1},
+	{name: "header on the cookie route is not private", target: "/cookie/token", auth: []string{"Bearer map-token"}, status: 200, calls: 1},
+	{name: "extractor", target: "/extractor/token", header: map[string]string{"X-Api-Token": "map-token"}, status: 200, cache: "private", calls: 1},
+	{name: "extractor finds none", target: "/extractor/token", status: 401, challenge: bare},
+	{name: "extractor error", target: "/extractor/token", header: map[string]string{"X-Api-Token": "reject"}, status: 400, challenge: invalidReq + `malformed credentials"`},
+	{name: "extractor and header", target: "/extractor/token", auth: []string{"Bearer map-token"}, header: map[string]string{"X-Api-Token": "map-token"}, status: 400, challenge: invalidReq + `token sent in more than one way"`},
+	{name: "extractor's token is a b64token", target: "/extractor/token", header: map[string]string{"X-Api-Token": "map token"}, status: 400, challenge: invalidReq + `token is not a valid b64token"`},
 }
+
+// rmURL is the metadata URL of the table's RFC 9728 resource.
+const rmURL = "https://api.example/.well-known/oauth-protected-resource/rm"
 
 type answer struct {
 	status                         int
