@@ -34,7 +34,10 @@ type Config struct {
 	//     query string), and Optional must be false;
 	//   - ErrorHandler, when set, answers every refusal, the 403 of a tool
 	//     call included; nil means [middleware.WriteError], and a JSON-RPC
-	//     error body for a refused tool call.
+	//     error body for a refused tool call;
+	//   - Skipper, when it returns true, hands the request to the SDK
+	//     untouched: no token is looked for, the SDK sees no TokenInfo,
+	//     and [Gate.ToolMiddleware] refuses the tools of Tools.
 	Middleware middleware.Config
 	// Policy is what every request to the endpoint needs, such as
 	// middleware.AllOf("gipod_pdo_read"). Its scopes are named in the
