@@ -25,6 +25,11 @@
 //	go run ./example -token-format jwt -issuer https://adfs.example.se/adfs \
 //	    -audience exempelapi.example.se
 //
+// Replicas given the same -redis-url share one cache, and POST /v1/logout
+// makes every one of them forget the caller's token:
+//
+//	go run ./example -redis-url redis://127.0.0.1:6379/0 -verify-url …
+//
 // Run it with -h for every flag.
 package main
 
