@@ -31,6 +31,7 @@ const maxBodyBytes = 1 << 20
 // api is the sample application, without any web framework: both stacks
 // call it and turn what it returns into responses.
 type api struct {
+	cache    *introspect.Cache
 	profiles *geosecure.ProfileClient // nil when not configured
 
 	mu          sync.Mutex
@@ -162,3 +163,10 @@ func (a *api) profile(ctx context.Context, token string) (*geosecure.Profile, er
 	}
 	return a.profiles.Profile(ctx, token)
 }
+
+// logout forgets token in this replica's cache and, with -redis-url, in
+// Redis and every replica that shares it, so that none answers from what
+// it remembers: the next request with the token asks the authorization
+// server (or, for a JWT, validates it) again. It does not revoke the token
+// at the authorization server.
+func (a *api) logout(token string) { a.cache.Invalidate(token) }

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	goredis "github.com/redis/go-redis/v9"
+
 	"github.com/tokengate/tokengate/introspect/rfc7662"
 	"github.com/tokengate/tokengate/middleware"
 )
@@ -37,6 +39,8 @@ type config struct {
 	upstreamTimeout     time.Duration
 	upstreamConcurrency int
 	realm               string
+	redisURL            string           // as given, for messages: see redactedRedisURL
+	redis               *goredis.Options // from -redis-url; nil keeps the cache in memory
 }
 
 // The values of -token-format.
@@ -136,6 +140,8 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	fs.DurationVar(&c.upstreamTimeout, "upstream-timeout", 5*time.Second, "time limit for one call to the authorization server")
 	fs.IntVar(&c.upstreamConcurrency, "upstream-concurrency", 64, "most calls to the authorization server in flight at once")
 	fs.StringVar(&c.realm, "realm", "example", "realm in WWW-Authenticate challenges")
+	fs.StringVar(&c.redisURL, "redis-url", "", "`URL` of a Redis the replicas share verification results through, "+
+		"redis://[USER:PASSWORD@]HOST:PORT/DB (rediss:// for TLS); empty keeps them in this process's memory only")
 
 	// The environment first, then the command line over it.
 	var envErr error
@@ -204,6 +210,14 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	}
 	if c.upstreamConcurrency <= 0 {
 		return nil, fmt.Errorf("-upstream-concurrency: want a positive number, got %d", c.upstreamConcurrency)
+	}
+	if c.redisURL != "" {
+		if c.cacheTTL == 0 {
+			return nil, errors.New("-redis-url needs the cache: with -cache-ttl 0 nothing is stored, so nothing would be shared")
+		}
+		if c.redis, err = parseRedisURL(c.redisURL); err != nil {
+			return nil, fmt.Errorf("-redis-url: %w", err)
+		}
 	}
 	if c.profileURL == "" && c.verifyURL != "" {
 		c.profileURL, err = deriveProfileURL(c.verifyURL)

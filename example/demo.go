@@ -128,8 +128,9 @@ func startHalland(clientID, audience string) *demoServer {
 // another API.
 const hallandOtherAudience = "annatapi.regionhalland.se"
 
-// printCurls writes ready-to-paste commands for the API at base.
-func (d *demoServer) printCurls(w io.Writer, base string) {
+// printCurls writes ready-to-paste commands for the API at base, which cfg
+// configures.
+func (d *demoServer) printCurls(w io.Writer, base string, cfg *config) {
 	switch {
 	case d.issuer != nil:
 		fmt.Fprintf(w, "\nDemo ADFS (Region Halland-style RS256 JWT access tokens, validated locally) at %s\n", d.issuer.Issuer())
@@ -157,6 +158,49 @@ func (d *demoServer) printCurls(w io.Writer, base string) {
 		fmt.Fprintf(w, "\n  # the profile of a token's owner\n")
 		fmt.Fprintf(w, "  curl -i -H 'Authorization: Bearer %s' %s/v1/profile   # 200\n", d.tokens[0].token, base)
 	}
+	d.printLogout(w, base, cfg)
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, strings.Repeat("-", 72))
+}
+
+// printLogout writes the logout commands and, with -redis-url, how to run a
+// second replica that shares this one's cache.
+func (d *demoServer) printLogout(w io.Writer, base string, cfg *config) {
+	tok := d.tokens[0]
+	again := "200, asked again: the cache forgot it, the demo server did not revoke it"
+	if d.issuer != nil {
+		again = "200, validated again: a JWT cannot be revoked, only forgotten"
+	}
+	everywhere := "this process"
+	if cfg.redis != nil {
+		everywhere = "every replica on this Redis"
+	}
+	fmt.Fprintf(w, "\n  # log out: %s forgets the token\n", everywhere)
+	fmt.Fprintf(w, "  curl -i -X POST -H 'Authorization: Bearer %s' %s/v1/logout   # 204\n", tok.token, base)
+	fmt.Fprintf(w, "  curl -i -X %s -H 'Authorization: Bearer %s' %s%s   # %s\n", tok.method, tok.token, base, tok.path, again)
+
+	second := d.secondReplica(cfg)
+	if second == "" {
+		return
+	}
+	fmt.Fprintf(w, "\n  # a second replica sharing this one's cache, on this demo server:\n")
+	fmt.Fprintf(w, "  go run ./example -addr 127.0.0.1:0 -redis-url '%s' %s\n", cfg.redactedRedisURL(), second)
+	fmt.Fprintf(w, "  # then, with B its address, a token this one verified is served from Redis:\n")
+	fmt.Fprintf(w, "  curl -i -X %s -H 'Authorization: Bearer %s' \"$B\"%s\n", tok.method, tok.token, tok.path)
+}
+
+// secondReplica returns the flags that point another example at this demo
+// server with the same shared namespace, or "" when it could not
+// authenticate to it: the ACM demo's client key exists only in this
+// process.
+func (d *demoServer) secondReplica(cfg *config) string {
+	switch {
+	case cfg.redis == nil:
+		return ""
+	case d.issuer != nil:
+		return fmt.Sprintf("-token-format jwt -issuer %s -audience %s", cfg.issuer, strings.Join(cfg.audiences, ","))
+	case !d.acm:
+		return "-verify-url " + cfg.verifyURL
+	}
+	return ""
 }

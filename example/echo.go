@@ -70,6 +70,11 @@ func newEchoHandler(a *api, cfg *config, verifier introspect.Verifier, logger *s
 		}
 		return c.JSON(http.StatusCreated, occ)
 	}, gate.Require(echogate.AllOf("gipod_pdo_read", "gipod_pdo_write")))
+	e.POST("/v1/logout", func(c echo.Context) error {
+		token, _ := gate.Token(c) // there is one: the middleware verified it
+		a.logout(token)
+		return c.NoContent(http.StatusNoContent)
+	}, gate.Authenticate())
 	e.GET("/v1/profile", func(c echo.Context) error {
 		token, _ := gate.Token(c) // there is one: the middleware verified it
 		p, err := a.profile(c.Request().Context(), token)

@@ -25,6 +25,11 @@
 //	go run ./example -token-format jwt -issuer https://adfs.example.se/adfs \
 //	    -audience exempelapi.example.se
 //
+// Replicas given the same -redis-url share one cache, and POST /v1/logout
+// makes every one of them forget the caller's token:
+//
+//	go run ./example -redis-url redis://127.0.0.1:6379/0 -verify-url …
+//
 // Run it with -h for every flag.
 package main
 
@@ -42,6 +47,8 @@ import (
 	"os/signal"
 	"syscall"
 	"time"
+
+	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/tokengate/tokengate/introspect"
 	"github.com/tokengate/tokengate/introspect/geosecure"
@@ -68,6 +75,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, nil))
+	if cfg.redis != nil {
+		goredis.SetLogger(redisLog{logger}) // process-wide, so here and not in newServer
+	}
 	ex, err := newServer(cfg, logger)
 	if err != nil {
 		return err
@@ -89,7 +99,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	base := "http://" + ln.Addr().String()
 	fmt.Fprintf(stdout, "tokengate example (%s) listening on %s\n", ex.stack, base)
 	if ex.demo != nil {
-		ex.demo.printCurls(stdout, base)
+		ex.demo.printCurls(stdout, base, cfg)
 	}
 
 	served := make(chan error, 1)
@@ -112,7 +122,7 @@ type server struct {
 	cache   *introspect.Cache
 	demo    *demoServer
 	keys    *jwt.Verifier // the local JWT verifier, if any
-	closers []func() // in the order started; Close calls them in reverse
+	closers []func()      // in the order started; Close calls them in reverse
 }
 
 // newServer builds the example cfg describes, starting the demo server
@@ -157,6 +167,12 @@ func newServer(cfg *config, logger *slog.Logger) (_ *server, err error) {
 		// token still share one call and upstream calls stay bounded.
 		cacheCfg.MaxTTL, cacheCfg.InvalidTTL = -1, -1
 	}
+	if cfg.redis != nil {
+		if cacheCfg.Shared, err = s.startShared(cfg, logger); err != nil {
+			return nil, err
+		}
+		cacheCfg.SharedNamespace = cfg.sharedNamespace()
+	}
 	// Every backend, a local JWT verifier too, sits behind the cache: a
 	// repeated JWT costs no signature check.
 	if s.cache, err = introspect.NewCache(backend, cacheCfg); err != nil {
@@ -164,7 +180,7 @@ func newServer(cfg *config, logger *slog.Logger) (_ *server, err error) {
 	}
 	s.onClose(s.cache.Close)
 
-	app := &api{}
+	app := &api{cache: s.cache}
 	if cfg.geosecure() && cfg.clientID != "" && cfg.clientSecret != "" {
 		app.profiles, err = geosecure.NewProfileClient(geosecure.ProfileConfig{
 			URL: cfg.profileURL, ClientID: cfg.clientID, ClientSecret: cfg.clientSecret, Timeout: cfg.upstreamTimeout,

@@ -46,6 +46,11 @@ func newHTTPHandler(a *api, cfg *config, verifier introspect.Verifier, logger *s
 		}
 		writeJSON(w, http.StatusCreated, occ)
 	})))
+	mux.Handle("POST /v1/logout", auth.Authenticate(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		token, _ := auth.Token(r) // there is one: the middleware verified it
+		a.logout(token)
+		w.WriteHeader(http.StatusNoContent)
+	})))
 	mux.Handle("GET /v1/profile", auth.Authenticate(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		token, _ := auth.Token(r) // there is one: the middleware verified it
 		p, err := a.profile(r.Context(), token)
