@@ -315,15 +315,15 @@ func cachedRoute(tb testing.TB, protect bool) (*gin.Engine, *http.Request, *intr
 // TestHitAllocations guards the hot path. Over the bare route, a cache hit
 // allocates only the copy of the request that carries the token's facts:
 // gin builds a route's handler chain once and pools its contexts, and
-// nothing goes through c.Set, whose map would cost more. The race detector
-// adds one allocation to both routes alike.
+// nothing goes through c.Set, whose map would cost more. See raceAllocs
+// for the race detector.
 func TestHitAllocations(t *testing.T) {
 	allocs := func(protect bool) float64 {
 		r, req, _ := cachedRoute(t, protect)
 		w := &testutil.DiscardWriter{}
 		return testing.AllocsPerRun(1000, func() { r.ServeHTTP(w, req) })
 	}
-	assert.LessOrEqual(t, allocs(true)-allocs(false), 1.0)
+	assert.LessOrEqual(t, allocs(true)-allocs(false), 1.0+raceAllocs)
 }
 
 func benchmarkGin(b *testing.B, protect bool) {
