@@ -112,7 +112,7 @@ type server struct {
 	cache   *introspect.Cache
 	demo    *demoServer
 	keys    *jwt.Verifier // the local JWT verifier, if any
-	closers []func() // in the order started; Close calls them in reverse
+	closers []func()      // in the order started; Close calls them in reverse
 }
 
 // newServer builds the example cfg describes, starting the demo server
