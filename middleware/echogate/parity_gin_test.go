@@ -35,6 +35,7 @@ func ginStack(t *testing.T, c configs) http.Handler {
 		return gate
 	}
 	strict, audience, all, optional, preflight := mk(c.strict), mk(c.audience), mk(c.all), mk(c.optional), mk(c.preflight)
+	metadata, cookie, extractor := mk(c.metadata), mk(c.cookie), mk(c.extractor)
 	reply := func(status int) gin.HandlerFunc {
 		// As net/http's reply writes it: gin's c.JSON would add a charset
 		// and drop the final newline, a difference of the test
@@ -60,6 +61,11 @@ func ginStack(t *testing.T, c configs) http.Handler {
 	group.GET("/maps", strict.Require(mapRequest), reply(200))
 	group.GET("/token", reply(200))
 	group.GET("/aud/maps", audience.Require(mapRequest), reply(200))
+	r.GET("/rm/token", metadata.Authenticate(), reply(200))
+	r.GET("/rm/maps", metadata.Require(mapRequest), reply(200))
+	r.Any(metadata.ResourceMetadataHandler())
+	r.Any("/cookie/token", cookie.Authenticate(), reply(200))
+	r.GET("/extractor/token", extractor.Authenticate(), reply(200))
 	return r
 }
 

@@ -16,9 +16,15 @@ import (
 )
 
 // netHTTPOnly are the fields of middleware.Config that gingate.Config
-// leaves out on purpose: gin has its own skipper, with the *gin.Context,
-// and the adapter answers refusals itself.
+// leaves out on purpose: gin has its own skipper and error handler, with
+// the *gin.Context.
 var netHTTPOnly = map[string]bool{"Skipper": true, "ErrorHandler": true}
+
+// ginOnly are the fields of gingate.Config that middleware.Config has not,
+// or has with another type, and their types.
+var ginOnly = map[string]reflect.Type{
+	"Skipper": reflect.TypeFor[func(*gin.Context) bool](),
+}
 
 // TestConfigHasEveryAuthenticatorSetting fails when middleware.Config gains
 // a field that gingate.Config lacks, so that a gin application can set
@@ -37,8 +43,8 @@ func TestConfigHasEveryAuthenticatorSetting(t *testing.T) {
 	}
 	for i := range gg.NumField() {
 		g := gg.Field(i)
-		if g.Name == "Skipper" {
-			assert.Equal(t, reflect.TypeFor[func(*gin.Context) bool](), g.Type)
+		if typ, ok := ginOnly[g.Name]; ok {
+			assert.Equal(t, typ, g.Type, "gingate.Config.%s", g.Name)
 			continue
 		}
 		_, ok := mw.FieldByName(g.Name)
@@ -59,6 +65,12 @@ func TestNewPassesTheSettingsOn(t *testing.T) {
 		"negative retry":   {gingate.Config{Verifier: verifier, RetryAfter: -time.Second}, "Config.RetryAfter is negative"},
 		"realm with CR LF": {gingate.Config{Verifier: verifier, Realm: "a\r\nb"}, "Config.Realm holds control characters"},
 		"unknown sources":  {gingate.Config{Verifier: verifier, Sources: 1 << 7}, "unknown token sources"},
+		"cookie source without a cookie": {gingate.Config{Verifier: verifier, Sources: middleware.FromCookie},
+			"Config.Sources has FromCookie but Config.Cookie names no cookie"},
+		"extractor without its source": {gingate.Config{Verifier: verifier, Extractor: func(*http.Request) (string, error) { return "", nil }},
+			"Config.Extractor is set but Config.Sources lacks FromExtractor"},
+		"metadata over http": {gingate.Config{Verifier: verifier, ResourceMetadata: &middleware.ResourceMetadata{Resource: "http://api.example"}},
+			"Config.ResourceMetadata"},
 	} {
 		_, err := gingate.New(tc.cfg)
 		assert.ErrorContains(t, err, tc.want, name)

@@ -25,8 +25,16 @@ type Config struct {
 	// Realm is the realm of WWW-Authenticate challenges. Empty means "api".
 	Realm string
 	// Sources are where tokens are looked for, combined with |. Zero means
-	// [middleware.FromHeader].
+	// [middleware.FromHeader]. [middleware.FromCookie] needs Cookie,
+	// [middleware.FromExtractor] needs Extractor.
 	Sources middleware.Sources
+	// Cookie is the name of the cookie that holds the token with
+	// [middleware.FromCookie]. Empty means no cookie.
+	Cookie string
+	// Extractor finds the token with [middleware.FromExtractor], from
+	// c.Request: the token, "" for none, or an error for a malformed
+	// request (400 invalid_request, the error only logged). Nil means none.
+	Extractor func(r *http.Request) (token string, err error)
 	// MaxTokenLength is the longest token accepted, in bytes. Zero means
 	// 4096; negative is an error.
 	MaxTokenLength int
@@ -48,6 +56,11 @@ type Config struct {
 	// sent none. Zero means 5 s; negative is an error, since every 503
 	// carries one.
 	RetryAfter time.Duration
+	// ResourceMetadata describes the resource for RFC 9728: every
+	// challenge then carries resource_metadata, and
+	// [Middleware.ResourceMetadataHandler] serves the document. Nil means
+	// none.
+	ResourceMetadata *middleware.ResourceMetadata
 	// Logger receives a line for each refused request; tokens appear only
 	// as fingerprints. Nil means [slog.Default] at the time of logging.
 	Logger *slog.Logger
@@ -69,16 +82,19 @@ type Middleware struct {
 // configuration is unusable.
 func New(cfg Config) (*Middleware, error) {
 	auth, err := middleware.New(middleware.Config{
-		Verifier:       cfg.Verifier,
-		Realm:          cfg.Realm,
-		Sources:        cfg.Sources,
-		MaxTokenLength: cfg.MaxTokenLength,
-		MaxFormBytes:   cfg.MaxFormBytes,
-		Audiences:      cfg.Audiences,
-		Optional:       cfg.Optional,
-		AllowPreflight: cfg.AllowPreflight,
-		RetryAfter:     cfg.RetryAfter,
-		Logger:         cfg.Logger,
+		Verifier:         cfg.Verifier,
+		Realm:            cfg.Realm,
+		Sources:          cfg.Sources,
+		Cookie:           cfg.Cookie,
+		Extractor:        cfg.Extractor,
+		MaxTokenLength:   cfg.MaxTokenLength,
+		MaxFormBytes:     cfg.MaxFormBytes,
+		Audiences:        cfg.Audiences,
+		Optional:         cfg.Optional,
+		AllowPreflight:   cfg.AllowPreflight,
+		RetryAfter:       cfg.RetryAfter,
+		ResourceMetadata: cfg.ResourceMetadata,
+		Logger:           cfg.Logger,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("gingate: %w", err)
@@ -111,27 +127,52 @@ func (m *Middleware) handler(p middleware.Policy) gin.HandlerFunc {
 			c.Next()
 			return
 		}
-		if m.auth.Preflight(c.Request) {
-			// As in net/http: an Any route would otherwise run the
-			// protected handler without a token.
-			c.AbortWithStatus(http.StatusNoContent)
-			return
-		}
-		res, err := m.auth.Authorize(c.Request, p)
-		if err != nil {
-			m.AbortWithError(c, err)
-			return
-		}
-		if res.Info != nil {
+		res, err := m.auth.Admit(c.Writer, c.Request, p)
+		switch {
+		case err != nil:
+			m.refuse(c, err)
+		case res.Answered:
+			// A preflight: Admit set the 204, which gin writes once the
+			// chain returns.
+			c.Abort()
+		default:
 			c.Request = res.Request
+			c.Next()
 		}
-		if res.Source == middleware.FromQuery {
-			// RFC 6750 §2.3: the URI holds the token, so the answer must
-			// not sit in shared caches.
-			c.Writer.Header().Set("Cache-Control", "private")
-		}
-		c.Next()
 	}
+}
+
+// refuse answers a refusal of Admit, whose headers are set. Kept out of the
+// middleware's closure so that the *middleware.Error errors.As fills is
+// allocated only on a refusal.
+func (m *Middleware) refuse(c *gin.Context, err error) {
+	var e *middleware.Error
+	if !errors.As(err, &e) {
+		// Not the refusal Admit promises: fail closed all the same, as an
+		// outage, with the headers of one.
+		e = m.auth.ErrorFor(err)
+		e.SetHeaders(c.Writer.Header())
+	}
+	abort(c, e)
+	writeError(c, e)
+}
+
+// ResourceMetadataHandler returns the path of the RFC 9728 metadata
+// document of Config.ResourceMetadata and a handler that serves it, ready
+// for gin's Any (it answers GET, HEAD and OPTIONS itself, and any other
+// method with 405):
+//
+//	r.Any(gate.ResourceMetadataHandler())
+//
+// See [middleware.Authenticator.ResourceMetadataHandler] for what it
+// answers. Register it outside the protected groups: the document is
+// public. Without Config.ResourceMetadata it returns "" and nil.
+func (m *Middleware) ResourceMetadataHandler() (path string, h gin.HandlerFunc) {
+	path, handler := m.auth.ResourceMetadataHandler()
+	if handler == nil {
+		return "", nil
+	}
+	return path, gin.WrapH(handler)
 }
 
 // Token returns the bearer token of the request, found as the middleware
@@ -161,13 +202,19 @@ func (m *Middleware) AbortWithError(c *gin.Context, err error) {
 		e = m.auth.ErrorFor(err)
 	}
 	abort(c, e)
+	writeError(c, e)
 }
 
-// abort writes e as net/http's default error handler does, so that the
+// abort records e in c.Errors, for the application's error middleware (as
+// a private error: gin never sends it), and aborts the chain.
+func abort(c *gin.Context, e *middleware.Error) {
+	_ = c.Error(e)
+	c.Abort()
+}
+
+// writeError writes e as net/http's default error handler does, so that the
 // answers are byte for byte the same on every stack: gin's own c.JSON would
 // add "; charset=utf-8" to the Content-Type and drop the final newline.
-func abort(c *gin.Context, e *middleware.Error) {
-	_ = c.Error(e) // for the application's error middleware; private: never sent
-	c.Abort()
+func writeError(c *gin.Context, e *middleware.Error) {
 	middleware.WriteError(c.Writer, c.Request, e)
 }
