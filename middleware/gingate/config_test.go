@@ -23,7 +23,10 @@ var netHTTPOnly = map[string]bool{"Skipper": true, "ErrorHandler": true}
 // ginOnly are the fields of gingate.Config that middleware.Config has not,
 // or has with another type, and their types.
 var ginOnly = map[string]reflect.Type{
-	"Skipper": reflect.TypeFor[func(*gin.Context) bool](),
+	"Skipper":        reflect.TypeFor[func(*gin.Context) bool](),
+	"ErrorHandler":   reflect.TypeFor[func(*gin.Context, error)](),
+	"SuccessHandler": reflect.TypeFor[func(*gin.Context)](),
+	"ContextKey":     reflect.TypeFor[string](),
 }
 
 // TestConfigHasEveryAuthenticatorSetting fails when middleware.Config gains

@@ -14,10 +14,11 @@ import (
 )
 
 // Config configures the gin adapter. Verifier is required; the zero value
-// of every other field is a sensible default. The fields but Skipper are
-// those of [middleware.Config], which says more about each; the net/http
-// middleware's Skipper and ErrorHandler have no place here (this adapter
-// answers refusals itself, in gin's way, see [Middleware.AbortWithError]).
+// of every other field is a sensible default. The fields but the last four
+// are those of [middleware.Config], which says more about each; the last
+// four are gin's: the net/http middleware's Skipper and ErrorHandler have
+// gin-shaped counterparts here, and SuccessHandler and ContextKey are
+// echogate's, in gin's shape.
 type Config struct {
 	// Verifier checks tokens: usually an [*introspect.Cache] in front of a
 	// backend. Required.
@@ -68,14 +69,40 @@ type Config struct {
 	// no token looked for and no TokenInfo: the middleware only calls
 	// c.Next. Nil means never skip. It is the adapter's only skipper.
 	Skipper func(c *gin.Context) bool
+	// ErrorHandler answers refused requests instead of the default: it is
+	// given the [*middleware.Error] (as err), with the refusal's headers
+	// (WWW-Authenticate, Retry-After, Cache-Control: no-store) already set
+	// on c.Writer, the chain already aborted and the error already in
+	// c.Errors. It writes the status and a body; when it writes nothing,
+	// the refusal is written as without it. Whatever it does, no later
+	// handler runs: a refusal never turns into access (let requests
+	// without a token through with Optional instead). Nil means the
+	// refusal is written as [middleware.WriteError] writes it.
+	ErrorHandler func(c *gin.Context, err error)
+	// SuccessHandler is called once the middleware has verified a request's
+	// token, before c.Next, with the TokenInfo in c.Request's context: on a
+	// group's Authenticate, not again on the route's Require behind it,
+	// which only checks the token already verified. It is not called for
+	// anonymous, skipped or preflight requests. Nil means none.
+	SuccessHandler func(c *gin.Context)
+	// ContextKey, when not empty, also stores the *introspect.TokenInfo of
+	// each request let through with a token under this key, for c.Get and
+	// c.MustGet. [introspect.FromContext] on c.Request.Context() remains
+	// the way that works on every stack, and costs no allocation; c.Set
+	// costs gin's map of keys per request. Empty means the request's
+	// context only.
+	ContextKey string
 }
 
 // Middleware makes gin middleware that authenticates requests with bearer
 // tokens and authorizes them against per-route policies. It is safe for
 // concurrent use.
 type Middleware struct {
-	auth    *middleware.Authenticator
-	skipper func(*gin.Context) bool // nil: never skip
+	auth         *middleware.Authenticator
+	skipper      func(*gin.Context) bool // nil: never skip
+	errorHandler func(*gin.Context, error)
+	onSuccess    func(*gin.Context)
+	contextKey   string
 }
 
 // New returns the gin adapter cfg describes, or an error when the
@@ -99,7 +126,10 @@ func New(cfg Config) (*Middleware, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gingate: %w", err)
 	}
-	return &Middleware{auth: auth, skipper: cfg.Skipper}, nil
+	return &Middleware{
+		auth: auth, skipper: cfg.Skipper,
+		errorHandler: cfg.ErrorHandler, onSuccess: cfg.SuccessHandler, contextKey: cfg.ContextKey,
+	}, nil
 }
 
 // Authenticate returns middleware that lets through requests with a valid
@@ -137,6 +167,14 @@ func (m *Middleware) handler(p middleware.Policy) gin.HandlerFunc {
 			c.Abort()
 		default:
 			c.Request = res.Request
+			if res.Info != nil {
+				if m.contextKey != "" {
+					c.Set(m.contextKey, res.Info)
+				}
+				if m.onSuccess != nil && res.Source != 0 {
+					m.onSuccess(c)
+				}
+			}
 			c.Next()
 		}
 	}
@@ -154,6 +192,12 @@ func (m *Middleware) refuse(c *gin.Context, err error) {
 		e.SetHeaders(c.Writer.Header())
 	}
 	abort(c, e)
+	if m.errorHandler != nil {
+		m.errorHandler(c, e)
+		if c.Writer.Written() {
+			return
+		}
+	}
 	writeError(c, e)
 }
 
