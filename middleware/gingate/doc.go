@@ -15,22 +15,35 @@
 // identifiers: gin has no middleware package of its own that an application
 // would import next to tokengate's.
 //
-// On an allowed request the middleware replaces c.Request with a copy whose
-// context carries the token's facts, so handlers read them with
-// [introspect.FromContext] on c.Request.Context(), as net/http handlers do
-// on r.Context(); nothing goes through c.Set. Then it calls c.Next.
+// The middleware is [middleware.Authenticator.Admit], as on every stack,
+// which makes the decision and sets every response header it calls for;
+// what this package adds is gin's part. On an allowed request the
+// middleware replaces c.Request with a copy whose context carries the
+// token's facts, so handlers read them with [introspect.FromContext] on
+// c.Request.Context(), as net/http handlers do on r.Context(); with
+// Config.ContextKey it also stores them with c.Set. Then it calls
+// Config.SuccessHandler, if any, and c.Next.
 //
-// A refused request is answered at once and the chain aborted: the status,
-// the WWW-Authenticate and Retry-After headers, Cache-Control: no-store and
-// the JSON body ([middleware.Body]) are written exactly as
-// [middleware.WriteError] writes them, and the [*middleware.Error] is
-// recorded in c.Errors, as a private error, for an error middleware in front
-// to see. A handler that makes a call of its own with the token
+// A refused request is answered at once and the chain aborted: the
+// [*middleware.Error] is recorded in c.Errors, as a private error, for an
+// error middleware in front to see, and the status and the JSON body
+// ([middleware.Body]) are written exactly as [middleware.WriteError] writes
+// them, after the WWW-Authenticate, Retry-After and Cache-Control: no-store
+// headers Admit set; Config.ErrorHandler, when set, writes the answer
+// instead. A handler that makes a call of its own with the token
 // ([Middleware.Token]), such as a profile lookup, answers its failure as the
 // middleware would with [Middleware.AbortWithError].
 //
 // Config.Skipper is gin's: it is given the *gin.Context, and it is the only
 // skipper this adapter runs.
+//
+// Tokens come from the sources of package middleware, cookies
+// ([middleware.FromCookie]) and an extractor of the application's
+// ([middleware.FromExtractor]) included. With Config.ResourceMetadata,
+// challenges name the RFC 9728 document, and
+// [Middleware.ResourceMetadataHandler] serves it:
+//
+//	r.Any(gate.ResourceMetadataHandler())
 //
 // With Config.AllowPreflight, a CORS preflight is answered with 204 No
 // Content and no body, and the handler is not called, also on routes
@@ -45,5 +58,6 @@
 // response. The error recorded in c.Errors holds no token or secret but may
 // hold upstream detail, such as the authorization server's address: gin's
 // Logger prints it, as it prints every private error; never send c.Errors
-// to clients.
+// to clients. Config.ErrorHandler is given the same error: answer with its
+// Status and [middleware.Body], never with err.Error().
 package gingate
