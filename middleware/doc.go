@@ -37,9 +37,12 @@
 // The Echo v4 adapter, in package echogate below this one, makes the same
 // decisions in Echo's conventions and names what an Echo application needs
 // itself, so that it need not import this package next to Echo's own
-// middleware; net/http users never compile Echo. Each stack has its own skipper:
-// Config.Skipper is net/http's, and echogate runs only the Echo-shaped one
-// of its own Config.
+// middleware; net/http users never compile Echo. The gin adapter, in
+// package gingate, makes them in gin's conventions with this package's
+// policies; net/http and Echo users never compile gin. Each stack has its
+// own skipper and error handler: Config.Skipper and Config.ErrorHandler are
+// net/http's, and echogate and gingate run only the ones of their own
+// Config.
 //
 // # Responses
 //

@@ -554,7 +554,9 @@ func TestRequestTable(t *testing.T) {
 					secrets = append(secrets, f.secrets...)
 				}
 				if differs {
-					assert.Equal(t, byStack["nethttp"], byStack["echo"], "%s: the stacks answer differently", backend.name)
+					for stack, got := range byStack {
+						assert.Equal(t, byStack["nethttp"], got, "%s: %s answers differently from nethttp", backend.name, stack)
+					}
 					continue
 				}
 				for stack, got := range byStack {
