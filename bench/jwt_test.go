@@ -68,7 +68,7 @@ func (f *jwtFixture) verifier(b *testing.B, cfg tgjwt.Config) *tgjwt.Verifier {
 		b.Fatal(err)
 	}
 	b.Cleanup(v.Close)
-	if _, err := v.Verify(context.Background(), f.is.IssueJWT(f.claims)); err != nil {
+	if err := v.WaitReady(context.Background()); err != nil {
 		b.Fatal(err)
 	}
 	return v
@@ -233,6 +233,9 @@ func benchmarkUnknownKID(b *testing.B) {
 	claims := introspecttest.JWT{ClientID: "38890", Audience: []string{audience}, Scopes: []string{"MapRequest"},
 		ExpiresAt: clock.Now().Add(100 * 365 * 24 * time.Hour)}
 	template := is.IssueJWT(claims)
+	if err := v.WaitReady(context.Background()); err != nil {
+		b.Fatal(err)
+	}
 	if _, err := v.Verify(context.Background(), template); err != nil {
 		b.Fatal(err)
 	}
