@@ -8,6 +8,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"slices"
 	"sync"
 	"time"
 
@@ -20,10 +21,29 @@ import (
 // with echogate's names, so that an Echo application need not import
 // tokengate's middleware next to Echo's.
 var (
-	needMapRequest = middleware.AllOf("MapRequest")
-	needReadOrRW   = middleware.AnyOf("gipod_pdo_read", "gipod_pdo_write")
-	needReadAndRW  = middleware.AllOf("gipod_pdo_read", "gipod_pdo_write")
+	needMapRequest = middleware.AllOf(scopesMaps...)
+	needReadOrRW   = middleware.AnyOf(scopesOccupations...)
+	needReadAndRW  = middleware.AllOf(scopesOccupations...)
 )
+
+// The scopes the routes require, for both stacks. routeScopes lists every
+// one of them, so that scopes_supported in the RFC 9728 metadata document
+// names what the routes ask for and nothing else.
+var (
+	scopesMaps        = []string{"MapRequest"}                        // GET /v1/maps
+	scopesOccupations = []string{"gipod_pdo_read", "gipod_pdo_write"} // GET and POST /v1/occupations
+	routeScopes       = [][]string{scopesMaps, scopesOccupations}
+)
+
+// supportedScopes returns the scopes of routeScopes, sorted, each once.
+func supportedScopes() []string {
+	var out []string
+	for _, list := range routeScopes {
+		out = append(out, list...)
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
 
 // maxBodyBytes bounds what POST /v1/occupations reads.
 const maxBodyBytes = 1 << 20

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/url"
 	"os"
 	"path"
@@ -39,6 +40,7 @@ type config struct {
 	upstreamTimeout     time.Duration
 	upstreamConcurrency int
 	realm               string
+	resource            string           // -resource; run fills in the default, the bound base URL
 	redisURL            string           // as given, for messages: see redactedRedisURL
 	redis               *goredis.Options // from -redis-url; nil keeps the cache in memory
 }
@@ -140,6 +142,9 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	fs.DurationVar(&c.upstreamTimeout, "upstream-timeout", 5*time.Second, "time limit for one call to the authorization server")
 	fs.IntVar(&c.upstreamConcurrency, "upstream-concurrency", 64, "most calls to the authorization server in flight at once")
 	fs.StringVar(&c.realm, "realm", "example", "realm in WWW-Authenticate challenges")
+	fs.StringVar(&c.resource, "resource", "", "resource identifier `URL` of the API for RFC 9728: served in the metadata document at "+
+		"/.well-known/oauth-protected-resource (with the URL's path appended, if it has one) and named in every 401 and 403 challenge; "+
+		"an https URL, or http on a loopback host (default http:// and the address as bound, localhost for an unspecified one)")
 	fs.StringVar(&c.redisURL, "redis-url", "", "`URL` of a Redis the replicas share verification results through, "+
 		"redis://[USER:PASSWORD@]HOST:PORT/DB (rediss:// for TLS); empty keeps them in this process's memory only")
 
@@ -287,6 +292,46 @@ func (c *config) setFormat(format string) error {
 		}
 	}
 	return nil
+}
+
+// resourceMetadata returns the RFC 9728 description of the API: the
+// resource is -resource, or the base URL run bound (http://<-addr> when
+// the handler is built without run); the authorization server is -issuer
+// or, for Geosecure, which publishes no RFC 8414 issuer, the origin of
+// -verify-url (in the demos, the demo server's); the scopes are those the
+// routes require; the bearer methods follow -token-from (the middleware
+// derives them from Config.Sources).
+func resourceMetadata(c *config) *middleware.ResourceMetadata {
+	m := &middleware.ResourceMetadata{
+		Resource:        c.resource,
+		ScopesSupported: supportedScopes(),
+		ResourceName:    "tokengate example (GIPOD-like API)",
+	}
+	if m.Resource == "" {
+		m.Resource = "http://" + c.addr
+	}
+	switch {
+	case c.issuer != "":
+		m.AuthorizationServers = []string{c.issuer}
+	case c.verifyURL != "":
+		if u, err := url.Parse(c.verifyURL); err == nil && u.Host != "" {
+			m.AuthorizationServers = []string{u.Scheme + "://" + u.Host}
+		}
+	}
+	return m
+}
+
+// baseURL is the default -resource for a listener bound to addr: http://
+// and the address, with localhost for an unspecified host (0.0.0.0, ::).
+func baseURL(addr net.Addr) string {
+	host, port, err := net.SplitHostPort(addr.String())
+	if err != nil {
+		return "http://" + addr.String()
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+		host = "localhost"
+	}
+	return "http://" + net.JoinHostPort(host, port)
 }
 
 // parseSources reads -token-from: a comma-separated list of the token

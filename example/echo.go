@@ -23,6 +23,8 @@ func newEchoHandler(a *api, cfg *config, verifier introspect.Verifier, logger *s
 		Sources:   cfg.sources,
 		Audiences: cfg.audiences,
 		Logger:    logger,
+
+		ResourceMetadata: resourceMetadata(cfg),
 	})
 	if err != nil {
 		return nil, err
@@ -51,6 +53,8 @@ func newEchoHandler(a *api, cfg *config, verifier introspect.Verifier, logger *s
 	})
 	e.Use(echomw.Recover())
 
+	// The RFC 9728 document is public: no gate.
+	e.Any(gate.ResourceMetadataHandler())
 	e.GET("/healthz", func(c echo.Context) error {
 		return c.String(http.StatusOK, "ok")
 	})
@@ -59,17 +63,17 @@ func newEchoHandler(a *api, cfg *config, verifier introspect.Verifier, logger *s
 	}, gate.Authenticate())
 	e.GET("/v1/maps", func(c echo.Context) error {
 		return c.JSON(http.StatusOK, a.maps())
-	}, gate.Require(echogate.AllOf("MapRequest")))
+	}, gate.Require(echogate.AllOf(scopesMaps...)))
 	e.GET("/v1/occupations", func(c echo.Context) error {
 		return c.JSON(http.StatusOK, a.listOccupations())
-	}, gate.Require(echogate.AnyOf("gipod_pdo_read", "gipod_pdo_write")))
+	}, gate.Require(echogate.AnyOf(scopesOccupations...)))
 	e.POST("/v1/occupations", func(c echo.Context) error {
 		occ, err := a.createOccupation(c.Request(), introspect.FromContext(c.Request().Context()))
 		if err != nil {
 			return err
 		}
 		return c.JSON(http.StatusCreated, occ)
-	}, gate.Require(echogate.AllOf("gipod_pdo_read", "gipod_pdo_write")))
+	}, gate.Require(echogate.AllOf(scopesOccupations...)))
 	e.POST("/v1/logout", func(c echo.Context) error {
 		token, _ := gate.Token(c) // there is one: the middleware verified it
 		a.logout(token)

@@ -65,7 +65,7 @@ func TestJWTContract(t *testing.T) {
 
 			r := ex.do(t, "GET", "/v1/token", nil, "")
 			assert.Equal(t, 401, r.status)
-			assert.Equal(t, `Bearer realm="example"`, r.challenge)
+			assert.Equal(t, `Bearer realm="example", resource_metadata="`+ex.metadataURL()+`"`, r.challenge)
 
 			r = ex.do(t, "GET", "/v1/token", bearer(f.mapTok), "")
 			require.Equal(t, 200, r.status, r.body)

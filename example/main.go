@@ -78,15 +78,21 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if cfg.redis != nil {
 		goredis.SetLogger(redisLog{logger}) // process-wide, so here and not in newServer
 	}
-	ex, err := newServer(cfg, logger)
-	if err != nil {
-		return err
-	}
-	defer ex.Close()
+	// Listen first: the default -resource is the address as bound, which
+	// with port 0 is known only now.
 	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
 		return err
 	}
+	if cfg.resource == "" {
+		cfg.resource = baseURL(ln.Addr())
+	}
+	ex, err := newServer(cfg, logger)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer ex.Close()
 	srv := &http.Server{
 		Handler:           ex.handler,
 		ReadHeaderTimeout: 10 * time.Second,

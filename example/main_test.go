@@ -216,11 +216,11 @@ func TestContract(t *testing.T) {
 
 		r = ex.do(t, "GET", "/v1/token", nil, "")
 		assert.Equal(t, 401, r.status)
-		assert.Equal(t, `Bearer realm="example"`, r.challenge)
+		assert.Equal(t, `Bearer realm="example", resource_metadata="`+ex.metadataURL()+`"`, r.challenge)
 
 		r = ex.do(t, "GET", "/v1/token", map[string][]string{"Authorization": {"Basic eDp5"}}, "")
 		assert.Equal(t, 401, r.status)
-		assert.Equal(t, `Bearer realm="example"`, r.challenge)
+		assert.Equal(t, `Bearer realm="example", resource_metadata="`+ex.metadataURL()+`"`, r.challenge)
 
 		r = ex.do(t, "GET", "/v1/token", bearer(f.mapTok), "")
 		require.Equal(t, 200, r.status, r.body)
@@ -396,14 +396,14 @@ func TestFlags(t *testing.T) {
 		assert.Equal(t, 400, r.status)
 		r = ex.do(t, "GET", "/v1/maps?access_token=a&access_token=a", nil, "")
 		assert.Equal(t, 400, r.status)
-		assert.Equal(t, `Bearer realm="gipod"`, ex.do(t, "GET", "/v1/maps", nil, "").challenge)
+		assert.Equal(t, `Bearer realm="gipod", resource_metadata="`+ex.metadataURL()+`"`, ex.do(t, "GET", "/v1/maps", nil, "").challenge)
 		assert.NotContains(t, ex.logs.String(), f.mapTok, "a query token must not be logged")
 	})
 	t.Run("query off by default", func(t *testing.T) {
 		ex := start(t, f.args("http")...)
 		r := ex.do(t, "GET", "/v1/maps?access_token="+f.mapTok, nil, "")
 		assert.Equal(t, 401, r.status)
-		assert.Equal(t, `Bearer realm="example"`, r.challenge)
+		assert.Equal(t, `Bearer realm="example", resource_metadata="`+ex.metadataURL()+`"`, r.challenge)
 	})
 	t.Run("no cache", func(t *testing.T) {
 		token := f.as.IssueToken(introspecttest.Token{Scopes: []string{"MapRequest"}, ClientID: "38890"})

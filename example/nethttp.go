@@ -20,11 +20,15 @@ func newHTTPHandler(a *api, cfg *config, verifier introspect.Verifier, logger *s
 		Sources:   cfg.sources,
 		Audiences: cfg.audiences,
 		Logger:    logger,
+
+		ResourceMetadata: resourceMetadata(cfg),
 	})
 	if err != nil {
 		return nil, err
 	}
 	mux := http.NewServeMux()
+	// The RFC 9728 document is public: no auth.
+	mux.Handle(auth.ResourceMetadataHandler())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("ok"))

@@ -68,7 +68,7 @@ func TestRedisSharedAcrossReplicas(t *testing.T) {
 		// Logging out needs a valid token, like any route.
 		r := a.do(t, "POST", "/v1/logout", nil, "")
 		assert.Equal(t, 401, r.status)
-		assert.Equal(t, `Bearer realm="example"`, r.challenge)
+		assert.Regexp(t, `^Bearer realm="example", resource_metadata="http://[^"]+/\.well-known/oauth-protected-resource"$`, r.challenge)
 		r = a.do(t, "POST", "/v1/logout", bearer("unknown-token"), "")
 		assert.Equal(t, 401, r.status)
 		assert.Contains(t, r.challenge, `error="invalid_token"`)
