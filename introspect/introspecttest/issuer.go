@@ -158,8 +158,7 @@ type Issuer struct {
 	jwksNoCache bool
 	discFault   Fault
 	discFetches int
-	hold        chan struct{} // while not nil, key set answers wait for it to close
-	held        int
+	holder      holder // Hold and Release, for the key set only
 }
 
 // issuerKey is one signing key of an Issuer.
@@ -454,30 +453,13 @@ func (s *Issuer) SetDiscoveryFault(f Fault) {
 // the server, with [Issuer.Held] telling how many are waiting. A held
 // request is counted by [Issuer.JWKSFetches] when it arrives; its fault is
 // the one set when it is released.
-func (s *Issuer) Hold() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.hold == nil {
-		s.hold = make(chan struct{})
-	}
-}
+func (s *Issuer) Hold() { s.holder.hold() }
 
 // Release lets held answers go and stops holding new ones.
-func (s *Issuer) Release() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.hold != nil {
-		close(s.hold)
-		s.hold = nil
-	}
-}
+func (s *Issuer) Release() { s.holder.release() }
 
 // Held returns the number of key set requests waiting for Release.
-func (s *Issuer) Held() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.held
-}
+func (s *Issuer) Held() int { return s.holder.waiting() }
 
 // serveHTTP routes to the handlers Start chose for the mode. The listener
 // accepts no connection before Start, so s.mux is set by then.
@@ -487,21 +469,8 @@ func (s *Issuer) jwks(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	s.jwksFetches++
 	s.jwksNoCache = hasNoCache(r.Header.Values("Cache-Control"))
-	hold := s.hold
-	if hold != nil {
-		s.held++
-	}
 	s.mu.Unlock()
-
-	if hold != nil {
-		select {
-		case <-hold:
-		case <-r.Context().Done():
-		}
-		s.mu.Lock()
-		s.held--
-		s.mu.Unlock()
-	}
+	s.holder.wait(r.Context())
 
 	s.mu.Lock()
 	fault := s.jwksFault

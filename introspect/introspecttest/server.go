@@ -149,8 +149,7 @@ type Server struct {
 	calls    map[string]int
 	total    int
 	fault    Fault
-	hold     chan struct{} // while not nil, answers wait for it to close
-	held     int
+	holder   holder // Hold and Release
 
 	discoveryFault Fault
 	discoveryCalls int
@@ -300,30 +299,13 @@ func (s *Server) SetFault(f Fault) {
 // Hold makes every answer wait, from now until Release (or until its request
 // is cancelled). Use it to gather concurrent requests at the server, with
 // [Server.Held] telling how many are waiting.
-func (s *Server) Hold() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.hold == nil {
-		s.hold = make(chan struct{})
-	}
-}
+func (s *Server) Hold() { s.holder.hold() }
 
 // Release lets held answers go and stops holding new ones.
-func (s *Server) Release() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.hold != nil {
-		close(s.hold)
-		s.hold = nil
-	}
-}
+func (s *Server) Release() { s.holder.release() }
 
 // Held returns the number of requests waiting for Release.
-func (s *Server) Held() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.held
-}
+func (s *Server) Held() int { return s.holder.waiting() }
 
 func (s *Server) handler() http.Handler {
 	mux := http.NewServeMux()
@@ -340,24 +322,12 @@ func (s *Server) begin(w http.ResponseWriter, r *http.Request, token string) boo
 	s.mu.Lock()
 	s.calls[token]++
 	s.total++
-	fault, hold := s.fault, s.hold
+	fault := s.fault
 	if fault.isZero() {
 		fault = s.tokens[token].Fault
 	}
-	if hold != nil {
-		s.held++
-	}
 	s.mu.Unlock()
-
-	if hold != nil {
-		select {
-		case <-hold:
-		case <-r.Context().Done():
-		}
-		s.mu.Lock()
-		s.held--
-		s.mu.Unlock()
-	}
+	s.holder.wait(r.Context())
 	return applyFault(w, r, fault)
 }
 
