@@ -81,11 +81,18 @@ type sharedResult[T any] struct {
 // the tier's client is configured: op runs on a goroutine of its own, and a
 // late answer is dropped. The breaker decides whether op runs at all, and
 // learns from its outcome. parent lends its values, not its cancellation.
-func sharedCall[T any](c *Cache, parent context.Context, timeout time.Duration, op func(context.Context) (T, error)) (T, error) {
+// name is the operation, for the Cache's Hooks.
+func sharedCall[T any](c *Cache, parent context.Context, name SharedOp, timeout time.Duration, op func(context.Context) (T, error)) (v T, err error) {
 	var zero T
 	if !c.breaker.allow() {
 		c.sharedSkipped.Add(1)
 		return zero, errSharedOpen
+	}
+	if c.hooks.SharedStart != nil {
+		parent = c.hooks.SharedStart(parent, name)
+	}
+	if c.hooks.SharedDone != nil {
+		defer func() { c.hooks.SharedDone(parent, name, err) }()
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(parent), timeout)
 	done := make(chan sharedResult[T], 1)
