@@ -74,7 +74,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
-	logger := slog.New(slog.NewTextHandler(stderr, nil))
+	logger := cfg.newLogger(stderr)
 	if cfg.redis != nil {
 		goredis.SetLogger(redisLog{logger}) // process-wide, so here and not in newServer
 	}
@@ -127,8 +127,9 @@ type server struct {
 	stack   string // "Echo v4" or "net/http"
 	cache   *introspect.Cache
 	demo    *demoServer
-	keys    *jwt.Verifier // the local JWT verifier, if any
-	closers []func()      // in the order started; Close calls them in reverse
+	keys    *jwt.Verifier       // the local JWT verifier, if any
+	opaque  introspect.Verifier // the introspection backend, if any
+	closers []func()            // in the order started; Close calls them in reverse
 }
 
 // newServer builds the example cfg describes, starting the demo server
@@ -159,8 +160,21 @@ func newServer(cfg *config, logger *slog.Logger) (_ *server, err error) {
 		err := s.keys.WaitReady(ctx)
 		cancel()
 		if err != nil {
-			logger.Error("the key set could not be loaded at start; tokens get 503 until it is",
+			logger.Error("the key set could not be loaded at start; tokens get 503 and /readyz 503 until it is",
 				"issuer", cfg.issuer, "jwks_url", cfg.jwksURL, "err", err)
+		}
+	}
+	if cfg.rfc7662() {
+		// Discover the introspection endpoint before serving, within the
+		// upstream timeout, so that a wrong -issuer shows at once. As with
+		// the key set, a failure is logged, not fatal: discovery is tried
+		// again, with back-off, until the issuer answers.
+		ctx, cancel := context.WithTimeout(context.Background(), cmp.Or(cfg.upstreamTimeout, introspect.DefaultTimeout))
+		err := introspect.Ready(ctx, s.opaque)
+		cancel()
+		if err != nil {
+			logger.Error("the issuer's discovery document could not be read at start; tokens get 503 and /readyz 503 until it is",
+				"issuer", cfg.issuer, "err", err)
 		}
 	}
 	cacheCfg := introspect.CacheConfig{
@@ -186,7 +200,7 @@ func newServer(cfg *config, logger *slog.Logger) (_ *server, err error) {
 	}
 	s.onClose(s.cache.Close)
 
-	app := &api{cache: s.cache}
+	app := &api{cache: s.cache, readyTimeout: cfg.upstreamTimeout}
 	if cfg.geosecure() && cfg.clientID != "" && cfg.clientSecret != "" {
 		app.profiles, err = geosecure.NewProfileClient(geosecure.ProfileConfig{
 			URL: cfg.profileURL, ClientID: cfg.clientID, ClientSecret: cfg.clientSecret, Timeout: cfg.upstreamTimeout,
@@ -261,7 +275,7 @@ func newBackend(cfg *config, demo *demoServer, s *server) (introspect.Verifier, 
 			return nil, err
 		}
 		s.onClose(v.Close)
-		opaque = v
+		opaque, s.opaque = v, v
 	}
 	if !cfg.localJWT() {
 		return opaque, nil

@@ -33,6 +33,13 @@ func newHTTPHandler(a *api, cfg *config, verifier introspect.Verifier, logger *s
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("ok"))
 	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		status, body := a.ready(r.Context())
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-store")
+		w.WriteHeader(status)
+		_, _ = w.Write([]byte(body))
+	})
 	mux.Handle("GET /v1/token", auth.Authenticate(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, a.token(introspect.FromContext(r.Context())))
 	})))
