@@ -49,15 +49,16 @@
 // server fails (introspect.CacheConfig.StaleIfError). An upstream request
 // is one call of the Cache to the Verifier it wraps, however many requests
 // wait for it; backend is that Verifier's [introspect.BackendName]
-// ("rfc7662", "geosecure", "jwt", "custom", …) and its duration leaves out
-// the wait for a slot. The gauges count the calls that hold one of the
-// Cache's slots (CacheConfig.MaxConcurrent) and those that wait for one
-// (CacheConfig.MaxWaiting). A key-set refresh is a JWT Verifier's fetch
-// of its issuer's keys; on an error it keeps the keys it had. An
-// invalidation is sent when this replica announces one through the
-// shared tier and received when a replica hears one, its own included.
-// A shared operation that ends in error is one the Cache went on without:
-// Redis failing never fails a request, so this is where it shows.
+// ("rfc7662", "geosecure", "jwt", "jwt+rfc7662", "custom", …) and the
+// duration leaves out the wait for a slot. The gauges count the calls
+// that hold one of the Cache's slots (CacheConfig.MaxConcurrent) and those
+// that wait for one (CacheConfig.MaxWaiting). A key-set refresh is a JWT
+// Verifier's fetch of its issuer's keys; on an error it keeps the keys it
+// had. An invalidation is sent when this replica announces one through
+// the shared tier and received when a replica hears one, its own
+// included. A shared operation that ends in error is one the Cache went
+// on without: Redis failing never fails a request, so this is where it
+// shows.
 //
 // # Labels
 //
