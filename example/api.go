@@ -54,6 +54,8 @@ type api struct {
 	cache        *introspect.Cache
 	profiles     *geosecure.ProfileClient // nil when not configured
 	readyTimeout time.Duration            // bounds a readiness check
+	metrics      http.Handler             // GET /metrics
+	hooks        *introspect.Hooks        // for the middleware's decisions
 
 	mu          sync.Mutex
 	occupations []occupation

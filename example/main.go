@@ -48,11 +48,15 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/tokengate/tokengate/introspect"
 	"github.com/tokengate/tokengate/introspect/geosecure"
 	"github.com/tokengate/tokengate/introspect/jwt"
+	"github.com/tokengate/tokengate/introspect/promhook"
 	"github.com/tokengate/tokengate/introspect/rfc7662"
 )
 
@@ -127,15 +131,18 @@ type server struct {
 	stack   string // "Echo v4" or "net/http"
 	cache   *introspect.Cache
 	demo    *demoServer
-	keys    *jwt.Verifier       // the local JWT verifier, if any
-	opaque  introspect.Verifier // the introspection backend, if any
-	closers []func()            // in the order started; Close calls them in reverse
+	metrics *prometheus.Registry // what GET /metrics serves
+	hooks   *introspect.Hooks    // the metrics' hooks, given to every part
+	keys    *jwt.Verifier        // the local JWT verifier, if any
+	opaque  introspect.Verifier  // the introspection backend, if any
+	closers []func()             // in the order started; Close calls them in reverse
 }
 
 // newServer builds the example cfg describes, starting the demo server
 // when no other is named. The caller must Close it.
 func newServer(cfg *config, logger *slog.Logger) (_ *server, err error) {
 	s := &server{}
+	s.startMetrics()
 	defer func() {
 		if err != nil {
 			s.Close()
@@ -178,6 +185,7 @@ func newServer(cfg *config, logger *slog.Logger) (_ *server, err error) {
 		}
 	}
 	cacheCfg := introspect.CacheConfig{
+		Hooks:         s.hooks,
 		MaxTTL:        cfg.cacheTTL,
 		Timeout:       cfg.upstreamTimeout,
 		MaxConcurrent: cfg.upstreamConcurrency,
@@ -200,7 +208,7 @@ func newServer(cfg *config, logger *slog.Logger) (_ *server, err error) {
 	}
 	s.onClose(s.cache.Close)
 
-	app := &api{cache: s.cache, readyTimeout: cfg.upstreamTimeout}
+	app := &api{cache: s.cache, readyTimeout: cfg.upstreamTimeout, metrics: s.metricsHandler(), hooks: s.hooks}
 	if cfg.geosecure() && cfg.clientID != "" && cfg.clientSecret != "" {
 		app.profiles, err = geosecure.NewProfileClient(geosecure.ProfileConfig{
 			URL: cfg.profileURL, ClientID: cfg.clientID, ClientSecret: cfg.clientSecret, Timeout: cfg.upstreamTimeout,
@@ -222,6 +230,21 @@ func newServer(cfg *config, logger *slog.Logger) (_ *server, err error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// startMetrics makes the registry GET /metrics serves: tokengate's metrics,
+// through the hooks every part of the example reports to, and the Go
+// runtime's and the process's.
+func (s *server) startMetrics() {
+	collector := promhook.New(promhook.Config{})
+	s.hooks = collector.Hooks()
+	s.metrics = prometheus.NewRegistry()
+	s.metrics.MustRegister(collector, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+}
+
+// metricsHandler serves the registry in the Prometheus text format.
+func (s *server) metricsHandler() http.Handler {
+	return promhttp.HandlerFor(s.metrics, promhttp.HandlerOpts{})
 }
 
 // startDemo starts the demo server cfg.demoKind names and points cfg at it.
@@ -289,6 +312,7 @@ func newBackend(cfg *config, demo *demoServer, s *server) (introspect.Verifier, 
 		Issuer:    cfg.issuer,
 		Audiences: cfg.audiences,
 		Timeout:   cfg.upstreamTimeout,
+		Hooks:     s.hooks,
 	})
 	if err != nil {
 		return nil, err

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"os/exec"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -92,5 +93,79 @@ func TestLogFlags(t *testing.T) {
 		out, err := exec.Command(binary, append([]string{"-addr", "127.0.0.1:0"}, bad...)...).CombinedOutput()
 		require.Error(t, err, "%v", bad)
 		assert.Contains(t, string(out), bad[0], "%v", bad)
+	}
+}
+
+// scrape returns every series GET /metrics serves, by its name and labels
+// as written (labels sorted by name), with its value.
+func scrape(t *testing.T, ex *example) map[string]float64 {
+	t.Helper()
+	r := ex.do(t, "GET", "/metrics", nil, "")
+	require.Equal(t, 200, r.status)
+	series := map[string]float64{}
+	lines := bufio.NewScanner(strings.NewReader(r.body))
+	for lines.Scan() {
+		line := lines.Text()
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		i := strings.LastIndexByte(line, ' ')
+		require.Positive(t, i, "%q", line)
+		v, err := strconv.ParseFloat(line[i+1:], 64)
+		require.NoError(t, err, "%q", line)
+		series[line[:i]] = v
+	}
+	return series
+}
+
+// TestMetrics drives a scripted mix of requests and checks the exact
+// counts /metrics serves.
+func TestMetrics(t *testing.T) {
+	for _, fw := range frameworks {
+		t.Run(fw, func(t *testing.T) {
+			f := newFixture(t, geosecureBackend)
+			ex := start(t, f.args(fw, "-upstream-timeout", "1s")...)
+			unknown := "unknown-token-0123456789"
+
+			assert.Equal(t, 200, ex.do(t, "GET", "/v1/maps", bearer(f.mapTok), "").status) // miss, valid
+			for range 2 {
+				assert.Equal(t, 200, ex.do(t, "GET", "/v1/maps", bearer(f.mapTok), "").status) // hits
+			}
+			assert.Equal(t, 403, ex.do(t, "GET", "/v1/maps", bearer(f.readTok), "").status) // miss, valid
+			for range 2 {
+				assert.Equal(t, 401, ex.do(t, "GET", "/v1/maps", bearer(unknown), "").status) // miss, invalid; then a hit
+			}
+			assert.Equal(t, 401, ex.do(t, "GET", "/v1/maps", nil, "").status)
+			assert.Equal(t, 400, ex.do(t, "GET", "/v1/maps", map[string][]string{"Authorization": {"Bearer a b"}}, "").status)
+			f.as.SetFault(introspecttest.Fault{Status: 503})
+			assert.Equal(t, 503, ex.do(t, "GET", "/v1/occupations", bearer(f.rwTok), "").status) // miss, error
+			f.as.SetFault(introspecttest.Fault{})
+
+			m := scrape(t, ex)
+			want := map[string]float64{
+				`tokengate_cache_lookups_total{result="hit",tier="memory"}`:                       3,
+				`tokengate_cache_lookups_total{result="miss",tier="memory"}`:                      4,
+				`tokengate_cache_lookups_total{result="stale",tier="memory"}`:                     0,
+				`tokengate_cache_lookups_total{result="hit",tier="shared"}`:                       0,
+				`tokengate_upstream_requests_total{backend="geosecure",result="valid"}`:           2,
+				`tokengate_upstream_requests_total{backend="geosecure",result="invalid"}`:         1,
+				`tokengate_upstream_requests_total{backend="geosecure",result="error"}`:           1,
+				`tokengate_upstream_request_duration_seconds_count{backend="geosecure"}`:          4,
+				`tokengate_upstream_request_duration_seconds_bucket{backend="geosecure",le="10"}`: 4,
+				`tokengate_upstream_in_flight`:                                                    0,
+				`tokengate_upstream_waiting`:                                                      0,
+				`tokengate_cache_evictions_total`:                                                 0,
+				`tokengate_invalidations_total{direction="sent"}`:                                 0,
+			}
+			for series, v := range want {
+				assert.Equal(t, v, m[series], series)
+				assert.Contains(t, m, series)
+			}
+			for series := range m {
+				for _, secret := range []string{f.mapTok, f.readTok, f.rwTok, unknown, "38890"} {
+					assert.NotContains(t, series, secret, "a token or client id as a label")
+				}
+			}
+		})
 	}
 }
