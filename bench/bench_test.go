@@ -25,6 +25,7 @@ import (
 	jwtmiddleware "github.com/auth0/go-jwt-middleware/v2"
 	"github.com/auth0/go-jwt-middleware/v2/validator"
 	"github.com/dgraph-io/ristretto/v2"
+	"github.com/gin-gonic/gin"
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
 	echojwt "github.com/labstack/echo-jwt/v4"
@@ -37,6 +38,7 @@ import (
 	"github.com/tokengate/tokengate/introspect/geosecure"
 	"github.com/tokengate/tokengate/middleware"
 	"github.com/tokengate/tokengate/middleware/echogate"
+	"github.com/tokengate/tokengate/middleware/gingate"
 	"github.com/tokengate/tokengate/scopes"
 )
 
@@ -84,11 +86,22 @@ func signedJWT(b *testing.B, alg jose.SignatureAlgorithm, key any) string {
 	return token
 }
 
-// okHandler is the protected handler on net/http; okEcho on Echo.
+// okHandler is the protected handler on net/http; okEcho on Echo, okGin on
+// gin: each answers 200 with no body.
 var (
 	okHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusOK) })
 	okEcho    = func(c echo.Context) error { return c.NoContent(http.StatusOK) }
+	okGin     = func(c *gin.Context) { c.Status(http.StatusOK) }
 )
+
+// newGin returns a gin engine in release mode, without gin's default
+// logger and recovery, serving okGin on the route behind handlers.
+func newGin(handlers ...gin.HandlerFunc) *gin.Engine {
+	gin.SetMode(gin.ReleaseMode)
+	e := gin.New()
+	e.GET(route, append(handlers, okGin)...)
+	return e
+}
 
 // cachedVerifier returns a cache that already holds token.
 func cachedVerifier(b *testing.B, token string) introspect.Verifier {
@@ -163,6 +176,15 @@ var hitCases = []hitCase{
 		e := echo.New()
 		e.GET(route, okEcho, echojwt.JWT(hmacKey))
 		return e, signedJWT(b, jose.HS256, hmacKey)
+	}},
+	{"gin/bare", func(b *testing.B) (http.Handler, string) { return newGin(), opaqueToken() }},
+	{"gin/tokengate", func(b *testing.B) (http.Handler, string) {
+		token := opaqueToken()
+		gate, err := gingate.New(gingate.Config{Verifier: cachedVerifier(b, token)})
+		if err != nil {
+			b.Fatal(err)
+		}
+		return newGin(gate.Require(middleware.AllOf("MapRequest"))), token
 	}},
 }
 
