@@ -94,6 +94,13 @@ var (
 	okGin     = func(c *gin.Context) { c.Status(http.StatusOK) }
 )
 
+// passthroughEcho is the least an Echo middleware can be: it only calls
+// next. Echo applies a route's middleware on every request, so this is what
+// any route middleware costs there before it does any work.
+func passthroughEcho(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error { return next(c) }
+}
+
 // newGin returns a gin engine in release mode, without gin's default
 // logger and recovery, serving okGin on the route behind handlers.
 func newGin(handlers ...gin.HandlerFunc) *gin.Engine {
@@ -160,6 +167,12 @@ var hitCases = []hitCase{
 	{"echo/bare", func(b *testing.B) (http.Handler, string) {
 		e := echo.New()
 		e.GET(route, okEcho)
+		return e, opaqueToken()
+	}},
+	{"echo/passthrough", func(b *testing.B) (http.Handler, string) {
+		// What any route middleware costs on Echo: one that only calls next.
+		e := echo.New()
+		e.GET(route, okEcho, passthroughEcho)
 		return e, opaqueToken()
 	}},
 	{"echo/tokengate", func(b *testing.B) (http.Handler, string) {
