@@ -356,6 +356,7 @@ func (r *results) write(w io.Writer, chart string) error {
 	} else {
 		p("| end-to-end protected/unprotected throughput ≥ %.2f (paired median) | no load run in this raw file | not measured |\n", loadMin)
 	}
+	r.writeSharedTargets(p)
 	r.writeJWTTargets(p)
 
 	if nsHTTP > naive {
@@ -398,6 +399,7 @@ func (r *results) write(w io.Writer, chart string) error {
 		p("sensitive to the garbage collector and to noise on the machine; it measured %s in this run.\n", duration(r.med("BenchmarkFloor/handover", "ns/op")))
 		p("The target is not met in this run and not loosened.\n")
 	}
+	r.writeSharedMisses(p)
 	r.writeJWTMisses(p)
 	if missRatio > missMax {
 		raw, tg := r.med("BenchmarkMiss/raw", "ns/op"), r.med("BenchmarkMiss/tokengate", "ns/op")
@@ -452,7 +454,8 @@ func (r *results) write(w io.Writer, chart string) error {
 	// The whole benchmarks first, then the parts.
 	var rows []string
 	for _, name := range r.order {
-		if strings.HasPrefix(name, "BenchmarkMiss") || name == "BenchmarkHerd" || name == "BenchmarkMemory" {
+		if strings.HasPrefix(name, "BenchmarkMiss") || name == "BenchmarkHerd" || name == "BenchmarkMemory" ||
+			strings.HasPrefix(name, "BenchmarkShared") || name == "BenchmarkInvalidationPropagation" {
 			rows = append(rows, name)
 		}
 	}
@@ -476,7 +479,12 @@ func (r *results) write(w io.Writer, chart string) error {
 	p("is a cache miss through the whole middleware to the same endpoint. `Herd` is %s concurrent\n", "1,000")
 	p("requests for one uncached token, held at the fake until all wait. `Memory` fills a cache with\n")
 	p("1,000,000 distinct tokens and reports the heap held per cached token. The `Floor` rows are the\n")
-	p("parts of a hit (and the hand-off of a miss) measured alone; see `BenchmarkFloor`.\n")
+	p("parts of a hit (and the hand-off of a miss) measured alone; see `BenchmarkFloor`. The `Shared…`\n")
+	p("rows and `InvalidationPropagation`, where present, run against a redis-server of their own on\n")
+	p("loopback: `SharedMiss/raw-get` is a raw go-redis GET of a value as large as a sealed answer,\n")
+	p("`SharedMiss/shared-hit` a memory miss answered from Redis, `SharedMemoryHit` a memory hit with\n")
+	p("the tier configured, `SharedHerd` a herd of 300 over 3 replicas, and `InvalidationPropagation`\n")
+	p("the time from `Invalidate` on one replica until another has forgotten the token.\n")
 
 	if !r.hasLoad() {
 		p("\n## End-to-end load\n\nThe raw output holds no `bench/cmd/load` run; `run.sh` adds one.\n")
