@@ -1,7 +1,8 @@
 // Package bench measures tokengate side by side with the libraries a team
 // would pick instead: local JWT validation with auth0's go-jwt-middleware and
-// labstack's echo-jwt. It is a module of its own, so that those libraries
-// never enter tokengate's go.mod.
+// labstack's echo-jwt. It measures the net/http middleware and the Echo and
+// gin adapters, each against a bare route of its own stack. It is a module
+// of its own, so that those libraries never enter tokengate's go.mod.
 //
 // Run it with run.sh, which also makes BENCHMARKS.md; see README.md.
 package bench
