@@ -50,8 +50,8 @@ func (r *results) writeAdapterTargets(p func(string, ...any), nsHTTP float64) {
 		ns, allocs := r.overhead("BenchmarkHit", a.stack+"/tokengate")
 		_, allocsHTTP := r.overhead("BenchmarkHit", "nethttp/tokengate")
 		ratio := r.adapterRatio("BenchmarkHit", a)
-		p("| %s | %.2f× (+%s against +%s; %s allocs/op against %s) | %s |\n", target, ratio, duration(ns), duration(nsHTTP),
-			num(allocs), num(allocsHTTP), mark(ratio <= adapterOverheadMax))
+		p("| %s | %.2f× (+%s and %s against +%s and %s) | %s |\n", target, ratio, duration(ns), allocations(allocs),
+			duration(nsHTTP), allocations(allocsHTTP), mark(ratio <= adapterOverheadMax))
 	}
 }
 
