@@ -2,6 +2,7 @@ package middleware
 
 import (
 	"cmp"
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -119,6 +120,36 @@ type Config struct {
 	// fails. Tokens appear only as [introspect.Fingerprint]s. Nil means
 	// [slog.Default], as it is when a line is logged.
 	Logger *slog.Logger
+	// Hooks receive the middleware's decisions, for metrics and traces:
+	// give the same Hooks as to the Cache (introspect.CacheConfig.Hooks),
+	// so that one set counts everything. Of its fields the middleware
+	// calls only Decision, read once by New, once for each decision of
+	// [Authenticator.Authorize] (and so of Admit, the net/http middleware
+	// and every adapter built on them), with the request's context as the
+	// middleware received it:
+	//
+	//   - allowed, with Status 0: a valid token that meets the route's
+	//     policy, and also a request let through anonymously with Optional;
+	//   - a refusal, with its Status and the outcome that status names:
+	//     no_token (401 without an error code), malformed (400),
+	//     invalid_token (401, a wrong audience included),
+	//     insufficient_scope (403) or unavailable (503).
+	//
+	// A CORS preflight that Admit answers itself, and a request a skipper
+	// lets through, are no decision and report nothing; neither does
+	// [Authenticator.ErrorFor], nor a refusal a handler makes itself. A
+	// route-level check behind a group-level Authenticate of the same
+	// Authenticator, which trusts the token already verified, reports a
+	// refusal but not a second allowed: so the metric of decisions
+	// (tokengate_requests_total) counts one event per request and
+	// Authenticator, except that a request refused at the route after
+	// passing the group's Authenticate counts as allowed and as refused.
+	// Each Authenticator reports its own decisions: a request checked by
+	// two of them counts once for each.
+	//
+	// Nil means none; a nil Hooks or Decision costs one nil check per
+	// request.
+	Hooks *introspect.Hooks
 }
 
 // Authenticator authenticates requests with bearer tokens and authorizes
@@ -142,6 +173,8 @@ type Authenticator struct {
 	errorHandler   func(http.ResponseWriter, *http.Request, *Error)
 	retryAfter     time.Duration
 	logger         *slog.Logger // nil: slog.Default()
+	// decision is Config.Hooks.Decision; nil without one.
+	decision func(context.Context, introspect.Decision)
 	// metadata is Config.ResourceMetadata, checked; nil without one.
 	metadata *metadata
 	// resourceMetadata is the resource_metadata attribute of challenges;
@@ -193,6 +226,9 @@ func New(cfg Config) (*Authenticator, error) {
 	}
 	if a.errorHandler == nil {
 		a.errorHandler = WriteError
+	}
+	if cfg.Hooks != nil {
+		a.decision = cfg.Hooks.Decision
 	}
 	if cfg.ResourceMetadata != nil {
 		md, err := newMetadata(cfg.ResourceMetadata, a.sources)
@@ -256,11 +292,14 @@ type Result struct {
 //
 // A refused request gets the zero Result and an error that is always an
 // [*Error], for [errors.As], saying what to answer; an allowed one gets a
-// nil error (an untyped nil, never a nil *Error in an error).
+// nil error (an untyped nil, never a nil *Error in an error). Each decision
+// is reported to Config.Hooks, and each refusal logged to Config.Logger.
 //
 // When r's context already holds a TokenInfo that a put there (a
 // group-level Authenticate of the same Authenticator), the token is not
-// verified again: only the audience list and p are checked. A TokenInfo that
+// verified again: only the audience list and p are checked, and only a
+// refusal is reported, the group's Authenticate having reported the
+// request allowed (see Config.Hooks). A TokenInfo that
 // another Authenticator or [introspect.NewContext] put there is not trusted;
 // the token is verified as if it were not there. Skipping is the caller's
 // business (Config.Skipper is net/http's, each adapter has its own).
@@ -277,14 +316,17 @@ func (a *Authenticator) Authorize(r *http.Request, p Policy) (Result, error) {
 func (a *Authenticator) authorize(r *http.Request, p Policy) (Result, *Error) {
 	if info := introspect.FromContext(r.Context()); info != nil && tokenctx.VerifiedBy(r.Context(), info) == a {
 		if e := a.check(r, info, p); e != nil {
-			return Result{}, e
+			return Result{}, a.refuse(r, e, "")
 		}
+		// Not reported: the Authenticate that put info there reported
+		// this request allowed.
 		return Result{Request: r, Info: info}, nil
 	}
 
 	token, from, err := a.extract(r)
 	switch {
 	case err == errNoToken && a.optional && p == nil:
+		a.decide(r.Context(), introspect.OutcomeAllowed, 0)
 		return Result{Request: r}, nil
 	case err == errNoToken:
 		return Result{}, a.refuse(r, &Error{
@@ -309,7 +351,31 @@ func (a *Authenticator) authorize(r *http.Request, p Policy) (Result, *Error) {
 	if e := a.check(r, info, p); e != nil {
 		return Result{}, a.refuse(r, e, token)
 	}
+	a.decide(r.Context(), introspect.OutcomeAllowed, 0)
 	return Result{Request: tokenctx.WithRequest(r, info, a), Info: info, Source: from}, nil
+}
+
+// decide reports a decision to Config.Hooks.
+func (a *Authenticator) decide(ctx context.Context, o introspect.Outcome, status int) {
+	if a.decision != nil {
+		a.decision(ctx, introspect.Decision{Outcome: o, Status: status})
+	}
+}
+
+// outcome returns the outcome of a refusal, as Config.Hooks reports it.
+func (e *Error) outcome() introspect.Outcome {
+	switch {
+	case e.Status == http.StatusBadRequest:
+		return introspect.OutcomeMalformed
+	case e.Status == http.StatusUnauthorized && e.Code == "":
+		return introspect.OutcomeNoToken
+	case e.Status == http.StatusUnauthorized:
+		return introspect.OutcomeInvalidToken
+	case e.Status == http.StatusForbidden:
+		return introspect.OutcomeInsufficientScope
+	default:
+		return introspect.OutcomeUnavailable
+	}
 }
 
 // ErrorFor returns the refusal for err, an error of an [introspect.Verifier]
@@ -380,8 +446,10 @@ func (a *Authenticator) newError(status int, code, description, scope string, ca
 	}
 }
 
-// refuse logs e, identifying the token, if any, only by its fingerprint.
+// refuse reports the refusal e to Config.Hooks and logs it, identifying the
+// token, if any, only by its fingerprint.
 func (a *Authenticator) refuse(r *http.Request, e *Error, token string) *Error {
+	a.decide(r.Context(), e.outcome(), e.Status)
 	level := slog.LevelDebug
 	if e.Status == http.StatusServiceUnavailable {
 		level = slog.LevelWarn
