@@ -115,10 +115,29 @@ type Config struct {
 	// refuses one that breaks RFC 9728 or disagrees with Sources. Nil
 	// means none.
 	ResourceMetadata *ResourceMetadata
-	// Logger receives a line for each refused request, at debug level for
-	// the client's mistakes and at warn level when the authorization server
-	// fails. Tokens appear only as [introspect.Fingerprint]s. Nil means
-	// [slog.Default], as it is when a line is logged.
+	// Logger receives the lines of refused requests, "tokengate: request
+	// refused", with the request's context and these attributes:
+	//
+	//   - status, the refusal's HTTP status;
+	//   - outcome, as Hooks reports it: no_token, malformed,
+	//     invalid_token, insufficient_scope or unavailable;
+	//   - reason, the cause ([Error].Err) as text: what was malformed,
+	//     why the token was refused, what the authorization server did;
+	//   - method and path (the path only: a query may hold a token);
+	//   - required_scope, on a 403: the scopes the route's policy names
+	//     ([Error].Scope), empty for a policy that names none;
+	//   - client_id, when the token was verified (a 403, a wrong
+	//     audience): the token's client, empty when it names none;
+	//   - token, when the request had one: its [introspect.Fingerprint],
+	//     never the token;
+	//   - request_id, when the request has one: its X-Request-Id header
+	//     (sent once, 1 to 128 printable ASCII characters, else ignored),
+	//     or else the trace id of a valid W3C traceparent header.
+	//
+	// The client's mistakes (400, 401, 403) are logged at debug, the
+	// authorization server failing (503) at warn.
+	//
+	// Nil means [slog.Default], as it is when a line is logged.
 	Logger *slog.Logger
 	// Hooks receive the middleware's decisions, for metrics and traces:
 	// give the same Hooks as to the Cache (introspect.CacheConfig.Hooks),
@@ -316,7 +335,7 @@ func (a *Authenticator) Authorize(r *http.Request, p Policy) (Result, error) {
 func (a *Authenticator) authorize(r *http.Request, p Policy) (Result, *Error) {
 	if info := introspect.FromContext(r.Context()); info != nil && tokenctx.VerifiedBy(r.Context(), info) == a {
 		if e := a.check(r, info, p); e != nil {
-			return Result{}, a.refuse(r, e, "")
+			return Result{}, a.refuse(r, e, "", info)
 		}
 		// Not reported: the Authenticate that put info there reported
 		// this request allowed.
@@ -332,13 +351,13 @@ func (a *Authenticator) authorize(r *http.Request, p Policy) (Result, *Error) {
 		return Result{}, a.refuse(r, &Error{
 			Status: http.StatusUnauthorized, Description: "a bearer token is required",
 			Challenge: a.noToken, Err: ErrNoToken,
-		}, "")
+		}, "", nil)
 	case err != nil:
 		cause := fmt.Errorf("%w: %w", ErrMalformed, err)
 		if xe := (*extractorError)(nil); errors.As(err, &xe) {
 			cause = fmt.Errorf("%w: Config.Extractor: %w", ErrMalformed, xe.err)
 		}
-		return Result{}, a.refuse(r, a.newError(http.StatusBadRequest, codeInvalidRequest, err.Error(), "", cause), "")
+		return Result{}, a.refuse(r, a.newError(http.StatusBadRequest, codeInvalidRequest, err.Error(), "", cause), "", nil)
 	}
 
 	info, err := a.verifier.Verify(r.Context(), token)
@@ -346,10 +365,10 @@ func (a *Authenticator) authorize(r *http.Request, p Policy) (Result, *Error) {
 		err = errors.New("middleware: verifier returned no result")
 	}
 	if err != nil {
-		return Result{}, a.refuse(r, a.ErrorFor(err), token)
+		return Result{}, a.refuse(r, a.ErrorFor(err), token, nil)
 	}
 	if e := a.check(r, info, p); e != nil {
-		return Result{}, a.refuse(r, e, token)
+		return Result{}, a.refuse(r, e, token, info)
 	}
 	a.decide(r.Context(), introspect.OutcomeAllowed, 0)
 	return Result{Request: tokenctx.WithRequest(r, info, a), Info: info, Source: from}, nil
@@ -444,39 +463,6 @@ func (a *Authenticator) newError(status int, code, description, scope string, ca
 		Status: status, Code: code, Description: description, Scope: scope,
 		Challenge: challenge(a.realm, code, description, scope, a.resourceMetadata), Err: cause,
 	}
-}
-
-// refuse reports the refusal e to Config.Hooks and logs it, identifying the
-// token, if any, only by its fingerprint.
-func (a *Authenticator) refuse(r *http.Request, e *Error, token string) *Error {
-	a.decide(r.Context(), e.outcome(), e.Status)
-	level := slog.LevelDebug
-	if e.Status == http.StatusServiceUnavailable {
-		level = slog.LevelWarn
-	}
-	ctx := r.Context()
-	logger := a.logger
-	if logger == nil {
-		// Looked up now, not in New, so that an application may set its
-		// default logger after building its Authenticators.
-		logger = slog.Default()
-	}
-	if !logger.Enabled(ctx, level) {
-		return e
-	}
-	attrs := []slog.Attr{
-		slog.Int("status", e.Status),
-		slog.String("method", r.Method),
-		slog.String("path", r.URL.Path),
-	}
-	if token != "" {
-		attrs = append(attrs, slog.String("token", introspect.Fingerprint(token)))
-	}
-	if e.Err != nil {
-		attrs = append(attrs, slog.String("error", e.Err.Error()))
-	}
-	logger.LogAttrs(ctx, level, "tokengate: request refused", attrs...)
-	return e
 }
 
 // Preflight reports whether r is a CORS preflight that the middleware
