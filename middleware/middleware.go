@@ -132,10 +132,22 @@ type Config struct {
 	//     never the token;
 	//   - request_id, when the request has one: its X-Request-Id header
 	//     (sent once, 1 to 128 printable ASCII characters, else ignored),
-	//     or else the trace id of a valid W3C traceparent header.
+	//     or else the trace id of a valid W3C traceparent header;
+	//   - suppressed, on a line at info or warn (below).
 	//
-	// The client's mistakes (400, 401, 403) are logged at debug, the
-	// authorization server failing (503) at warn.
+	// So that an outage or an attack, which refuse every request, cannot
+	// flood the log, the first refusal of each outcome in a window is
+	// logged at that outcome's level: warn, at most once a second, when
+	// the authorization server fails (503); info, at most once a minute
+	// per outcome, for the client's mistakes (400, 401, 403). Such a line
+	// carries suppressed, the number of refusals of its outcome since the
+	// previous such line that were not logged at its level. Every other
+	// refusal is logged at debug, when debug is enabled. So at debug
+	// every refusal has a line; at info, a summary of each outcome per
+	// minute and of outages per second; at warn, outages only. The windows
+	// are the Authenticator's own, kept without a lock or a goroutine, on
+	// the monotonic clock; a refusal whose levels are disabled costs an
+	// Enabled call each, and allocates nothing.
 	//
 	// Nil means [slog.Default], as it is when a line is logged.
 	Logger *slog.Logger
@@ -194,6 +206,13 @@ type Authenticator struct {
 	logger         *slog.Logger // nil: slog.Default()
 	// decision is Config.Hooks.Decision; nil without one.
 	decision func(context.Context, introspect.Decision)
+	// windows limit the log's lines at info and warn, one per outcome
+	// refused, in the order of windowOf.
+	windows [5]logWindow
+	// epoch is when the Authenticator was made, the origin of elapsed;
+	// now, when set by a test, is its clock.
+	epoch time.Time
+	now   func() time.Time
 	// metadata is Config.ResourceMetadata, checked; nil without one.
 	metadata *metadata
 	// resourceMetadata is the resource_metadata attribute of challenges;
@@ -242,6 +261,7 @@ func New(cfg Config) (*Authenticator, error) {
 		errorHandler:   cfg.ErrorHandler,
 		retryAfter:     cmp.Or(cfg.RetryAfter, defaultRetryAfter),
 		logger:         cfg.Logger,
+		epoch:          time.Now(),
 	}
 	if a.errorHandler == nil {
 		a.errorHandler = WriteError

@@ -4,8 +4,21 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"sync/atomic"
+	"time"
 
 	"github.com/tokengate/tokengate/introspect"
+)
+
+// The windows of the log's summaries (see Config.Logger): at most one line
+// per window and outcome at the outcome's level.
+const (
+	// unavailableWindow is the window of the warn lines of 503s: an
+	// outage refuses every request.
+	unavailableWindow = time.Second
+	// mistakeWindow is the window of the info lines of the client's
+	// mistakes (400, 401, 403): under attack, every request is one.
+	mistakeWindow = time.Minute
 )
 
 // maxRequestIDLength is the longest X-Request-Id that a log line carries.
@@ -13,6 +26,41 @@ const maxRequestIDLength = 128
 
 // refusalMessage is the message of every refusal's log line.
 const refusalMessage = "tokengate: request refused"
+
+// logWindow limits the lines of one outcome at its level to one per
+// window, without a lock: a refusal that finds the window open takes it
+// with a compare-and-swap, and every other counts itself as suppressed.
+type logWindow struct {
+	// next is when the window opens again, in nanoseconds of
+	// [Authenticator.elapsed].
+	next atomic.Int64
+	// suppressed counts the refusals not logged at the level since the
+	// last line that was.
+	suppressed atomic.Int64
+}
+
+// take reports whether a refusal at now gets a line at the window's level,
+// and how many refusals were suppressed before it; or counts it as one
+// more suppressed. A refusal counted while another takes the window goes
+// to the next line's count: none is lost or counted twice.
+func (w *logWindow) take(now int64, window time.Duration) (suppressed int64, ok bool) {
+	next := w.next.Load()
+	if now < next || !w.next.CompareAndSwap(next, now+int64(window)) {
+		w.suppressed.Add(1)
+		return 0, false
+	}
+	return w.suppressed.Swap(0), true
+}
+
+// elapsed returns the nanoseconds since a was made, read off the monotonic
+// clock (or the clock a test set), so that the windows ignore changes of
+// the wall clock.
+func (a *Authenticator) elapsed() int64 {
+	if a.now != nil {
+		return int64(a.now().Sub(a.epoch))
+	}
+	return int64(time.Since(a.epoch))
+}
 
 // refuse reports the refusal e to Config.Hooks and logs it. token is the
 // request's token, "" when it has none or, with info, when info came from
@@ -28,20 +76,43 @@ func (a *Authenticator) refuse(r *http.Request, e *Error, token string, info *in
 		// default logger after building its Authenticators.
 		logger = slog.Default()
 	}
-	level := slog.LevelDebug
+	level, w, window := slog.LevelInfo, &a.windows[windowOf(o)], mistakeWindow
 	if o == introspect.OutcomeUnavailable {
-		level = slog.LevelWarn
+		level, window = slog.LevelWarn, unavailableWindow
 	}
 	if logger.Enabled(ctx, level) {
-		a.logRefusal(ctx, logger, level, r, e, o, token, info)
+		if suppressed, ok := w.take(a.elapsed(), window); ok {
+			a.logRefusal(ctx, logger, level, r, e, o, token, info, suppressed)
+			return e
+		}
+	}
+	if logger.Enabled(ctx, slog.LevelDebug) {
+		a.logRefusal(ctx, logger, slog.LevelDebug, r, e, o, token, info, -1)
 	}
 	return e
 }
 
-// logRefusal logs the line of the refusal e. Kept apart from refuse so that its attributes cost nothing
+// windowOf returns the index in Authenticator.windows of o, a refusal.
+func windowOf(o introspect.Outcome) int {
+	switch o {
+	case introspect.OutcomeNoToken:
+		return 0
+	case introspect.OutcomeMalformed:
+		return 1
+	case introspect.OutcomeInvalidToken:
+		return 2
+	case introspect.OutcomeInsufficientScope:
+		return 3
+	default:
+		return 4
+	}
+}
+
+// logRefusal logs the line of the refusal e, with suppressed unless it is
+// negative. Kept apart from refuse so that its attributes cost nothing
 // when no line is logged.
 func (a *Authenticator) logRefusal(ctx context.Context, logger *slog.Logger, level slog.Level,
-	r *http.Request, e *Error, o introspect.Outcome, token string, info *introspect.TokenInfo) {
+	r *http.Request, e *Error, o introspect.Outcome, token string, info *introspect.TokenInfo, suppressed int64) {
 	reason := e.Description
 	if e.Err != nil {
 		reason = e.Err.Error()
@@ -71,6 +142,9 @@ func (a *Authenticator) logRefusal(ctx context.Context, logger *slog.Logger, lev
 	}
 	if id := requestID(r); id != "" {
 		attrs = append(attrs, slog.String("request_id", id))
+	}
+	if suppressed >= 0 {
+		attrs = append(attrs, slog.Int64("suppressed", suppressed))
 	}
 	logger.LogAttrs(ctx, level, refusalMessage, attrs...)
 }

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -80,10 +81,11 @@ const (
 var logTokens = []string{mapToken, pdoToken, otherAud, badToken, downToken}
 
 // logged is an application whose Authenticator logs to a recorder at
-// level.
+// level, on a clock that stands still.
 type logged struct {
-	h   http.Handler
-	rec *recorder
+	h     http.Handler
+	rec   *recorder
+	clock *testutil.Clock
 }
 
 func newLogged(t testing.TB, level slog.Level) *logged {
@@ -107,13 +109,15 @@ func newLogged(t testing.TB, level slog.Level) *logged {
 		Logger:    slog.New(rec),
 	})
 	require.NoError(t, err)
+	clock := testutil.NewClock()
+	middleware.SetNow(a, clock.Now)
 	mux := http.NewServeMux()
 	mux.Handle("/v1/maps", a.Require(middleware.AllOf("MapRequest"))(okHandler))
 	mux.Handle("/v1/custom", a.Require(middleware.PolicyFunc(func(*introspect.TokenInfo) bool { return false }))(okHandler))
 	group := http.NewServeMux()
 	group.Handle("/group/maps", a.Require(middleware.AllOf("MapRequest"))(okHandler))
 	mux.Handle("/group/", a.Authenticate(group))
-	return &logged{h: mux, rec: rec}
+	return &logged{h: mux, rec: rec, clock: clock}
 }
 
 // do sends a GET for path with auth as its Authorization header, if any,
@@ -143,41 +147,42 @@ func assertNoToken(t *testing.T, lines []logLine) {
 }
 
 // TestRefusalLines: each refusal's line has exactly the attributes that
-// say why.
+// say why, at info or warn with suppressed for the first of its outcome,
+// and at debug without it for the next.
 func TestRefusalLines(t *testing.T) {
 	fp := introspect.Fingerprint
 	for _, tc := range []struct {
 		name, path, auth string
 		header           map[string]string
 		status           int
-		level            slog.Level
+		level            slog.Level // of the first line
 		attrs            map[string]any
 	}{
-		{name: "no token", path: "/v1/maps", status: 401, level: slog.LevelDebug, attrs: map[string]any{
+		{name: "no token", path: "/v1/maps", status: 401, level: slog.LevelInfo, attrs: map[string]any{
 			"status": int64(401), "outcome": "no_token", "reason": "middleware: no bearer token",
 			"method": "GET", "path": "/v1/maps",
 		}},
-		{name: "malformed", path: "/v1/maps", auth: "Bearer a b", status: 400, level: slog.LevelDebug, attrs: map[string]any{
+		{name: "malformed", path: "/v1/maps", auth: "Bearer a b", status: 400, level: slog.LevelInfo, attrs: map[string]any{
 			"status": int64(400), "outcome": "malformed", "reason": "middleware: malformed request: token is not a valid b64token",
 			"method": "GET", "path": "/v1/maps",
 		}},
-		{name: "invalid token", path: "/v1/maps", auth: "Bearer " + badToken, status: 401, level: slog.LevelDebug, attrs: map[string]any{
+		{name: "invalid token", path: "/v1/maps", auth: "Bearer " + badToken, status: 401, level: slog.LevelInfo, attrs: map[string]any{
 			"status": int64(401), "outcome": "invalid_token", "reason": "introspect: invalid token",
 			"method": "GET", "path": "/v1/maps", "token": fp(badToken),
 		}},
-		{name: "wrong audience", path: "/v1/maps", auth: "Bearer " + otherAud, status: 401, level: slog.LevelDebug, attrs: map[string]any{
+		{name: "wrong audience", path: "/v1/maps", auth: "Bearer " + otherAud, status: 401, level: slog.LevelInfo, attrs: map[string]any{
 			"status": int64(401), "outcome": "invalid_token", "reason": "middleware: token audience not allowed (introspect: invalid token)",
 			"method": "GET", "path": "/v1/maps", "client_id": "99999", "token": fp(otherAud),
 		}},
-		{name: "scope missing", path: "/v1/maps", auth: "Bearer " + pdoToken, status: 403, level: slog.LevelDebug, attrs: map[string]any{
+		{name: "scope missing", path: "/v1/maps", auth: "Bearer " + pdoToken, status: 403, level: slog.LevelInfo, attrs: map[string]any{
 			"status": int64(403), "outcome": "insufficient_scope", "reason": "middleware: insufficient scope",
 			"method": "GET", "path": "/v1/maps", "required_scope": "MapRequest", "client_id": "38890", "token": fp(pdoToken),
 		}},
-		{name: "scope missing at the route behind a group", path: "/group/maps", auth: "Bearer " + pdoToken, status: 403, level: slog.LevelDebug, attrs: map[string]any{
+		{name: "scope missing at the route behind a group", path: "/group/maps", auth: "Bearer " + pdoToken, status: 403, level: slog.LevelInfo, attrs: map[string]any{
 			"status": int64(403), "outcome": "insufficient_scope", "reason": "middleware: insufficient scope",
 			"method": "GET", "path": "/group/maps", "required_scope": "MapRequest", "client_id": "38890", "token": fp(pdoToken),
 		}},
-		{name: "a policy that names no scope", path: "/v1/custom", auth: "Bearer " + mapToken, status: 403, level: slog.LevelDebug, attrs: map[string]any{
+		{name: "a policy that names no scope", path: "/v1/custom", auth: "Bearer " + mapToken, status: 403, level: slog.LevelInfo, attrs: map[string]any{
 			"status": int64(403), "outcome": "insufficient_scope", "reason": "middleware: insufficient scope",
 			"method": "GET", "path": "/v1/custom", "required_scope": "", "client_id": "38890", "token": fp(mapToken),
 		}},
@@ -186,13 +191,13 @@ func TestRefusalLines(t *testing.T) {
 			"method": "GET", "path": "/v1/maps", "token": fp(downToken),
 		}},
 		{name: "with a request id", path: "/v1/maps", auth: "Bearer " + pdoToken, header: map[string]string{"X-Request-Id": "req-42"},
-			status: 403, level: slog.LevelDebug, attrs: map[string]any{
+			status: 403, level: slog.LevelInfo, attrs: map[string]any{
 				"status": int64(403), "outcome": "insufficient_scope", "reason": "middleware: insufficient scope",
 				"method": "GET", "path": "/v1/maps", "required_scope": "MapRequest", "client_id": "38890", "token": fp(pdoToken),
 				"request_id": "req-42",
 			}},
 		{name: "with a traceparent", path: "/v1/maps", auth: "Bearer " + badToken, header: map[string]string{"Traceparent": traceOK},
-			status: 401, level: slog.LevelDebug, attrs: map[string]any{
+			status: 401, level: slog.LevelInfo, attrs: map[string]any{
 				"status": int64(401), "outcome": "invalid_token", "reason": "introspect: invalid token",
 				"method": "GET", "path": "/v1/maps", "token": fp(badToken), "request_id": traceOKID,
 			}},
@@ -200,13 +205,23 @@ func TestRefusalLines(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			l := newLogged(t, slog.LevelDebug)
 			require.Equal(t, tc.status, l.do(tc.path, tc.auth, tc.header))
+			require.Equal(t, tc.status, l.do(tc.path, tc.auth, tc.header))
 			lines := l.rec.take()
-			require.Len(t, lines, 1)
+			require.Len(t, lines, 2)
 			assertNoToken(t, lines)
+
+			first := map[string]any{"suppressed": int64(0)}
+			for k, v := range tc.attrs {
+				first[k] = v
+			}
 			assert.Equal(t, tc.level, lines[0].level)
 			assert.Equal(t, "tokengate: request refused", lines[0].msg)
-			assert.Equal(t, tc.attrs, lines[0].attrs)
-			assert.Len(t, lines[0].keys, len(tc.attrs), "a key repeated: %v", lines[0].keys)
+			assert.Equal(t, first, lines[0].attrs)
+			assert.Len(t, lines[0].keys, len(first), "a key repeated: %v", lines[0].keys)
+
+			assert.Equal(t, slog.LevelDebug, lines[1].level, "the second of the outcome in its window")
+			assert.Equal(t, tc.attrs, lines[1].attrs)
+			assert.Len(t, lines[1].keys, len(tc.attrs), "a key repeated: %v", lines[1].keys)
 		})
 	}
 }
@@ -300,6 +315,163 @@ func TestNoTokenInTheLog(t *testing.T) {
 		for _, token := range logTokens {
 			assert.NotContains(t, line, token)
 		}
+	}
+}
+
+// TestInfoSummarises: at info, the first refusal of each outcome in a
+// minute has a line, and the next one after the minute counts the others.
+func TestInfoSummarises(t *testing.T) {
+	l := newLogged(t, slog.LevelInfo)
+	for range 100 {
+		require.Equal(t, 401, l.do("/v1/maps", "Bearer "+badToken, nil))
+		l.clock.Advance(500 * time.Millisecond) // 50 s in all
+	}
+	lines := l.rec.take()
+	require.Len(t, lines, 1, "100 invalid tokens within a minute")
+	assert.Equal(t, slog.LevelInfo, lines[0].level)
+	assert.Equal(t, int64(0), lines[0].attrs["suppressed"])
+
+	// Another outcome has a window of its own.
+	require.Equal(t, 401, l.do("/v1/maps", "", nil))
+	require.Equal(t, 403, l.do("/v1/maps", "Bearer "+pdoToken, nil))
+	lines = l.rec.take()
+	require.Len(t, lines, 2)
+	assert.Equal(t, "no_token", lines[0].attrs["outcome"])
+	assert.Equal(t, "insufficient_scope", lines[1].attrs["outcome"])
+
+	l.clock.Advance(9*time.Second + 999*time.Millisecond) // 59.999 s after the first
+	require.Equal(t, 401, l.do("/v1/maps", "Bearer "+badToken, nil))
+	assert.Empty(t, l.rec.take(), "within the minute")
+	l.clock.Advance(time.Millisecond)
+	require.Equal(t, 401, l.do("/v1/maps", "Bearer "+badToken, nil))
+	lines = l.rec.take()
+	require.Len(t, lines, 1)
+	assert.Equal(t, "invalid_token", lines[0].attrs["outcome"])
+	assert.Equal(t, int64(100), lines[0].attrs["suppressed"], "99, and the one at 59.999 s")
+	assertNoToken(t, lines)
+
+	l.clock.Advance(time.Hour)
+	require.Equal(t, 401, l.do("/v1/maps", "Bearer "+badToken, nil))
+	lines = l.rec.take()
+	require.Len(t, lines, 1)
+	assert.Equal(t, int64(0), lines[0].attrs["suppressed"])
+}
+
+// TestInfoSummaryOfAMinute is the operator's case: 100 invalid tokens in a
+// minute give 1 line, and the next line after the minute says 99 were
+// left out.
+func TestInfoSummaryOfAMinute(t *testing.T) {
+	l := newLogged(t, slog.LevelInfo)
+	for range 100 {
+		l.do("/v1/maps", "Bearer "+badToken, nil)
+	}
+	assert.Len(t, l.rec.take(), 1)
+	l.clock.Advance(time.Minute)
+	l.do("/v1/maps", "Bearer "+badToken, nil)
+	lines := l.rec.take()
+	require.Len(t, lines, 1)
+	assert.Equal(t, int64(99), lines[0].attrs["suppressed"])
+}
+
+// TestDebugLogsEveryRefusal: at debug, every refusal has a line; the
+// summary's at info, the others at debug.
+func TestDebugLogsEveryRefusal(t *testing.T) {
+	l := newLogged(t, slog.LevelDebug)
+	for range 100 {
+		l.do("/v1/maps", "Bearer "+badToken, nil)
+	}
+	lines := l.rec.take()
+	require.Len(t, lines, 100)
+	assert.Equal(t, slog.LevelInfo, lines[0].level)
+	for _, line := range lines[1:] {
+		assert.Equal(t, slog.LevelDebug, line.level)
+		assert.NotContains(t, line.attrs, "suppressed")
+	}
+}
+
+// TestUnavailableAtWarn: the authorization server failing is logged at
+// warn, once a second at most, each line counting those left out; at warn
+// the client's mistakes are not logged.
+func TestUnavailableAtWarn(t *testing.T) {
+	l := newLogged(t, slog.LevelWarn)
+	down := func(n int) {
+		for range n {
+			require.Equal(t, 503, l.do("/v1/maps", "Bearer "+downToken, nil))
+		}
+	}
+	suppressed := func() []int64 {
+		var s []int64
+		for _, line := range l.rec.take() {
+			assert.Equal(t, slog.LevelWarn, line.level)
+			assert.Equal(t, "unavailable", line.attrs["outcome"])
+			s = append(s, line.attrs["suppressed"].(int64))
+		}
+		return s
+	}
+	l.do("/v1/maps", "Bearer "+badToken, nil)
+	l.do("/v1/maps", "", nil)
+	assert.Empty(t, l.rec.take(), "client mistakes at warn")
+
+	down(10)
+	assert.Equal(t, []int64{0}, suppressed())
+	l.clock.Advance(500 * time.Millisecond)
+	down(5)
+	assert.Empty(t, suppressed())
+	l.clock.Advance(500 * time.Millisecond)
+	down(3)
+	assert.Equal(t, []int64{14}, suppressed(), "9 then 5 left out")
+	l.clock.Advance(999 * time.Millisecond)
+	down(1)
+	assert.Empty(t, suppressed())
+	l.clock.Advance(3 * time.Second)
+	down(1)
+	assert.Equal(t, []int64{3}, suppressed(), "2 after the last line, and 1 more")
+	for range 5 {
+		l.clock.Advance(time.Second)
+		down(1)
+	}
+	assert.Equal(t, []int64{0, 0, 0, 0, 0}, suppressed(), "one a second, none left out")
+}
+
+// TestSummaryUnderConcurrency: refusals racing for a window are each
+// logged or counted once.
+func TestSummaryUnderConcurrency(t *testing.T) {
+	l := newLogged(t, slog.LevelInfo)
+	const goroutines, each = 8, 250
+	var wg sync.WaitGroup
+	for range goroutines {
+		wg.Go(func() {
+			for range each {
+				l.do("/v1/maps", "Bearer "+badToken, nil)
+			}
+		})
+	}
+	wg.Wait()
+	require.Len(t, l.rec.take(), 1)
+	l.clock.Advance(time.Minute)
+	l.do("/v1/maps", "Bearer "+badToken, nil)
+	lines := l.rec.take()
+	require.Len(t, lines, 1)
+	assert.Equal(t, int64(goroutines*each-1), lines[0].attrs["suppressed"])
+}
+
+// TestRefusalLogAllocations: a refusal that is not logged, its level
+// disabled or its window closed, allocates nothing for the log.
+func TestRefusalLogAllocations(t *testing.T) {
+	allocs := func(level slog.Level, token string) float64 {
+		l := newLogged(t, level)
+		r := httptest.NewRequest("GET", "/v1/maps", nil)
+		r.Header.Set("Authorization", "Bearer "+token)
+		w := &testutil.DiscardWriter{}
+		l.h.ServeHTTP(w, r) // the first of its window is logged
+		n := testing.AllocsPerRun(100, func() { l.h.ServeHTTP(w, r) })
+		assert.LessOrEqual(t, len(l.rec.take()), 1)
+		return n
+	}
+	for _, token := range []string{badToken, downToken} {
+		off := allocs(slog.LevelError, token)
+		assert.Equal(t, off, allocs(slog.LevelWarn, token), token)
+		assert.Equal(t, off, allocs(slog.LevelInfo, token), token)
 	}
 }
 

@@ -63,8 +63,11 @@ type Config struct {
 	// [Middleware.ResourceMetadataHandler] serves the document. Nil means
 	// none.
 	ResourceMetadata *ResourceMetadata
-	// Logger receives a line for each refused request; tokens appear only
-	// as fingerprints. Nil means [slog.Default] at the time of logging.
+	// Logger receives the lines of refused requests, as
+	// middleware.Config.Logger says: every one at debug, a summary per
+	// outcome at info (once a minute) and warn (outages, once a second),
+	// tokens only as fingerprints. Nil means [slog.Default] at the time of
+	// logging.
 	Logger *slog.Logger
 	// Hooks receive the middleware's decisions (Hooks.Decision), one per
 	// decision, as middleware.Config.Hooks says; give the same Hooks as to
