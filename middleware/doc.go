@@ -76,6 +76,18 @@
 // would otherwise run without a TokenInfo. Without AllowPreflight a
 // preflight is a request without a token: 401.
 //
+// # Logs and decisions
+//
+// Every refusal is logged to Config.Logger, with attributes that say why:
+// status, outcome, reason, method and path, and, where they apply, the
+// route's required_scope, the token's client_id and fingerprint, and the
+// request's request_id (X-Request-Id, or a traceparent's trace id). At
+// debug every refusal has a line; at info, the first of each outcome in a
+// minute, and at warn the first 503 in a second, each such line counting
+// in suppressed the refusals of its outcome left out since the one before,
+// so that an attack or an outage cannot flood the log. Config.Hooks
+// receives every decision, allowed or refused, for metrics and traces.
+//
 // # Security
 //
 // The middleware fails closed: every error that is not understood is a

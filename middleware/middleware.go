@@ -2,6 +2,7 @@ package middleware
 
 import (
 	"cmp"
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -114,11 +115,72 @@ type Config struct {
 	// refuses one that breaks RFC 9728 or disagrees with Sources. Nil
 	// means none.
 	ResourceMetadata *ResourceMetadata
-	// Logger receives a line for each refused request, at debug level for
-	// the client's mistakes and at warn level when the authorization server
-	// fails. Tokens appear only as [introspect.Fingerprint]s. Nil means
-	// [slog.Default], as it is when a line is logged.
+	// Logger receives the lines of refused requests, "tokengate: request
+	// refused", with the request's context and these attributes:
+	//
+	//   - status, the refusal's HTTP status;
+	//   - outcome, as Hooks reports it: no_token, malformed,
+	//     invalid_token, insufficient_scope or unavailable;
+	//   - reason, the cause ([Error].Err) as text: what was malformed,
+	//     why the token was refused, what the authorization server did;
+	//   - method and path (the path only: a query may hold a token);
+	//   - required_scope, on a 403: the scopes the route's policy names
+	//     ([Error].Scope), empty for a policy that names none;
+	//   - client_id, when the token was verified (a 403, a wrong
+	//     audience): the token's client, empty when it names none;
+	//   - token, when the request had one: its [introspect.Fingerprint],
+	//     never the token;
+	//   - request_id, when the request has one: its X-Request-Id header
+	//     (sent once, 1 to 128 printable ASCII characters, else ignored),
+	//     or else the trace id of a valid W3C traceparent header;
+	//   - suppressed, on a line at info or warn (below).
+	//
+	// So that an outage or an attack, which refuse every request, cannot
+	// flood the log, the first refusal of each outcome in a window is
+	// logged at that outcome's level: warn, at most once a second, when
+	// the authorization server fails (503); info, at most once a minute
+	// per outcome, for the client's mistakes (400, 401, 403). Such a line
+	// carries suppressed, the number of refusals of its outcome since the
+	// previous such line that were not logged at its level. Every other
+	// refusal is logged at debug, when debug is enabled. So at debug
+	// every refusal has a line; at info, a summary of each outcome per
+	// minute and of outages per second; at warn, outages only. The windows
+	// are the Authenticator's own, kept without a lock or a goroutine, on
+	// the monotonic clock; a refusal whose levels are disabled costs an
+	// Enabled call each, and allocates nothing.
+	//
+	// Nil means [slog.Default], as it is when a line is logged.
 	Logger *slog.Logger
+	// Hooks receive the middleware's decisions, for metrics and traces:
+	// give the same Hooks as to the Cache (introspect.CacheConfig.Hooks),
+	// so that one set counts everything. Of its fields the middleware
+	// calls only Decision, read once by New, once for each decision of
+	// [Authenticator.Authorize] (and so of Admit, the net/http middleware
+	// and every adapter built on them), with the request's context as the
+	// middleware received it:
+	//
+	//   - allowed, with Status 0: a valid token that meets the route's
+	//     policy, and also a request let through anonymously with Optional;
+	//   - a refusal, with its Status and the outcome that status names:
+	//     no_token (401 without an error code), malformed (400),
+	//     invalid_token (401, a wrong audience included),
+	//     insufficient_scope (403) or unavailable (503).
+	//
+	// A CORS preflight that Admit answers itself, and a request a skipper
+	// lets through, are no decision and report nothing; neither does
+	// [Authenticator.ErrorFor], nor a refusal a handler makes itself. A
+	// route-level check behind a group-level Authenticate of the same
+	// Authenticator, which trusts the token already verified, reports a
+	// refusal but not a second allowed: so the metric of decisions
+	// (tokengate_requests_total) counts one event per request and
+	// Authenticator, except that a request refused at the route after
+	// passing the group's Authenticate counts as allowed and as refused.
+	// Each Authenticator reports its own decisions: a request checked by
+	// two of them counts once for each.
+	//
+	// Nil means none; a nil Hooks or Decision costs one nil check per
+	// request.
+	Hooks *introspect.Hooks
 }
 
 // Authenticator authenticates requests with bearer tokens and authorizes
@@ -142,6 +204,15 @@ type Authenticator struct {
 	errorHandler   func(http.ResponseWriter, *http.Request, *Error)
 	retryAfter     time.Duration
 	logger         *slog.Logger // nil: slog.Default()
+	// decision is Config.Hooks.Decision; nil without one.
+	decision func(context.Context, introspect.Decision)
+	// windows limit the log's lines at info and warn, one per outcome
+	// refused, in the order of windowOf.
+	windows [5]logWindow
+	// epoch is when the Authenticator was made, the origin of elapsed;
+	// now, when set by a test, is its clock.
+	epoch time.Time
+	now   func() time.Time
 	// metadata is Config.ResourceMetadata, checked; nil without one.
 	metadata *metadata
 	// resourceMetadata is the resource_metadata attribute of challenges;
@@ -190,9 +261,13 @@ func New(cfg Config) (*Authenticator, error) {
 		errorHandler:   cfg.ErrorHandler,
 		retryAfter:     cmp.Or(cfg.RetryAfter, defaultRetryAfter),
 		logger:         cfg.Logger,
+		epoch:          time.Now(),
 	}
 	if a.errorHandler == nil {
 		a.errorHandler = WriteError
+	}
+	if cfg.Hooks != nil {
+		a.decision = cfg.Hooks.Decision
 	}
 	if cfg.ResourceMetadata != nil {
 		md, err := newMetadata(cfg.ResourceMetadata, a.sources)
@@ -256,11 +331,14 @@ type Result struct {
 //
 // A refused request gets the zero Result and an error that is always an
 // [*Error], for [errors.As], saying what to answer; an allowed one gets a
-// nil error (an untyped nil, never a nil *Error in an error).
+// nil error (an untyped nil, never a nil *Error in an error). Each decision
+// is reported to Config.Hooks, and each refusal logged to Config.Logger.
 //
 // When r's context already holds a TokenInfo that a put there (a
 // group-level Authenticate of the same Authenticator), the token is not
-// verified again: only the audience list and p are checked. A TokenInfo that
+// verified again: only the audience list and p are checked, and only a
+// refusal is reported, the group's Authenticate having reported the
+// request allowed (see Config.Hooks). A TokenInfo that
 // another Authenticator or [introspect.NewContext] put there is not trusted;
 // the token is verified as if it were not there. Skipping is the caller's
 // business (Config.Skipper is net/http's, each adapter has its own).
@@ -277,26 +355,29 @@ func (a *Authenticator) Authorize(r *http.Request, p Policy) (Result, error) {
 func (a *Authenticator) authorize(r *http.Request, p Policy) (Result, *Error) {
 	if info := introspect.FromContext(r.Context()); info != nil && tokenctx.VerifiedBy(r.Context(), info) == a {
 		if e := a.check(r, info, p); e != nil {
-			return Result{}, e
+			return Result{}, a.refuse(r, e, "", info)
 		}
+		// Not reported: the Authenticate that put info there reported
+		// this request allowed.
 		return Result{Request: r, Info: info}, nil
 	}
 
 	token, from, err := a.extract(r)
 	switch {
 	case err == errNoToken && a.optional && p == nil:
+		a.decide(r.Context(), introspect.OutcomeAllowed, 0)
 		return Result{Request: r}, nil
 	case err == errNoToken:
 		return Result{}, a.refuse(r, &Error{
 			Status: http.StatusUnauthorized, Description: "a bearer token is required",
 			Challenge: a.noToken, Err: ErrNoToken,
-		}, "")
+		}, "", nil)
 	case err != nil:
 		cause := fmt.Errorf("%w: %w", ErrMalformed, err)
 		if xe := (*extractorError)(nil); errors.As(err, &xe) {
 			cause = fmt.Errorf("%w: Config.Extractor: %w", ErrMalformed, xe.err)
 		}
-		return Result{}, a.refuse(r, a.newError(http.StatusBadRequest, codeInvalidRequest, err.Error(), "", cause), "")
+		return Result{}, a.refuse(r, a.newError(http.StatusBadRequest, codeInvalidRequest, err.Error(), "", cause), "", nil)
 	}
 
 	info, err := a.verifier.Verify(r.Context(), token)
@@ -304,12 +385,36 @@ func (a *Authenticator) authorize(r *http.Request, p Policy) (Result, *Error) {
 		err = errors.New("middleware: verifier returned no result")
 	}
 	if err != nil {
-		return Result{}, a.refuse(r, a.ErrorFor(err), token)
+		return Result{}, a.refuse(r, a.ErrorFor(err), token, nil)
 	}
 	if e := a.check(r, info, p); e != nil {
-		return Result{}, a.refuse(r, e, token)
+		return Result{}, a.refuse(r, e, token, info)
 	}
+	a.decide(r.Context(), introspect.OutcomeAllowed, 0)
 	return Result{Request: tokenctx.WithRequest(r, info, a), Info: info, Source: from}, nil
+}
+
+// decide reports a decision to Config.Hooks.
+func (a *Authenticator) decide(ctx context.Context, o introspect.Outcome, status int) {
+	if a.decision != nil {
+		a.decision(ctx, introspect.Decision{Outcome: o, Status: status})
+	}
+}
+
+// outcome returns the outcome of a refusal, as Config.Hooks reports it.
+func (e *Error) outcome() introspect.Outcome {
+	switch {
+	case e.Status == http.StatusBadRequest:
+		return introspect.OutcomeMalformed
+	case e.Status == http.StatusUnauthorized && e.Code == "":
+		return introspect.OutcomeNoToken
+	case e.Status == http.StatusUnauthorized:
+		return introspect.OutcomeInvalidToken
+	case e.Status == http.StatusForbidden:
+		return introspect.OutcomeInsufficientScope
+	default:
+		return introspect.OutcomeUnavailable
+	}
 }
 
 // ErrorFor returns the refusal for err, an error of an [introspect.Verifier]
@@ -378,37 +483,6 @@ func (a *Authenticator) newError(status int, code, description, scope string, ca
 		Status: status, Code: code, Description: description, Scope: scope,
 		Challenge: challenge(a.realm, code, description, scope, a.resourceMetadata), Err: cause,
 	}
-}
-
-// refuse logs e, identifying the token, if any, only by its fingerprint.
-func (a *Authenticator) refuse(r *http.Request, e *Error, token string) *Error {
-	level := slog.LevelDebug
-	if e.Status == http.StatusServiceUnavailable {
-		level = slog.LevelWarn
-	}
-	ctx := r.Context()
-	logger := a.logger
-	if logger == nil {
-		// Looked up now, not in New, so that an application may set its
-		// default logger after building its Authenticators.
-		logger = slog.Default()
-	}
-	if !logger.Enabled(ctx, level) {
-		return e
-	}
-	attrs := []slog.Attr{
-		slog.Int("status", e.Status),
-		slog.String("method", r.Method),
-		slog.String("path", r.URL.Path),
-	}
-	if token != "" {
-		attrs = append(attrs, slog.String("token", introspect.Fingerprint(token)))
-	}
-	if e.Err != nil {
-		attrs = append(attrs, slog.String("error", e.Err.Error()))
-	}
-	logger.LogAttrs(ctx, level, "tokengate: request refused", attrs...)
-	return e
 }
 
 // Preflight reports whether r is a CORS preflight that the middleware

@@ -63,9 +63,16 @@ type Config struct {
 	// [Middleware.ResourceMetadataHandler] serves the document. Nil means
 	// none.
 	ResourceMetadata *ResourceMetadata
-	// Logger receives a line for each refused request; tokens appear only
-	// as fingerprints. Nil means [slog.Default] at the time of logging.
+	// Logger receives the lines of refused requests, as
+	// middleware.Config.Logger says: every one at debug, a summary per
+	// outcome at info (once a minute) and warn (outages, once a second),
+	// tokens only as fingerprints. Nil means [slog.Default] at the time of
+	// logging.
 	Logger *slog.Logger
+	// Hooks receive the middleware's decisions (Hooks.Decision), one per
+	// decision, as middleware.Config.Hooks says; give the same Hooks as to
+	// the Cache. Nil means none.
+	Hooks *introspect.Hooks
 	// Skipper, when it returns true, lets a request through untouched, with
 	// no token looked for and no TokenInfo, as in Echo's own middleware.
 	// Nil means never skip. It is the adapter's only skipper.
@@ -124,6 +131,7 @@ func New(cfg Config) (*Middleware, error) {
 		RetryAfter:       cfg.RetryAfter,
 		ResourceMetadata: cfg.ResourceMetadata,
 		Logger:           cfg.Logger,
+		Hooks:            cfg.Hooks,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("echogate: %w", err)

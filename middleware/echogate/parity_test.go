@@ -223,14 +223,20 @@ type configs struct {
 	strict, audience, all, optional, preflight middleware.Config
 	// The reach issue's: RFC 9728 metadata, a cookie, an extractor.
 	metadata, cookie, extractor middleware.Config
+	// decisions records what every one of them reports to its Hooks.
+	decisions *decisionLog
 }
 
 func newConfigs(v introspect.Verifier) configs {
+	decisions := &decisionLog{}
+	hooks := &introspect.Hooks{Decision: decisions.record}
 	mk := func(cfg middleware.Config) middleware.Config {
 		cfg.Verifier, cfg.Realm, cfg.Logger = v, "test", slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		cfg.Hooks = hooks
 		return cfg
 	}
 	return configs{
+		decisions: decisions,
 		strict:    mk(middleware.Config{}),
 		audience:  mk(middleware.Config{Audiences: []string{"38890"}}),
 		all:       mk(middleware.Config{Sources: middleware.FromHeader | middleware.FromForm | middleware.FromQuery}),
@@ -242,6 +248,24 @@ func newConfigs(v introspect.Verifier) configs {
 		cookie:    mk(middleware.Config{Sources: middleware.FromHeader | middleware.FromCookie, Cookie: "__Host-access_token"}),
 		extractor: mk(middleware.Config{Sources: middleware.FromHeader | middleware.FromExtractor, Extractor: apiKeyHeader}),
 	}
+}
+
+// decisionLog records the Decision events of Hooks.
+type decisionLog struct {
+	mu     sync.Mutex
+	events []introspect.Decision
+}
+
+func (d *decisionLog) record(_ context.Context, dec introspect.Decision) {
+	d.mu.Lock()
+	d.events = append(d.events, dec)
+	d.mu.Unlock()
+}
+
+func (d *decisionLog) get() []introspect.Decision {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return append([]introspect.Decision{}, d.events...) // [] for none, as noDecision
 }
 
 // apiKeyHeader is the table's Config.Extractor: the token in an X-Api-Token
@@ -360,6 +384,45 @@ type requestCase struct {
 	cache   string
 	// calls is how many upstream calls the request makes.
 	calls int
+	// decisions are the Decision events the request reports, in order;
+	// nil means the one that status and challenge name (see
+	// [wantDecisions]).
+	decisions []introspect.Decision
+}
+
+// The Decision events of the table.
+var (
+	allowed      = introspect.Decision{Outcome: introspect.OutcomeAllowed}
+	noDecision   = []introspect.Decision{}
+	refusedScope = introspect.Decision{Outcome: introspect.OutcomeInsufficientScope, Status: http.StatusForbidden}
+	refusedToken = introspect.Decision{Outcome: introspect.OutcomeInvalidToken, Status: http.StatusUnauthorized}
+)
+
+// wantDecisions returns the Decision events tc expects: its decisions, or
+// the one its status and challenge name. A 204 is a preflight, answered
+// without a decision.
+func wantDecisions(tc requestCase) []introspect.Decision {
+	if tc.decisions != nil {
+		return tc.decisions
+	}
+	d := introspect.Decision{Status: tc.status}
+	switch {
+	case tc.status == http.StatusNoContent:
+		return noDecision
+	case tc.status < 300:
+		return []introspect.Decision{allowed}
+	case tc.status == http.StatusBadRequest:
+		d.Outcome = introspect.OutcomeMalformed
+	case tc.status == http.StatusUnauthorized && !strings.Contains(tc.challenge, "error="):
+		d.Outcome = introspect.OutcomeNoToken
+	case tc.status == http.StatusUnauthorized:
+		d.Outcome = introspect.OutcomeInvalidToken
+	case tc.status == http.StatusForbidden:
+		d.Outcome = introspect.OutcomeInsufficientScope
+	case tc.status == http.StatusServiceUnavailable:
+		d.Outcome = introspect.OutcomeUnavailable
+	}
+	return []introspect.Decision{d}
 }
 
 const (
@@ -445,13 +508,19 @@ var requestCases = []requestCase{
 	{name: "plain OPTIONS needs a token", method: "OPTIONS", target: "/preflight/token", status: 401, challenge: bare},
 	{name: "preflight not allowed by default", method: "OPTIONS", target: "/all/token", header: map[string]string{"Access-Control-Request-Method": "GET"}, status: 401, challenge: bare},
 	{name: "group authenticates once, route checks scope", target: "/group/maps", auth: []string{"Bearer map-token"}, status: 200, calls: 1},
-	{name: "group, route scope missing", target: "/group/maps", auth: []string{"Bearer pdo-read"}, status: 403, challenge: insufficient + `"MapRequest"`, calls: 1},
+	// The group's Authenticate reports the request allowed; the route's
+	// check of the same Authenticator reports only a refusal.
+	{name: "group, route scope missing", target: "/group/maps", auth: []string{"Bearer pdo-read"}, status: 403, challenge: insufficient + `"MapRequest"`, calls: 1,
+		decisions: []introspect.Decision{allowed, refusedScope}},
 	{name: "group, route without requirement", target: "/group/token", auth: []string{"Bearer pdo-read"}, status: 200, calls: 1},
 	{name: "group, no token", target: "/group/maps", status: 401, challenge: bare},
 	// Another Authenticator's route verifies the token again (a cache hit
 	// here; middleware's TestOnlyOwnTokenInfoIsTrusted shows the call).
-	{name: "group, another authenticator's route", target: "/group/aud/maps", auth: []string{"Bearer map-token"}, status: 200, calls: 1},
-	{name: "group, another authenticator's audience list", target: "/group/aud/maps", auth: []string{"Bearer other-aud"}, status: 401, challenge: wrongAudience, calls: 1},
+	// Each Authenticator reports its own decision.
+	{name: "group, another authenticator's route", target: "/group/aud/maps", auth: []string{"Bearer map-token"}, status: 200, calls: 1,
+		decisions: []introspect.Decision{allowed, allowed}},
+	{name: "group, another authenticator's audience list", target: "/group/aud/maps", auth: []string{"Bearer other-aud"}, status: 401, challenge: wrongAudience, calls: 1,
+		decisions: []introspect.Decision{allowed, refusedToken}},
 
 	// The reach issue: RFC 9728 challenges and document, cookies, an
 	// extractor, and the headers an adapter must not forget.
@@ -463,7 +532,8 @@ var requestCases = []requestCase{
 	{name: "metadata: allowed", target: "/rm/maps", auth: []string{"Bearer map-token"}, status: 200, calls: 1},
 	{name: "metadata: query token is private", target: "/rm/token?access_token=map-token", status: 200, cache: "private", calls: 1},
 	{name: "metadata: the document", target: "/.well-known/oauth-protected-resource/rm", status: 200, cache: "public, max-age=3600",
-		bodyHas: `{"resource":"https://api.example/rm","authorization_servers":["https://authenticatie.vlaanderen.be/op"],"bearer_methods_supported":["header","query"]}`},
+		bodyHas:   `{"resource":"https://api.example/rm","authorization_servers":["https://authenticatie.vlaanderen.be/op"],"bearer_methods_supported":["header","query"]}`,
+		decisions: noDecision},
 	{name: "metadata: the document's preflight", method: "OPTIONS", target: "/.well-known/oauth-protected-resource/rm", header: map[string]string{"Access-Control-Request-Method": "GET", "Origin": "https://x"}, status: 204},
 	{name: "cookie", target: "/cookie/token", header: map[string]string{"Cookie": "theme=dark; __Host-access_token=map-token"}, status: 200, cache: "private", bodyHas: `"client":"38890"`, calls: 1},
 	{name: "cookie, quoted", target: "/cookie/token", header: map[string]string{"Cookie": `__Host-access_token="map-token"`}, status: 200, cache: "private", calls: 1},
@@ -545,10 +615,12 @@ func TestRequestTable(t *testing.T) {
 					cache, err := introspect.NewCache(f.verifier, introspect.CacheConfig{})
 					require.NoError(t, err)
 					defer cache.Close()
-					got := serve(build(t, newConfigs(cache)), f.on(tc))
+					c := newConfigs(cache)
+					got := serve(build(t, c), f.on(tc))
 					where := backend.name + "/" + stack
 					byStack[stack] = got
 					checkAnswer(t, where, want, got)
+					assert.Equal(t, wantDecisions(want), c.decisions.get(), "%s: decisions", where)
 					assert.Equal(t, want.calls, f.upstream.total(), "%s: upstream calls", where)
 					assertNoSecrets(t, where+" response", got.challenge+got.retry+got.body, f.secrets...)
 					secrets = append(secrets, f.secrets...)

@@ -38,6 +38,11 @@ type Config struct {
 	//   - Skipper, when it returns true, hands the request to the SDK
 	//     untouched: no token is looked for, the SDK sees no TokenInfo,
 	//     and [Gate.ToolMiddleware] refuses the tools of Tools.
+	//   - Hooks.Decision reports the decision on each request; a POST
+	//     whose tool call a policy of Tools refuses then reports that
+	//     refusal too (allowed, then insufficient_scope), as a route-level
+	//     check behind a group does. A body the Gate cannot read (400, 413)
+	//     is no decision of the middleware's and reports nothing more.
 	Middleware middleware.Config
 	// Policy is what every request to the endpoint needs, such as
 	// middleware.AllOf("gipod_pdo_read"). Its scopes are named in the

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -212,30 +213,55 @@ func TestSessionBoundToItsUser(t *testing.T) {
 func TestRawRefusals(t *testing.T) {
 	as := introspecttest.NewServer()
 	defer as.Close()
-	e := serve(t, rfc7662Verifier(t, as), func(c *mcpgate.Config) { c.MaxRequestBodyBytes = 4096 })
+	var mu sync.Mutex
+	var decisions []introspect.Decision
+	taken := func() []introspect.Decision {
+		mu.Lock()
+		defer mu.Unlock()
+		d := decisions
+		decisions = nil
+		return d
+	}
+	e := serve(t, rfc7662Verifier(t, as), func(c *mcpgate.Config) {
+		c.MaxRequestBodyBytes = 4096
+		c.Middleware.Hooks = &introspect.Hooks{Decision: func(_ context.Context, d introspect.Decision) {
+			mu.Lock()
+			decisions = append(decisions, d)
+			mu.Unlock()
+		}}
+	})
 	read := as.IssueToken(introspecttest.Token{Scopes: []string{"gipod_pdo_read", "vo_info"}, Audience: []string{e.resource}, Subject: "u"})
 	id := e.open(t, read)
 	md, _ := (&middleware.ResourceMetadata{Resource: e.resource}).URL()
+	_ = taken()
 
+	allowed := introspect.Decision{Outcome: introspect.OutcomeAllowed}
+	// A refused tool call is a second decision, a refusal, after the
+	// request's own; a body the Gate cannot read is none.
+	refusedCall := []introspect.Decision{allowed, {Outcome: introspect.OutcomeInsufficientScope, Status: 403}}
 	for _, tc := range []struct {
 		name, token, body string
 		status            int
 		challenge         string
 		inBody            string
+		decisions         []introspect.Decision
 	}{
 		{"no token", "", initialize, 401,
-			`Bearer realm="api", resource_metadata="` + md + `", scope="gipod_pdo_read"`, `"error_description":"a bearer token is required"`},
+			`Bearer realm="api", resource_metadata="` + md + `", scope="gipod_pdo_read"`, `"error_description":"a bearer token is required"`,
+			[]introspect.Decision{{Outcome: introspect.OutcomeNoToken, Status: 401}}},
 		{"unknown token", "nope", initialize, 401,
-			`Bearer realm="api", error="invalid_token", error_description="the access token is invalid or expired", resource_metadata="` + md + `", scope="gipod_pdo_read"`, `"error":"invalid_token"`},
+			`Bearer realm="api", error="invalid_token", error_description="the access token is invalid or expired", resource_metadata="` + md + `", scope="gipod_pdo_read"`, `"error":"invalid_token"`,
+			[]introspect.Decision{{Outcome: introspect.OutcomeInvalidToken, Status: 401}}},
 		{"one tool call", read, callTool(5, "write"), 403,
 			`Bearer realm="api", error="insufficient_scope", error_description="the access token does not grant what this request needs", scope="gipod_pdo_read gipod_pdo_write vo_info", resource_metadata="` + md + `"`,
-			`{"jsonrpc":"2.0","id":5,"error":{"code":403,`},
+			`{"jsonrpc":"2.0","id":5,"error":{"code":403,`, refusedCall},
 		{"a batch", read, "[" + callTool(6, "whoami") + "," + callTool(7, "write") + "]", 403,
 			`Bearer realm="api", error="insufficient_scope", error_description="the access token does not grant what this request needs", scope="gipod_pdo_read gipod_pdo_write vo_info", resource_metadata="` + md + `"`,
-			`{"error":"insufficient_scope",`},
-		{"the name spelt otherwise", read, `{"jsonrpc":"2.0","id":8,"method":"tools/call","params":{"name":"write","NAME":"whoami"}}`, 403, "", `"id":8`},
-		{"not JSON-RPC", read, `{"method":"tools/call"`, 400, "", `"code":-32700`},
-		{"too long", read, `{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"whoami","arguments":{"x":"` + strings.Repeat("x", 5000) + `"}}}`, 413, "", `"code":-32600`},
+			`{"error":"insufficient_scope",`, refusedCall},
+		{"the name spelt otherwise", read, `{"jsonrpc":"2.0","id":8,"method":"tools/call","params":{"name":"write","NAME":"whoami"}}`, 403, "", `"id":8`, refusedCall},
+		{"not JSON-RPC", read, `{"method":"tools/call"`, 400, "", `"code":-32700`, []introspect.Decision{allowed}},
+		{"too long", read, `{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"whoami","arguments":{"x":"` + strings.Repeat("x", 5000) + `"}}}`, 413, "", `"code":-32600`,
+			[]introspect.Decision{allowed}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			resp, body := e.post(t, tc.token, id, tc.body)
@@ -244,6 +270,7 @@ func TestRawRefusals(t *testing.T) {
 				assert.Equal(t, tc.challenge, resp.Header.Get("WWW-Authenticate"))
 			}
 			assert.Contains(t, body, tc.inBody)
+			assert.Equal(t, tc.decisions, taken(), "decisions")
 		})
 	}
 }
