@@ -96,6 +96,13 @@ type CacheConfig struct {
 	// own timeouts. Zero means [DefaultSharedTimeout]; a negative value is
 	// an error.
 	SharedTimeout time.Duration
+
+	// Hooks, when not nil, receive what the Cache does: every lookup, each
+	// upstream call with its duration and result, the slots in use and
+	// the calls waiting for one, evictions, the shared tier's operations
+	// and invalidations (see [Hooks]). The Cache reads the Hooks once, in
+	// NewCache. Nil means none.
+	Hooks *Hooks
 }
 
 // CacheStats counts what a [Cache] has done since it was made.
@@ -204,6 +211,11 @@ type Cache struct {
 	stale      time.Duration // StaleIfError
 	leeway     time.Duration // next's, when it has one
 	clock      clock
+	hooks      Hooks  // CacheConfig.Hooks; the zero Hooks without
+	backend    string // next's name, for hooks
+
+	// health is the latest upstream answer or failure, for Ready.
+	health health
 
 	// invalidation orders Invalidate against stores of results that were
 	// fetched before it: gen changes under the write lock, and a result is
@@ -269,6 +281,10 @@ func NewCache(next Verifier, cfg CacheConfig) (*Cache, error) {
 		timeout:    cmp.Or(cfg.Timeout, DefaultTimeout),
 		stale:      max(cfg.StaleIfError, 0),
 		clock:      clock{now: cfg.Now, epoch: time.Now()},
+		backend:    BackendName(next),
+	}
+	if cfg.Hooks != nil {
+		c.hooks = *cfg.Hooks
 	}
 	if l, ok := next.(interface{ Leeway() time.Duration }); ok {
 		c.leeway = max(l.Leeway(), 0)
@@ -282,7 +298,12 @@ func NewCache(next Verifier, cfg CacheConfig) (*Cache, error) {
 		// The key already is the leading bytes of a SHA-256: uniformly
 		// distributed, so it needs no further hashing.
 		KeyToHash: func(key uint64) (uint64, uint64) { return key, 0 },
-		OnEvict:   func(*ristretto.Item[*entry]) { c.evictions.Add(1) },
+		OnEvict: func(*ristretto.Item[*entry]) {
+			c.evictions.Add(1)
+			if c.hooks.Evicted != nil {
+				c.hooks.Evicted()
+			}
+		},
 		OnExit: func(e *entry) {
 			if e != nil && e.indexed {
 				c.index.remove(e)
@@ -307,6 +328,9 @@ func NewCache(next Verifier, cfg CacheConfig) (*Cache, error) {
 // The returned TokenInfo is shared by every caller for the token: do not
 // modify it.
 func (c *Cache) Verify(ctx context.Context, token string) (*TokenInfo, error) {
+	if c.hooks.VerifyStart != nil {
+		ctx = c.hooks.VerifyStart(ctx)
+	}
 	sum := tokenSum(token)
 	key := binary.LittleEndian.Uint64(sum[:8])
 	var stale *entry
@@ -314,6 +338,8 @@ func (c *Cache) Verify(ctx context.Context, token string) (*TokenInfo, error) {
 		now := c.clock.instant()
 		if now < e.expires {
 			c.hits.Add(1)
+			c.lookedUp(ctx, TierMemory, LookupHit)
+			c.verified(ctx, CacheHit, e.err)
 			return e.info, e.err
 		}
 		if now < e.staleUntil {
@@ -338,6 +364,8 @@ func (c *Cache) miss(ctx context.Context, l lookup, stale *entry) (*TokenInfo, e
 	if !isNew && cl.finished() {
 		// The answer is stored, but the store does not show it yet.
 		c.hits.Add(1)
+		c.lookedUp(ctx, TierMemory, LookupHit)
+		c.verified(ctx, CacheHit, cl.err)
 		return cl.info, cl.err
 	}
 	c.misses.Add(1)
@@ -348,18 +376,37 @@ func (c *Cache) miss(ctx context.Context, l lookup, stale *entry) (*TokenInfo, e
 	defer c.waiting.Add(-1)
 	var info *TokenInfo
 	var err error
+	from := CacheMiss
 	select {
 	case <-cl.done:
-		info, err = cl.info, cl.err
+		info, err, from = cl.info, cl.err, cl.from
 	case <-ctx.Done():
 		c.calls.leave(l.sum, cl)
 		err = &UnavailableError{Reason: "gave up waiting for the authorization server", Err: ctx.Err()}
 	}
 	if err != nil && stale != nil && errors.Is(err, ErrUnavailable) && c.clock.instant() < stale.staleUntil {
 		c.staleServed.Add(1)
+		c.lookedUp(ctx, TierMemory, LookupStale)
+		c.verified(ctx, CacheStale, nil)
 		return stale.info, nil
 	}
+	c.lookedUp(ctx, TierMemory, LookupMiss)
+	c.verified(ctx, from, err)
 	return info, err
+}
+
+// lookedUp reports a lookup in tier to the Hooks.
+func (c *Cache) lookedUp(ctx context.Context, tier Tier, result LookupResult) {
+	if c.hooks.Lookup != nil {
+		c.hooks.Lookup(ctx, tier, result)
+	}
+}
+
+// verified reports the end of a verification to the Hooks.
+func (c *Cache) verified(ctx context.Context, from CacheResult, err error) {
+	if c.hooks.VerifyDone != nil {
+		c.hooks.VerifyDone(ctx, Verification{Backend: c.backend, Cache: from, Result: resultOf(err)})
+	}
 }
 
 // start hands the new call cl to a worker, or fails it at once when
@@ -378,6 +425,9 @@ func (c *Cache) start(callerCtx context.Context, l lookup, cl, replaced *call) {
 	// it is done, keeping the older answer: so the new answer waits for the
 	// store to settle first.
 	settleFirst := replaced != nil && replaced.lastStored() != nil
+	if c.hooks.Waiting != nil {
+		c.hooks.Waiting(1)
+	}
 	c.workers.run(func() {
 		info, stored, err := c.fetch(callerCtx, l, cl, settleFirst)
 		cl.finish(info, err, stored)
@@ -399,7 +449,8 @@ func (c *Cache) fetch(callerCtx context.Context, l lookup, cl *call, settleFirst
 	// this token stored its answer, and entered only after that call was
 	// removed, starts this one: the answer is there now.
 	if e, ok := c.store.Get(l.key); ok && e.sum == l.sum && c.clock.instant() < e.expires {
-		c.queued.Add(-1)
+		c.dequeued()
+		cl.from = CacheHit
 		return e.info, nil, e.err
 	}
 
@@ -408,7 +459,8 @@ func (c *Cache) fetch(callerCtx context.Context, l lookup, cl *call, settleFirst
 		sf = &sharedFill{}
 		info, stored, err, done := c.fromShared(callerCtx, l, cl, gen, sf)
 		if done {
-			c.queued.Add(-1)
+			c.dequeued()
+			cl.from = CacheSharedHit
 			return info, stored, err
 		}
 		defer c.releaseClaim(callerCtx, sf)
@@ -418,25 +470,28 @@ func (c *Cache) fetch(callerCtx context.Context, l lookup, cl *call, settleFirst
 	defer cancel()
 	select {
 	case c.slots <- struct{}{}:
-		c.queued.Add(-1)
+		c.dequeued()
+		c.slotTaken(1)
 	case <-cl.abandon:
-		c.queued.Add(-1)
+		c.dequeued()
 		c.abandoned.Add(1)
 		return nil, nil, errAbandoned()
 	case <-ctx.Done():
-		c.queued.Add(-1)
+		c.dequeued()
 		c.failures.Add(1)
 		return nil, nil, &UnavailableError{Reason: "too many calls to the authorization server in flight", Err: ctx.Err()}
 	}
 	if !c.calls.start(cl) {
 		// Every caller gave up just as the slot came free.
 		<-c.slots
+		c.slotTaken(-1)
 		c.abandoned.Add(1)
 		return nil, nil, errAbandoned()
 	}
 	c.upstream.Add(1)
-	info, err = c.callNext(ctx, l.token)
+	info, err = c.upstreamCall(ctx, l.token)
 	<-c.slots
+	c.slotTaken(-1)
 	if settleFirst {
 		c.waitForStore()
 	}
@@ -469,6 +524,37 @@ func (c *Cache) fetch(callerCtx context.Context, l lookup, cl *call, settleFirst
 		}
 	}
 	return info, stored, err
+}
+
+// upstreamCall calls next, reporting the call to the Hooks and recording
+// its outcome for Ready.
+func (c *Cache) upstreamCall(ctx context.Context, token string) (*TokenInfo, error) {
+	if c.hooks.UpstreamStart != nil {
+		ctx = c.hooks.UpstreamStart(ctx, c.backend)
+	}
+	began := time.Now()
+	info, err := c.callNext(ctx, token)
+	took := time.Since(began)
+	c.health.record(c.clock.instant(), err)
+	if c.hooks.UpstreamDone != nil {
+		c.hooks.UpstreamDone(ctx, UpstreamCall{Backend: c.backend, Result: resultOf(err), Duration: took})
+	}
+	return info, err
+}
+
+// dequeued records that an upstream call stopped waiting for a slot.
+func (c *Cache) dequeued() {
+	c.queued.Add(-1)
+	if c.hooks.Waiting != nil {
+		c.hooks.Waiting(-1)
+	}
+}
+
+// slotTaken reports a slot taken (+1) or given back (-1) to the Hooks.
+func (c *Cache) slotTaken(delta int) {
+	if c.hooks.InFlight != nil {
+		c.hooks.InFlight(delta)
+	}
 }
 
 // errAbandoned is the answer of a call every caller gave up on, seen only

@@ -64,25 +64,25 @@ func (c *Cache) fromShared(ctx context.Context, l lookup, cl *call, gen uint64, 
 	sf.key, sf.id = c.sealer.key(l.token)
 	got, gotErr := c.sharedGet(ctx, sf.key)
 	if gotErr != nil {
-		c.sharedMisses.Add(1)
+		c.sharedMiss(ctx)
 		return nil, nil, nil, false
 	}
 	if got.value != nil {
-		if info, stored, err, ok := c.openShared(l, sf, got.value, gen); ok {
+		if info, stored, err, ok := c.openShared(ctx, l, sf, got.value, gen); ok {
 			return info, stored, err, true
 		}
 		// Unreadable or out of time: no claim can be had while it is
 		// there, and this replica's answer will replace it.
-		c.sharedMisses.Add(1)
+		c.sharedMiss(ctx)
 		return nil, nil, nil, false
 	}
 	if !got.claimed {
-		claim, err := sharedCall(c, ctx, c.sharedTimeout, func(ctx context.Context) (string, error) {
+		claim, err := sharedCall(c, ctx, SharedClaim, c.sharedTimeout, func(ctx context.Context) (string, error) {
 			return c.shared.Claim(ctx, sf.key, c.timeout)
 		})
 		if err != nil || claim != "" {
 			sf.claim = claim
-			c.sharedMisses.Add(1)
+			c.sharedMiss(ctx)
 			return nil, nil, nil, false
 		}
 	}
@@ -106,7 +106,7 @@ func (c *Cache) fromShared(ctx context.Context, l lookup, cl *call, gen uint64, 
 			break
 		}
 		if got.value != nil {
-			if info, stored, err, ok := c.openShared(l, sf, got.value, gen); ok {
+			if info, stored, err, ok := c.openShared(ctx, l, sf, got.value, gen); ok {
 				return info, stored, err, true
 			}
 			break
@@ -117,8 +117,14 @@ func (c *Cache) fromShared(ctx context.Context, l lookup, cl *call, gen uint64, 
 		delay = min(2*delay, pollMax)
 		timer.Reset(delay)
 	}
-	c.sharedMisses.Add(1)
+	c.sharedMiss(ctx)
 	return nil, nil, nil, false
+}
+
+// sharedMiss counts a lookup the shared tier could not answer.
+func (c *Cache) sharedMiss(ctx context.Context) {
+	c.sharedMisses.Add(1)
+	c.lookedUp(ctx, TierShared, LookupMiss)
 }
 
 // sharedValue is what Get found.
@@ -128,7 +134,7 @@ type sharedValue struct {
 }
 
 func (c *Cache) sharedGet(ctx context.Context, key string) (sharedValue, error) {
-	return sharedCall(c, ctx, c.sharedTimeout, func(ctx context.Context) (sharedValue, error) {
+	return sharedCall(c, ctx, SharedGet, c.sharedTimeout, func(ctx context.Context) (sharedValue, error) {
 		v, claimed, err := c.shared.Get(ctx, key)
 		return sharedValue{v, claimed}, err
 	})
@@ -137,7 +143,7 @@ func (c *Cache) sharedGet(ctx context.Context, key string) (sharedValue, error) 
 // openShared opens a value read from the shared tier and stores its answer
 // in memory for the time it has left, reporting false when it does not
 // open or has no time left.
-func (c *Cache) openShared(l lookup, sf *sharedFill, value []byte, gen uint64) (info *TokenInfo, stored *entry, err error, ok bool) {
+func (c *Cache) openShared(ctx context.Context, l lookup, sf *sharedFill, value []byte, gen uint64) (info *TokenInfo, stored *entry, err error, ok bool) {
 	a, openErr := c.sealer.open(l.token, sf.key, value)
 	if openErr != nil {
 		c.sharedUnreadable.Add(1)
@@ -166,6 +172,7 @@ func (c *Cache) openShared(l lookup, sf *sharedFill, value []byte, gen uint64) (
 		staleTTL = ttl
 	}
 	c.sharedHits.Add(1)
+	c.lookedUp(ctx, TierShared, LookupHit)
 	return info, c.put(l, gen, e, ttl, staleTTL, now), err, true
 }
 
@@ -191,7 +198,7 @@ func (c *Cache) toShared(ctx context.Context, l lookup, sf *sharedFill, gen uint
 	if err != nil {
 		return
 	}
-	_, _ = sharedCall(c, ctx, c.sharedTimeout, func(ctx context.Context) (struct{}, error) {
+	_, _ = sharedCall(c, ctx, SharedSet, c.sharedTimeout, func(ctx context.Context) (struct{}, error) {
 		return struct{}{}, c.shared.Set(ctx, sf.key, value, ttl)
 	})
 }
@@ -201,7 +208,7 @@ func (c *Cache) releaseClaim(ctx context.Context, sf *sharedFill) {
 	if sf.claim == "" {
 		return
 	}
-	_, _ = sharedCall(c, ctx, c.sharedTimeout, func(ctx context.Context) (struct{}, error) {
+	_, _ = sharedCall(c, ctx, SharedRelease, c.sharedTimeout, func(ctx context.Context) (struct{}, error) {
 		return struct{}{}, c.shared.Release(ctx, sf.key, sf.claim)
 	})
 }
@@ -210,11 +217,14 @@ func (c *Cache) releaseClaim(ctx context.Context, sf *sharedFill) {
 // it to every replica.
 func (c *Cache) invalidateShared(token string) {
 	key, _ := c.sealer.key(token)
-	_, err := sharedCall(c, context.Background(), c.sharedTimeout, func(ctx context.Context) (struct{}, error) {
+	_, err := sharedCall(c, context.Background(), SharedInvalidate, c.sharedTimeout, func(ctx context.Context) (struct{}, error) {
 		return struct{}{}, c.shared.Invalidate(ctx, key)
 	})
 	if err == nil {
 		c.invalidationsSent.Add(1)
+		if c.hooks.Invalidation != nil {
+			c.hooks.Invalidation(DirectionSent)
+		}
 	}
 }
 
@@ -222,6 +232,9 @@ func (c *Cache) invalidateShared(token string) {
 // announced: the memory tier forgets the key's entry.
 func (c *Cache) invalidated(key string) {
 	c.invalidationsReceived.Add(1)
+	if c.hooks.Invalidation != nil {
+		c.hooks.Invalidation(DirectionReceived)
+	}
 	id, ok := c.sealer.idOf(key)
 	if !ok {
 		return

@@ -428,11 +428,11 @@ func TestNewCacheConfig(t *testing.T) {
 	}
 }
 
-func benchmarkCache(b *testing.B) (*introspect.Cache, string) {
+func benchmarkCache(b *testing.B, hooks *introspect.Hooks) (*introspect.Cache, string) {
 	stub := introspect.VerifierFunc(func(context.Context, string) (*introspect.TokenInfo, error) {
 		return &introspect.TokenInfo{Active: true, Scopes: scopes.New("MapRequest"), ExpiresAt: time.Now().Add(time.Hour)}, nil
 	})
-	c := newCache(b, stub, introspect.CacheConfig{})
+	c := newCache(b, stub, introspect.CacheConfig{Hooks: hooks})
 	token := strings.Repeat("A", 64)
 	if _, err := c.Verify(context.Background(), token); err != nil {
 		b.Fatal(err)
@@ -441,7 +441,7 @@ func benchmarkCache(b *testing.B) (*introspect.Cache, string) {
 }
 
 func BenchmarkCacheHit(b *testing.B) {
-	c, token := benchmarkCache(b)
+	c, token := benchmarkCache(b, nil)
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
@@ -452,7 +452,7 @@ func BenchmarkCacheHit(b *testing.B) {
 }
 
 func BenchmarkCacheHitParallel(b *testing.B) {
-	c, token := benchmarkCache(b)
+	c, token := benchmarkCache(b, nil)
 	ctx := context.Background()
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {

@@ -21,6 +21,9 @@ type call struct {
 	storedBefore *entry
 	// finishedAt is when the answer arrived, on the monotonic clock.
 	finishedAt time.Time
+	// from is where the answer came from, for the Hooks: the authorization
+	// server unless the worker set it otherwise before finishing.
+	from CacheResult
 
 	// The fields below are guarded by the mutex of the calls holding the
 	// call.
@@ -108,7 +111,7 @@ func (cs *calls) enter(sum [sha256.Size]byte, now instant) (cl, replaced *call, 
 	if cs.m == nil {
 		cs.m = make(map[[sha256.Size]byte]*call)
 	}
-	cl = &call{done: make(chan struct{}), abandon: make(chan struct{}), waiters: 1}
+	cl = &call{done: make(chan struct{}), abandon: make(chan struct{}), waiters: 1, from: CacheMiss}
 	if replaced != nil {
 		cl.storedBefore = replaced.lastStored()
 	}

@@ -56,6 +56,21 @@
 // MaxTTL + StaleIfError: choose the window with that in mind, or leave it
 // off and let clients see 503s while the server is down.
 //
+// # Observing
+//
+// [Hooks] receive what tokengate does: each lookup per tier, each upstream
+// call with its duration and result, the slots in use and the calls
+// waiting for one, evictions, the shared tier's operations,
+// invalidations, key-set fetches and the middleware's decisions. This
+// package imports no metrics or tracing library: introspect/promhook
+// turns Hooks into Prometheus metrics, introspect/otelhook into
+// OpenTelemetry metrics and spans. A nil Hooks field costs a nil check.
+//
+// [Ready] answers a readiness probe: whether a Verifier can verify tokens
+// now. A Cache is ready when the Verifier it wraps is (its endpoint
+// discovered, its keys loaded) and its latest upstream call did not fail
+// within [FailingFor].
+//
 // # Security
 //
 // No token and no client secret ever appears in an error, and so in no log

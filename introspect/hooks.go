@@ -108,8 +108,9 @@ type KeySetRefresh struct {
 	// Result is ResultValid when keys were loaded and ResultError when the
 	// fetch failed (the keys known before stay in use).
 	Result Result
-	// Forced reports that a token naming an unknown key started the fetch,
-	// rather than the schedule.
+	// Forced reports that a request started the fetch (a token naming an
+	// unknown key, or any token while no keys are loaded), rather than the
+	// schedule.
 	Forced bool
 	// Keys is the number of usable keys loaded; zero on an error.
 	Keys int

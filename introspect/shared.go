@@ -78,34 +78,49 @@ type sharedResult[T any] struct {
 }
 
 // sharedCall runs op against the shared tier, bounded by timeout however
-// the tier's client is configured: op runs on a goroutine of its own, and a
-// late answer is dropped. The breaker decides whether op runs at all, and
+// the tier's client is configured: on the caller's goroutine when the tier
+// is ContextBounded, and otherwise on a goroutine of its own whose late
+// answer is dropped. The breaker decides whether op runs at all, and
 // learns from its outcome. parent lends its values, not its cancellation.
-func sharedCall[T any](c *Cache, parent context.Context, timeout time.Duration, op func(context.Context) (T, error)) (T, error) {
+// name is the operation, for the Cache's Hooks.
+func sharedCall[T any](c *Cache, parent context.Context, name SharedOp, timeout time.Duration, op func(context.Context) (T, error)) (v T, err error) {
 	var zero T
 	if !c.breaker.allow() {
 		c.sharedSkipped.Add(1)
 		return zero, errSharedOpen
 	}
+	if c.hooks.SharedStart != nil {
+		parent = c.hooks.SharedStart(parent, name)
+	}
+	if c.hooks.SharedDone != nil {
+		defer func() { c.hooks.SharedDone(parent, name, err) }()
+	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(parent), timeout)
-	done := make(chan sharedResult[T], 1)
 	defer cancel()
-	go func() {
-		v, err := op(ctx)
-		done <- sharedResult[T]{v, err}
-	}()
-	select {
-	case r := <-done:
-		if r.err != nil {
-			c.sharedErrors.Add(1)
-			c.breaker.failure()
-			return zero, r.err
+	var r sharedResult[T]
+	if c.sharedBounded {
+		// The tier ends the operation at the deadline itself.
+		r.v, r.err = op(ctx)
+		if r.err != nil && ctx.Err() != nil {
+			r.err = errSharedTimeout
 		}
-		c.breaker.success()
-		return r.v, nil
-	case <-ctx.Done():
+	} else {
+		done := make(chan sharedResult[T], 1)
+		go func() {
+			v, err := op(ctx)
+			done <- sharedResult[T]{v, err}
+		}()
+		select {
+		case r = <-done:
+		case <-ctx.Done():
+			r.err = errSharedTimeout
+		}
+	}
+	if r.err != nil {
 		c.sharedErrors.Add(1)
 		c.breaker.failure()
-		return zero, errSharedTimeout
+		return zero, r.err
 	}
+	c.breaker.success()
+	return r.v, nil
 }

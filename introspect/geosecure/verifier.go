@@ -96,3 +96,7 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*introspect.TokenI
 // connection after a call. Close is safe to call more than once and
 // concurrently with Verify.
 func (v *Verifier) Close() { v.client.Close() }
+
+// BackendName returns "geosecure", the Verifier's name in metrics and
+// spans.
+func (v *Verifier) BackendName() string { return "geosecure" }

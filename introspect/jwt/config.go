@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/tokengate/tokengate/introspect"
 )
 
 // Defaults and bounds of [Config].
@@ -137,6 +139,10 @@ type Config struct {
 	// Now tells the time, for checking claims and scheduling refreshes.
 	// Nil means [time.Now].
 	Now func() time.Time
+	// Hooks, when not nil, receive each fetch of the key set (see
+	// [introspect.Hooks]); give the Cache in front the same Hooks for the
+	// rest. The Verifier reads them once, in New. Nil means none.
+	Hooks *introspect.Hooks
 }
 
 // Entra ID's issuers and key set.

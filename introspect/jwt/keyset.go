@@ -45,6 +45,7 @@ type keySet struct {
 
 	ctx    context.Context // cancelled by close
 	cancel context.CancelFunc
+	hooks  introspect.Hooks
 	wg     sync.WaitGroup
 
 	current atomic.Pointer[keys]
@@ -74,20 +75,29 @@ type fetch struct {
 	// no-cache). It may be set until the request is sent; both are
 	// guarded by keySet.mu.
 	forced, sent bool
+	// trigger is the context of the request that started the fetch and
+	// waits for it, or nil: the fetch takes its values (a span to nest
+	// in), never its cancellation.
+	trigger context.Context
 }
 
-func newKeySet(src *source, c httpClient, now func() time.Time, cooldown time.Duration) *keySet {
+func newKeySet(src *source, c httpClient, now func() time.Time, cooldown time.Duration, hooks *introspect.Hooks) *keySet {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &keySet{src: src, client: c, now: now, cooldown: cooldown, ctx: ctx, cancel: cancel, ready: make(chan struct{})}
+	s := &keySet{src: src, client: c, now: now, cooldown: cooldown, ctx: ctx, cancel: cancel, ready: make(chan struct{})}
+	if hooks != nil {
+		s.hooks = *hooks
+	}
+	return s
 }
 
-// start returns the fetch in flight, or starts one, forced or not.
+// start returns the fetch in flight, or starts one, forced or not, on
+// behalf of the request whose context is trigger (nil for none).
 // s.mu is held.
-func (s *keySet) start(forced bool) *fetch {
+func (s *keySet) start(forced bool, trigger context.Context) *fetch {
 	if s.pending != nil {
 		return s.pending
 	}
-	f := &fetch{done: make(chan struct{}), forced: forced}
+	f := &fetch{done: make(chan struct{}), forced: forced, trigger: trigger}
 	if s.closed {
 		f.err = &introspect.UnavailableError{Reason: "jwt: key set: verifier closed", Err: errClosed}
 		close(f.done)
@@ -107,9 +117,9 @@ func (s *keySet) start(forced bool) *fetch {
 // the one in flight was sent without no-cache, it returns that one and
 // false: its answer may come from a cache, and the caller asks again
 // once it is done. s.mu is held.
-func (s *keySet) startForced() (f *fetch, revalidates bool) {
+func (s *keySet) startForced(trigger context.Context) (f *fetch, revalidates bool) {
 	if f = s.pending; f == nil {
-		return s.start(true), true
+		return s.start(true, trigger), true
 	}
 	if !f.sent {
 		f.forced = true
@@ -119,7 +129,28 @@ func (s *keySet) startForced() (f *fetch, revalidates bool) {
 
 // run makes fetch f and records its outcome.
 func (s *keySet) run(f *fetch) {
-	ks, life, err := s.load(f)
+	ctx := s.ctx
+	if f.trigger != nil {
+		var stop context.CancelFunc
+		ctx, stop = context.WithCancel(context.WithoutCancel(f.trigger))
+		defer stop()
+		unlink := context.AfterFunc(s.ctx, stop)
+		defer unlink()
+	}
+	if s.hooks.KeySetStart != nil {
+		ctx = s.hooks.KeySetStart(ctx)
+	}
+	began := time.Now()
+	ks, life, err := s.load(ctx, f)
+	if s.hooks.KeySetDone != nil {
+		r := introspect.KeySetRefresh{Result: introspect.ResultValid, Forced: f.forced, Duration: time.Since(began)}
+		if err != nil {
+			r.Result = introspect.ResultError
+		} else {
+			r.Keys = len(ks.all)
+		}
+		s.hooks.KeySetDone(ctx, r)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.now()
@@ -143,8 +174,8 @@ func (s *keySet) run(f *fetch) {
 
 // load makes fetch f: it fetches and parses the key set, reading the
 // metadata first if needed, and says how long the answer is fresh.
-func (s *keySet) load(f *fetch) (*keys, time.Duration, *introspect.UnavailableError) {
-	url, err := s.src.keySetURL(s.ctx, s.client, s.now())
+func (s *keySet) load(ctx context.Context, f *fetch) (*keys, time.Duration, *introspect.UnavailableError) {
+	url, err := s.src.keySetURL(ctx, s.client, s.now())
 	if err != nil {
 		return nil, 0, asUnavailable(err)
 	}
@@ -160,7 +191,7 @@ func (s *keySet) load(f *fetch) (*keys, time.Duration, *introspect.UnavailableEr
 		h = http.Header{"Cache-Control": {"no-cache"}}
 	}
 	sentAt := s.now()
-	a, err := s.client.get(s.ctx, "key set", url, h)
+	a, err := s.client.get(ctx, "key set", url, h)
 	if err != nil {
 		return nil, 0, asUnavailable(err)
 	}
@@ -236,7 +267,7 @@ func (s *keySet) loaded() (*keys, error) {
 		if now := s.now(); s.lastErr != nil && now.Before(s.retryAt) {
 			return nil, retryLater(s.lastErr, s.retryAt.Sub(now))
 		}
-		s.start(true)
+		s.start(true, nil)
 	}
 	if s.lastErr != nil {
 		return nil, retryLater(s.lastErr, firstRetry)
@@ -297,12 +328,12 @@ func (s *keySet) unknownKID(ctx context.Context, kid, alg string, issued time.Ti
 	now := s.now()
 	if !s.unknownSeen || !now.Before(s.lastUnknown.Add(s.cooldown)) {
 		s.unknownSeen, s.lastUnknown = true, now
-		f, revalidates := s.startForced()
+		f, revalidates := s.startForced(ctx)
 		s.mu.Unlock()
 		err := awaitFetch(ctx, f)
 		if err == nil && !revalidates {
 			s.mu.Lock()
-			f, _ = s.startForced()
+			f, _ = s.startForced(ctx)
 			s.mu.Unlock()
 			err = awaitFetch(ctx, f)
 		}
@@ -354,7 +385,7 @@ func (s *keySet) refreshIfDue() *fetch {
 	if s.closed || s.now().Before(s.due()) {
 		return nil
 	}
-	return s.start(false)
+	return s.start(false, nil)
 }
 
 // loop fetches the key set on its schedule until close. Its timer only

@@ -119,6 +119,28 @@ func (f *Fallback) Verify(ctx context.Context, token string) (*introspect.TokenI
 	return f.opaque.Verify(ctx, token)
 }
 
+// BackendName returns the Fallback's name in metrics and spans: "jwt+"
+// and the name of the Verifier for other tokens (see
+// [introspect.BackendName]), or "jwt" without one.
+func (f *Fallback) BackendName() string {
+	if f.opaque == nil {
+		return f.local.BackendName()
+	}
+	return f.local.BackendName() + "+" + introspect.BackendName(f.opaque)
+}
+
+// Ready reports whether both Verifiers are ready (see
+// [introspect.Ready]): the local one first.
+func (f *Fallback) Ready(ctx context.Context) error {
+	if err := f.local.Ready(ctx); err != nil {
+		return err
+	}
+	if f.opaque == nil {
+		return nil
+	}
+	return introspect.Ready(ctx, f.opaque)
+}
+
 // Leeway returns the smaller of the two Verifiers' leeways (0 for an
 // opaque Verifier without a Leeway method; the local one's when opaque is
 // nil), so that an [introspect.Cache]

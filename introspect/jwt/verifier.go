@@ -195,7 +195,7 @@ func newVerifier(cfg Config) (*Verifier, error) {
 	}
 
 	client := newHTTPClient(cfg.HTTPClient, cmp.Or(cfg.Timeout, introspect.DefaultTimeout), cfg.Now)
-	v.keys = newKeySet(src, client, v.now, cmp.Or(cfg.RefreshCooldown, DefaultRefreshCooldown))
+	v.keys = newKeySet(src, client, v.now, cmp.Or(cfg.RefreshCooldown, DefaultRefreshCooldown), cfg.Hooks)
 	return v, nil
 }
 
@@ -206,6 +206,20 @@ func newVerifier(cfg Config) (*Verifier, error) {
 // back traffic at start. Its error is an [*introspect.UnavailableError]
 // that gives the latest failure, if any, and unwraps to ctx's error.
 func (v *Verifier) WaitReady(ctx context.Context) error { return v.keys.waitReady(ctx) }
+
+// Ready reports whether the Verifier has keys to check tokens with,
+// without waiting: nil once the first key set is loaded (a failed refresh
+// keeps the keys), and otherwise the unavailable error every token gets
+// now. While no keys are loaded it starts a fetch when the next attempt
+// is due, as a token would. It makes the Verifier an
+// [introspect.ReadyChecker].
+func (v *Verifier) Ready(context.Context) error {
+	_, err := v.keys.loaded()
+	return err
+}
+
+// BackendName returns "jwt", the Verifier's name in metrics and spans.
+func (v *Verifier) BackendName() string { return "jwt" }
 
 // Leeway returns the clock skew the Verifier tolerates past a token's
 // "exp"; an [introspect.Cache] in front of it keeps a result that much

@@ -164,6 +164,22 @@ func (in *Introspector) Endpoint(ctx context.Context) (string, error) {
 	return in.discovery.introspectionEndpoint(ctx)
 }
 
+// Ready reports whether the Introspector knows its endpoint, discovering
+// it first when needed, as [Introspector.Endpoint] does: nil with a
+// configured endpoint or once discovery has succeeded, and the discovery
+// failure otherwise, which names the issuer. It makes the Introspector an
+// [introspect.ReadyChecker].
+func (in *Introspector) Ready(ctx context.Context) error {
+	if _, err := in.Endpoint(ctx); err != nil {
+		return fmt.Errorf("rfc7662: discovery of issuer %s: %w", in.issuer, err)
+	}
+	return nil
+}
+
+// BackendName returns "rfc7662", the Introspector's name in metrics and
+// spans.
+func (in *Introspector) BackendName() string { return "rfc7662" }
+
 // Verify asks the introspection endpoint about token.
 func (in *Introspector) Verify(ctx context.Context, token string) (*introspect.TokenInfo, error) {
 	if err := upstream.CheckToken(token); err != nil {

@@ -681,3 +681,24 @@ func TestParseJWK(t *testing.T) {
 		}
 	}
 }
+
+func TestIntrospectorReady(t *testing.T) {
+	clock := testutil.NewClock()
+	srv := newOP(t, clock)
+	in := newIntrospector(t, rfc7662.Config{Issuer: srv.Issuer(), ClientID: "demo-client", ClientSecret: "demo-secret", Now: clock.Now})
+	assert.Equal(t, "rfc7662", introspect.BackendName(in))
+
+	srv.SetDiscoveryFault(introspecttest.Fault{Status: http.StatusNotFound})
+	err := introspect.Ready(context.Background(), in)
+	require.ErrorIs(t, err, introspect.ErrUnavailable, "a wrong issuer is not ready")
+	assert.Contains(t, err.Error(), srv.Issuer(), "the failure names the issuer asked")
+	assert.Equal(t, 1, srv.DiscoveryCalls())
+	require.Error(t, in.Ready(context.Background()))
+	assert.Equal(t, 1, srv.DiscoveryCalls(), "Ready keeps to the discovery back-off")
+
+	srv.SetDiscoveryFault(introspecttest.Fault{})
+	clock.Advance(time.Second)
+	require.NoError(t, in.Ready(context.Background()), "ready by itself once the issuer answers")
+	assert.Equal(t, 2, srv.DiscoveryCalls())
+	assert.Zero(t, srv.Calls(""), "Ready asks about no token")
+}
