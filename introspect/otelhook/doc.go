@@ -38,7 +38,8 @@
 // [introspect.Tier] (memory, shared); result an [introspect.LookupResult]
 // (hit, miss, stale) on lookups and an [introspect.Result] (valid,
 // invalid, error) elsewhere; backend the Verifier's
-// [introspect.BackendName] (rfc7662, geosecure, jwt, custom); direction an
+// [introspect.BackendName] (rfc7662, geosecure, jwt, jwt+rfc7662 and the
+// like for a JWT verifier with a fallback, custom); direction an
 // [introspect.Direction] (sent, received).
 //
 // The duration histogram's bucket boundaries, in seconds, run from a
@@ -61,7 +62,7 @@
 //	└── tokengate.verify                tokengate.backend, tokengate.cache, tokengate.result
 //	    ├── tokengate.shared.get        (a shared tier, if any: get, claim, set, release, invalidate)
 //	    └── tokengate.upstream          tokengate.backend, tokengate.result
-//	        └── HTTP POST               client span of otelhttp, through [Telemetry.Transport]
+//	        └── HTTP POST               otelhttp's client span (HTTP GET for Geosecure), through [Telemetry.Transport]
 //
 // A JWT verifier's key-set fetch is a tokengate.keyset.fetch span
 // (tokengate.result, tokengate.keyset.forced, tokengate.keyset.keys), with
@@ -86,10 +87,11 @@
 // the server span, with other instrumentations' attributes; metric
 // attributes are not, for the Prometheus names above.
 //
-// Spans end in the Done hook that matches their Start, found through the
-// context the Start returned: join these Hooks with others that start
-// spans of their own only if those end their spans before these do, or
-// give each its own Cache.
+// Each Done hook ends the span it finds in its context, the one its Start
+// put there. [introspect.JoinHooks] gives every Done hook the context the
+// last Start returned, so among Hooks joined these must be the only ones
+// that put a span in the context (the Prometheus adapter, or a logging
+// one, puts none).
 //
 // # Security
 //
@@ -106,7 +108,11 @@
 // The attribute sets of every known value are built once, in New, and
 // reused as pre-built options ([metric.WithAttributeSet]); a hook builds
 // one only for a value it has not seen listed (a custom backend's name,
-// say). Span attributes are set only on spans that record.
+// say). So the metrics of a memory hit and an allowed decision allocate
+// nothing. Span attributes are set only on spans that record; the
+// verification span of a hit costs what the tracer's Start costs, which
+// with a tracer that records nothing is the one allocation of the context
+// that holds the span.
 //
 // The instrumentation scope of both the meter and the tracer is
 // [ScopeName].

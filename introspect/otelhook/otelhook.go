@@ -89,8 +89,12 @@ var (
 	knownLookupResults = []introspect.LookupResult{introspect.LookupHit, introspect.LookupMiss, introspect.LookupStale}
 	knownResults       = []introspect.Result{introspect.ResultValid, introspect.ResultInvalid, introspect.ResultError}
 	knownDirections    = []introspect.Direction{introspect.DirectionSent, introspect.DirectionReceived}
-	knownBackends      = []string{"rfc7662", "geosecure", "jwt", "custom"}
-	knownSharedOps     = []introspect.SharedOp{
+	knownBackends      = []string{
+		"rfc7662", "geosecure", "jwt", "custom",
+		// A jwt.Fallback's: the JWT verifier, then the one for opaque tokens.
+		"jwt+rfc7662", "jwt+geosecure", "jwt+custom",
+	}
+	knownSharedOps = []introspect.SharedOp{
 		introspect.SharedGet, introspect.SharedSet, introspect.SharedClaim,
 		introspect.SharedRelease, introspect.SharedInvalidate,
 	}
