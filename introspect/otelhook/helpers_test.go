@@ -4,6 +4,7 @@ import (
 	"context"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/propagation"
@@ -116,4 +117,79 @@ func isChild(child, parent sdktrace.ReadOnlySpan) bool {
 // the request's span of otelhttp's handler.
 func (r *recorder) serverSpan(ctx context.Context) (context.Context, trace.Span) {
 	return r.tp.Tracer("test").Start(ctx, "GET /v1/resource", trace.WithSpanKind(trace.SpanKindServer))
+}
+
+// assertNoSecret checks that no attribute of spans (their events' and
+// links' included), no span name or status description and no attribute
+// of r's metrics holds any of secrets. It returns the number of
+// attributes it checked.
+func assertNoSecret(t *testing.T, r *recorder, spans []sdktrace.ReadOnlySpan, secrets ...string) int {
+	t.Helper()
+	checked := 0
+	check := func(where string, kvs []attribute.KeyValue) {
+		for _, kv := range kvs {
+			checked++
+			v := kv.Value.String()
+			for _, secret := range secrets {
+				assert.NotContainsf(t, v, secret, "%s: attribute %s", where, kv.Key)
+				assert.NotContainsf(t, string(kv.Key), secret, "%s: attribute key", where)
+			}
+		}
+	}
+	for _, s := range spans {
+		check(s.Name(), s.Attributes())
+		for _, e := range s.Events() {
+			check(s.Name()+" event "+e.Name, e.Attributes)
+		}
+		for _, l := range s.Links() {
+			check(s.Name()+" link", l.Attributes)
+		}
+		for _, secret := range secrets {
+			assert.NotContains(t, s.Status().Description, secret, s.Name())
+			assert.NotContains(t, s.Name(), secret)
+		}
+	}
+	for _, sm := range r.collect(t).ScopeMetrics {
+		for _, m := range sm.Metrics {
+			for _, set := range metricAttributeSets(m.Data) {
+				check("metric "+m.Name, set.ToSlice())
+			}
+		}
+	}
+	return checked
+}
+
+// metricAttributeSets returns the attribute sets of data's points.
+func metricAttributeSets(data metricdata.Aggregation) []attribute.Set {
+	var sets []attribute.Set
+	switch d := data.(type) {
+	case metricdata.Sum[int64]:
+		for _, dp := range d.DataPoints {
+			sets = append(sets, dp.Attributes)
+		}
+	case metricdata.Sum[float64]:
+		for _, dp := range d.DataPoints {
+			sets = append(sets, dp.Attributes)
+		}
+	case metricdata.Histogram[float64]:
+		for _, dp := range d.DataPoints {
+			sets = append(sets, dp.Attributes)
+		}
+	case metricdata.Histogram[int64]:
+		for _, dp := range d.DataPoints {
+			sets = append(sets, dp.Attributes)
+		}
+	}
+	return sets
+}
+
+// stringAttrs returns the string attributes of s.
+func stringAttrs(s sdktrace.ReadOnlySpan) map[string]string {
+	m := make(map[string]string)
+	for _, kv := range s.Attributes() {
+		if kv.Value.Type() == attribute.STRING {
+			m[string(kv.Key)] = kv.Value.AsString()
+		}
+	}
+	return m
 }
