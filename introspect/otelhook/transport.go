@@ -16,7 +16,8 @@ import (
 // providers, and writes the trace context into the request's headers with
 // t's propagators. It sends the requests through base; nil means a
 // transport of tokengate's own, tuned for calls to an authorization server
-// as a backend's default one is.
+// as a backend's default one is, and new at each call: give the backends
+// that call one server one client, so that they share its connections.
 //
 // The RoundTripper has a CloseIdleConnections method that closes base's
 // idle connections, so [http.Client.CloseIdleConnections] reaches them: a
