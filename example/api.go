@@ -51,8 +51,11 @@ const maxBodyBytes = 1 << 20
 // api is the sample application, without any web framework: both stacks
 // call it and turn what it returns into responses.
 type api struct {
-	cache    *introspect.Cache
-	profiles *geosecure.ProfileClient // nil when not configured
+	cache        *introspect.Cache
+	profiles     *geosecure.ProfileClient // nil when not configured
+	readyTimeout time.Duration            // bounds a readiness check
+	metrics      http.Handler             // GET /metrics
+	hooks        *introspect.Hooks        // for the middleware's decisions
 
 	mu          sync.Mutex
 	occupations []occupation
@@ -190,3 +193,16 @@ func (a *api) profile(ctx context.Context, token string) (*geosecure.Profile, er
 // server (or, for a JWT, validates it) again. It does not revoke the token
 // at the authorization server.
 func (a *api) logout(token string) { a.cache.Invalidate(token) }
+
+// ready answers GET /readyz: 200 when tokens can be verified now (the
+// endpoint discovered, the keys loaded, the authorization server not
+// failing lately), and 503 with the reason otherwise. The reason names no
+// token or secret. GET /healthz stays plain liveness.
+func (a *api) ready(ctx context.Context) (status int, body string) {
+	ctx, cancel := context.WithTimeout(ctx, a.readyTimeout)
+	defer cancel()
+	if err := introspect.Ready(ctx, a.cache); err != nil {
+		return http.StatusServiceUnavailable, "not ready: " + err.Error() + "\n"
+	}
+	return http.StatusOK, "ready\n"
+}

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/url"
 	"os"
@@ -43,6 +44,8 @@ type config struct {
 	resource            string           // -resource; run fills in the default, the bound base URL
 	redisURL            string           // as given, for messages: see redactedRedisURL
 	redis               *goredis.Options // from -redis-url; nil keeps the cache in memory
+	logLevel            slog.Level
+	logJSON             bool // -log-format json
 }
 
 // The values of -token-format.
@@ -107,7 +110,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	var (
 		c                               config
 		audience, tokenFrom, clientAuth string
-		format                          string
+		format, logLevel, logFormat     string
 	)
 	fs.StringVar(&c.addr, "addr", "127.0.0.1:8080", "listen `address`")
 	fs.StringVar(&c.framework, "framework", "echo", "`stack` to serve with: echo (Echo v4) or http (net/http ServeMux)")
@@ -148,6 +151,12 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	fs.StringVar(&c.redisURL, "redis-url", "", "`URL` of a Redis the replicas share verification results through, "+
 		"redis://[USER:PASSWORD@]HOST:PORT/DB (rediss:// for TLS); empty keeps them in this process's memory only")
 
+	fs.StringVar(&logLevel, "log-level", "info", "least `level` logged: debug, info, warn or error. At info, a refusal because the "+
+		"authorization server fails is logged at warn (at most one line a second, counting those left out), and the "+
+		"clients' mistakes (400, 401, 403) are summarised: the first of each kind a minute, with a count of the others; "+
+		"debug logs every refusal")
+	fs.StringVar(&logFormat, "log-format", "text", "`format` of log lines on stderr: text (key=value) or json")
+
 	// The environment first, then the command line over it.
 	var envErr error
 	fs.VisitAll(func(f *flag.Flag) {
@@ -169,6 +178,16 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	}
 
 	var err error
+	if err := c.logLevel.UnmarshalText([]byte(logLevel)); err != nil || !knownLevel(c.logLevel) {
+		return nil, fmt.Errorf("-log-level must be debug, info, warn or error, not %q", logLevel)
+	}
+	switch strings.ToLower(logFormat) {
+	case "text":
+	case "json":
+		c.logJSON = true
+	default:
+		return nil, fmt.Errorf("-log-format must be text or json, not %q", logFormat)
+	}
 	if c.framework != "echo" && c.framework != "http" {
 		return nil, fmt.Errorf("-framework must be echo or http, not %q", c.framework)
 	}
@@ -231,6 +250,26 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 		}
 	}
 	return &c, nil
+}
+
+// knownLevel reports whether l is one of slog's four named levels, which
+// -log-level accepts: slog also reads offsets such as "info+2".
+func knownLevel(l slog.Level) bool {
+	switch l {
+	case slog.LevelDebug, slog.LevelInfo, slog.LevelWarn, slog.LevelError:
+		return true
+	}
+	return false
+}
+
+// newLogger returns the logger -log-level and -log-format ask for, writing
+// to w.
+func (c *config) newLogger(w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: c.logLevel}
+	if c.logJSON {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
 }
 
 // setFormat reads -token-format and checks that the backends named fit it.

@@ -144,6 +144,7 @@ func (d *demoServer) printCurls(w io.Writer, base string, cfg *config) {
 	}
 	fmt.Fprintf(w, "\nTry these (expected status on the right):\n\n")
 	fmt.Fprintf(w, "  curl -i %s/healthz   # 200\n", base)
+	fmt.Fprintf(w, "  curl -i %s/readyz   # 200\n", base)
 	fmt.Fprintf(w, "  curl -i %s/v1/token   # 401, no token\n", base)
 	for _, t := range d.tokens {
 		fmt.Fprintf(w, "\n  # %s\n", t.label)

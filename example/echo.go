@@ -58,6 +58,14 @@ func newEchoHandler(a *api, cfg *config, verifier introspect.Verifier, logger *s
 	e.GET("/healthz", func(c echo.Context) error {
 		return c.String(http.StatusOK, "ok")
 	})
+	// Metrics hold no token, client or subject; a real deployment serves
+	// them on an internal port or behind its own access control.
+	e.GET("/metrics", echo.WrapHandler(a.metrics))
+	e.GET("/readyz", func(c echo.Context) error {
+		status, body := a.ready(c.Request().Context())
+		c.Response().Header().Set("Cache-Control", "no-store")
+		return c.String(status, body)
+	})
 	e.GET("/v1/token", func(c echo.Context) error {
 		return c.JSON(http.StatusOK, a.token(introspect.FromContext(c.Request().Context())))
 	}, gate.Authenticate())

@@ -48,11 +48,15 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/tokengate/tokengate/introspect"
 	"github.com/tokengate/tokengate/introspect/geosecure"
 	"github.com/tokengate/tokengate/introspect/jwt"
+	"github.com/tokengate/tokengate/introspect/promhook"
 	"github.com/tokengate/tokengate/introspect/rfc7662"
 )
 
@@ -74,7 +78,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
-	logger := slog.New(slog.NewTextHandler(stderr, nil))
+	logger := cfg.newLogger(stderr)
 	if cfg.redis != nil {
 		goredis.SetLogger(redisLog{logger}) // process-wide, so here and not in newServer
 	}
@@ -127,14 +131,18 @@ type server struct {
 	stack   string // "Echo v4" or "net/http"
 	cache   *introspect.Cache
 	demo    *demoServer
-	keys    *jwt.Verifier // the local JWT verifier, if any
-	closers []func()      // in the order started; Close calls them in reverse
+	metrics *prometheus.Registry // what GET /metrics serves
+	hooks   *introspect.Hooks    // the metrics' hooks, given to every part
+	keys    *jwt.Verifier        // the local JWT verifier, if any
+	opaque  introspect.Verifier  // the introspection backend, if any
+	closers []func()             // in the order started; Close calls them in reverse
 }
 
 // newServer builds the example cfg describes, starting the demo server
 // when no other is named. The caller must Close it.
 func newServer(cfg *config, logger *slog.Logger) (_ *server, err error) {
 	s := &server{}
+	s.startMetrics()
 	defer func() {
 		if err != nil {
 			s.Close()
@@ -159,11 +167,25 @@ func newServer(cfg *config, logger *slog.Logger) (_ *server, err error) {
 		err := s.keys.WaitReady(ctx)
 		cancel()
 		if err != nil {
-			logger.Error("the key set could not be loaded at start; tokens get 503 until it is",
+			logger.Error("the key set could not be loaded at start; tokens get 503 and /readyz 503 until it is",
 				"issuer", cfg.issuer, "jwks_url", cfg.jwksURL, "err", err)
 		}
 	}
+	if cfg.rfc7662() {
+		// Discover the introspection endpoint before serving, within the
+		// upstream timeout, so that a wrong -issuer shows at once. As with
+		// the key set, a failure is logged, not fatal: discovery is tried
+		// again, with back-off, until the issuer answers.
+		ctx, cancel := context.WithTimeout(context.Background(), cmp.Or(cfg.upstreamTimeout, introspect.DefaultTimeout))
+		err := introspect.Ready(ctx, s.opaque)
+		cancel()
+		if err != nil {
+			logger.Error("the issuer's discovery document could not be read at start; tokens get 503 and /readyz 503 until it is",
+				"issuer", cfg.issuer, "err", err)
+		}
+	}
 	cacheCfg := introspect.CacheConfig{
+		Hooks:         s.hooks,
 		MaxTTL:        cfg.cacheTTL,
 		Timeout:       cfg.upstreamTimeout,
 		MaxConcurrent: cfg.upstreamConcurrency,
@@ -186,7 +208,7 @@ func newServer(cfg *config, logger *slog.Logger) (_ *server, err error) {
 	}
 	s.onClose(s.cache.Close)
 
-	app := &api{cache: s.cache}
+	app := &api{cache: s.cache, readyTimeout: cfg.upstreamTimeout, metrics: s.metricsHandler(), hooks: s.hooks}
 	if cfg.geosecure() && cfg.clientID != "" && cfg.clientSecret != "" {
 		app.profiles, err = geosecure.NewProfileClient(geosecure.ProfileConfig{
 			URL: cfg.profileURL, ClientID: cfg.clientID, ClientSecret: cfg.clientSecret, Timeout: cfg.upstreamTimeout,
@@ -208,6 +230,21 @@ func newServer(cfg *config, logger *slog.Logger) (_ *server, err error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// startMetrics makes the registry GET /metrics serves: tokengate's metrics,
+// through the hooks every part of the example reports to, and the Go
+// runtime's and the process's.
+func (s *server) startMetrics() {
+	collector := promhook.New(promhook.Config{})
+	s.hooks = collector.Hooks()
+	s.metrics = prometheus.NewRegistry()
+	s.metrics.MustRegister(collector, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+}
+
+// metricsHandler serves the registry in the Prometheus text format.
+func (s *server) metricsHandler() http.Handler {
+	return promhttp.HandlerFor(s.metrics, promhttp.HandlerOpts{})
 }
 
 // startDemo starts the demo server cfg.demoKind names and points cfg at it.
@@ -261,7 +298,7 @@ func newBackend(cfg *config, demo *demoServer, s *server) (introspect.Verifier, 
 			return nil, err
 		}
 		s.onClose(v.Close)
-		opaque = v
+		opaque, s.opaque = v, v
 	}
 	if !cfg.localJWT() {
 		return opaque, nil
@@ -275,6 +312,7 @@ func newBackend(cfg *config, demo *demoServer, s *server) (introspect.Verifier, 
 		Issuer:    cfg.issuer,
 		Audiences: cfg.audiences,
 		Timeout:   cfg.upstreamTimeout,
+		Hooks:     s.hooks,
 	})
 	if err != nil {
 		return nil, err

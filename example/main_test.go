@@ -64,8 +64,14 @@ type example struct {
 // ends.
 func start(t *testing.T, args ...string) *example {
 	t.Helper()
+	return startEnv(t, nil, args...)
+}
+
+// startEnv is start with the environment variables env.
+func startEnv(t *testing.T, env []string, args ...string) *example {
+	t.Helper()
 	cmd := exec.Command(binary, append([]string{"-addr", "127.0.0.1:0"}, args...)...)
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH")}
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH")}, env...)
 	ex := &example{stdout: &testutil.SyncBuffer{}, logs: &testutil.SyncBuffer{}}
 	cmd.Stderr = ex.logs
 	out, err := cmd.StdoutPipe()

@@ -33,6 +33,16 @@ func newHTTPHandler(a *api, cfg *config, verifier introspect.Verifier, logger *s
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("ok"))
 	})
+	// Metrics hold no token, client or subject; a real deployment serves
+	// them on an internal port or behind its own access control.
+	mux.Handle("GET /metrics", a.metrics)
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		status, body := a.ready(r.Context())
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-store")
+		w.WriteHeader(status)
+		_, _ = w.Write([]byte(body))
+	})
 	mux.Handle("GET /v1/token", auth.Authenticate(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, a.token(introspect.FromContext(r.Context())))
 	})))

@@ -275,6 +275,7 @@ func TestCacheReady(t *testing.T) {
 	next.err = errors.New("discovery failed")
 	assert.EqualError(t, introspect.Ready(ctx, c), "discovery failed", "the wrapped Verifier's readiness comes first")
 	next.err = nil
+	require.NoError(t, c.Ready(ctx))
 
 	fail = true
 	_, _ = c.Verify(ctx, "good")
@@ -294,6 +295,16 @@ func TestCacheReady(t *testing.T) {
 	require.Error(t, c.Ready(ctx))
 	clock.Advance(introspect.FailingFor)
 	assert.NoError(t, c.Ready(ctx), "after FailingFor without traffic, the Cache is tried again")
+
+	// A failure while the wrapped Verifier was not ready (discovery, say)
+	// is forgotten once it is.
+	next.err = errors.New("discovery failed")
+	_, _ = c.Verify(ctx, "good")
+	require.Error(t, c.Ready(ctx))
+	next.err = nil
+	assert.NoError(t, c.Ready(ctx))
+	_, _ = c.Verify(ctx, "good")
+	require.Error(t, c.Ready(ctx), "a failure after it recovered counts")
 
 	assert.NoError(t, introspect.Ready(ctx, introspect.VerifierFunc(nil)), "a Verifier that cannot tell is ready")
 }

@@ -54,8 +54,13 @@ const FailingFor = 30 * time.Second
 // Verifier it wraps is ready (see [Ready]) and its latest upstream call,
 // if any, did not fail within [FailingFor] without an answer since. A
 // Cache that has made no call yet is ready once its Verifier is.
+//
+// When the wrapped Verifier was not ready at the previous call of Ready
+// and is now, the failures before are forgotten: they were its (an
+// endpoint not yet discovered, keys not yet loaded), and it has recovered.
 func (c *Cache) Ready(ctx context.Context) error {
 	if err := Ready(ctx, c.next); err != nil {
+		c.health.nextFailing()
 		return err
 	}
 	return c.health.check(c.clock.instant())
@@ -67,6 +72,16 @@ type health struct {
 	failing bool    // the latest call failed
 	failed  instant // when
 	err     error   // and how
+	// nextNotReady is set when the wrapped Verifier was not ready at the
+	// latest check.
+	nextNotReady bool
+}
+
+// nextFailing records that the wrapped Verifier is not ready.
+func (h *health) nextFailing() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.nextNotReady = true
 }
 
 // record records the outcome err of an upstream call that ended at now.
@@ -85,6 +100,9 @@ func (h *health) record(now instant, err error) {
 func (h *health) check(now instant) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if h.nextNotReady {
+		h.nextNotReady, h.failing, h.err = false, false, nil
+	}
 	if !h.failing {
 		return nil
 	}
