@@ -17,9 +17,10 @@
 // The instruments are those of the Prometheus adapter (introspect/promhook)
 // under OpenTelemetry's names: dots between namespaces, no _total suffix,
 // the unit in the instrument's unit. Their attributes carry the label
-// names unchanged (outcome, tier, result, backend, direction), so that
+// names unchanged (outcome, tier, result, backend, direction, op), so that
 // OTel's Prometheus exporter, with its default translation, exports the
-// very series the Prometheus adapter does and dashboards work with either.
+// Prometheus adapter's metric names and labels (with labels of its own,
+// such as otel_scope_name, added) and dashboards work with either.
 //
 //	Prometheus                                   OpenTelemetry                        kind           unit            attributes
 //	tokengate_requests_total                     tokengate.requests                   Counter        {request}       outcome
@@ -31,22 +32,34 @@
 //	tokengate_upstream_waiting                   tokengate.upstream.waiting           UpDownCounter  {request}       -
 //	tokengate_keyset_refreshes_total             tokengate.keyset.refreshes           Counter        {refresh}       result
 //	tokengate_invalidations_total                tokengate.invalidations              Counter        {invalidation}  direction
+//	tokengate_shared_operations_total            tokengate.shared.operations          Counter        {operation}     op, result
 //
 // The attribute values are those of the introspect package's types:
 // outcome is an [introspect.Outcome] (allowed, no_token, malformed,
 // invalid_token, insufficient_scope, unavailable); tier an
 // [introspect.Tier] (memory, shared); result an [introspect.LookupResult]
-// (hit, miss, stale) on lookups and an [introspect.Result] (valid,
-// invalid, error) elsewhere; backend the Verifier's
+// (hit, miss, stale) on lookups, ok or error on shared-tier operations
+// (error: the tier failed and the Cache went on without it) and an
+// [introspect.Result] (valid, invalid, error) elsewhere, a key-set
+// fetch's being valid or error; backend the Verifier's
 // [introspect.BackendName] (rfc7662, geosecure, jwt, jwt+rfc7662 and the
 // like for a JWT verifier with a fallback, custom); direction an
-// [introspect.Direction] (sent, received).
+// [introspect.Direction] (sent, received); op an [introspect.SharedOp]
+// (get, set, claim, release, invalidate).
+//
+// As the Prometheus adapter does, New adds zero to every series whose
+// attributes take a fixed set of values (all but the backends'), so that
+// they are exported from the start and a rate over one sees the first
+// event after a restart; a backend's series appear at its first upstream
+// call. A value not listed here (an Outcome added to introspect after this
+// package, say) is counted under its own attribute value, where the
+// Prometheus adapter drops it.
 //
 // The duration histogram's bucket boundaries, in seconds, run from a
 // millisecond (a local JWT check, a near authorization server) to ten
 // seconds, past [introspect.DefaultTimeout]: 0.001, 0.0025, 0.005, 0.01,
-// 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10. They are given as the
-// instrument's advice; a View in the application's MeterProvider can
+// 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, the Prometheus adapter's
+// default buckets. They are given as the instrument's advice; a View in the application's MeterProvider can
 // replace them.
 //
 // The metrics of the HTTP requests themselves (http.client.request.duration

@@ -193,3 +193,14 @@ func stringAttrs(s sdktrace.ReadOnlySpan) map[string]string {
 	}
 	return m
 }
+
+// nonZero returns the points of points that are not zero.
+func nonZero(points map[string]int64) map[string]int64 {
+	m := make(map[string]int64)
+	for k, v := range points {
+		if v != 0 {
+			m[k] = v
+		}
+	}
+	return m
+}

@@ -92,7 +92,7 @@ func TestCacheAroundIntrospector(t *testing.T) {
 
 	rm := r.collect(t)
 	lookups, _ := sums(t, rm, "tokengate.cache.lookups")
-	assert.Equal(t, map[string]int64{"result=miss,tier=memory": 3, "result=hit,tier=memory": 1}, lookups)
+	assert.Equal(t, map[string]int64{"result=miss,tier=memory": 3, "result=hit,tier=memory": 1}, nonZero(lookups))
 	calls, _ := sums(t, rm, "tokengate.upstream.requests")
 	assert.Equal(t, map[string]int64{
 		"backend=rfc7662,result=valid": 1, "backend=rfc7662,result=invalid": 1, "backend=rfc7662,result=error": 1,
@@ -164,6 +164,6 @@ func TestJWTKeySet(t *testing.T) {
 	assert.True(t, isChild(spans[0], spans[1]))
 
 	refreshes, _ := sums(t, r.collect(t), "tokengate.keyset.refreshes")
-	assert.Equal(t, map[string]int64{"result=valid": 1}, refreshes)
+	assert.Equal(t, map[string]int64{"result=valid": 1, "result=error": 0}, refreshes)
 	assert.Greater(t, assertNoSecret(t, r, r.spans.Ended(), token), 10)
 }

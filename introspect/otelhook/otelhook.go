@@ -36,6 +36,7 @@ const (
 	metricWaiting          = "tokengate.upstream.waiting"
 	metricKeySetRefreshes  = "tokengate.keyset.refreshes"
 	metricInvalidations    = "tokengate.invalidations"
+	metricSharedOperations = "tokengate.shared.operations"
 )
 
 // The metric attributes' keys: the Prometheus adapter's label names.
@@ -45,6 +46,13 @@ const (
 	labelResult    = "result"
 	labelBackend   = "backend"
 	labelDirection = "direction"
+	labelOp        = "op"
+)
+
+// The result attribute's values of a shared tier operation.
+const (
+	sharedOK    = "ok"
+	sharedError = "error"
 )
 
 // The spans' names.
@@ -142,6 +150,7 @@ type Telemetry struct {
 	waiting          metric.Int64UpDownCounter
 	keySetRefreshes  metric.Int64Counter
 	invalidations    metric.Int64Counter
+	sharedOperations metric.Int64Counter
 
 	// The options of the known attribute values, built by New. allowed
 	// and memoryHit are the ones of the hit path, looked up without a map.
@@ -153,6 +162,7 @@ type Telemetry struct {
 	durationOpts     map[string][]metric.RecordOption
 	keySetOpts       map[introspect.Result][]metric.AddOption
 	invalidationOpts map[introspect.Direction][]metric.AddOption
+	sharedOpts       map[sharedKey][]metric.AddOption
 
 	// The start options of the spans.
 	internal      []trace.SpanStartOption
@@ -165,6 +175,11 @@ type Telemetry struct {
 type lookupKey struct {
 	tier   introspect.Tier
 	result introspect.LookupResult
+}
+
+type sharedKey struct {
+	op     introspect.SharedOp
+	failed bool
 }
 
 type upstreamKey struct {
@@ -222,11 +237,13 @@ func New(cfg Config) (*Telemetry, error) {
 	t.waiting = upDown(metricWaiting, "{request}", "Upstream calls waiting for one of a cache's slots.")
 	t.keySetRefreshes = counter(metricKeySetRefreshes, "{refresh}", "Fetches of a JWT issuer's key set, by result.")
 	t.invalidations = counter(metricInvalidations, "{invalidation}", "Invalidations sent to or heard from the other replicas, by direction.")
+	t.sharedOperations = counter(metricSharedOperations, "{operation}", "Operations of a cache on its shared tier, by operation and result (ok, or error: the cache went on without the tier).")
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("otelhook: %w", err)
 	}
 
 	t.prebuild()
+	t.zero()
 	t.hooks = introspect.Hooks{
 		VerifyStart:   t.verifyStart,
 		VerifyDone:    t.verifyDone,
@@ -277,12 +294,41 @@ func (t *Telemetry) prebuild() {
 		t.invalidationOpts[d] = invalidationOpts(d)
 	}
 	t.sharedNames = make(map[introspect.SharedOp]string, len(knownSharedOps))
+	t.sharedOpts = make(map[sharedKey][]metric.AddOption, 2*len(knownSharedOps))
 	for _, op := range knownSharedOps {
 		t.sharedNames[op] = spanSharedPrefix + string(op)
+		t.sharedOpts[sharedKey{op, false}] = sharedOpts(op, false)
+		t.sharedOpts[sharedKey{op, true}] = sharedOpts(op, true)
 	}
 	t.allowed = t.requestOpts[introspect.OutcomeAllowed]
 	t.memoryHit = t.lookupOpts[lookupKey{introspect.TierMemory, introspect.LookupHit}]
 	t.internal = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindInternal)}
+}
+
+// zero adds zero to the series of every instrument whose attributes take
+// a fixed set of values, so that they are exported from the start, as the
+// Prometheus adapter's are, and a rate over one sees the first event after
+// a restart. The series of a backend appear at its first upstream call.
+func (t *Telemetry) zero() {
+	ctx := context.Background()
+	for _, opts := range t.requestOpts {
+		t.requests.Add(ctx, 0, opts...)
+	}
+	for _, opts := range t.lookupOpts {
+		t.lookups.Add(ctx, 0, opts...)
+	}
+	t.evictions.Add(ctx, 0)
+	t.inFlight.Add(ctx, 0)
+	t.waiting.Add(ctx, 0)
+	// A fetch of the key set loads keys or fails: it has no invalid.
+	t.keySetRefreshes.Add(ctx, 0, t.keySetOpts[introspect.ResultValid]...)
+	t.keySetRefreshes.Add(ctx, 0, t.keySetOpts[introspect.ResultError]...)
+	for _, opts := range t.invalidationOpts {
+		t.invalidations.Add(ctx, 0, opts...)
+	}
+	for _, opts := range t.sharedOpts {
+		t.sharedOperations.Add(ctx, 0, opts...)
+	}
 }
 
 // The builders of the options of one attribute value: New calls them for
@@ -314,6 +360,14 @@ func keySetOpts(r introspect.Result) []metric.AddOption {
 
 func invalidationOpts(d introspect.Direction) []metric.AddOption {
 	return addOpts(attribute.String(labelDirection, string(d)))
+}
+
+func sharedOpts(op introspect.SharedOp, failed bool) []metric.AddOption {
+	result := sharedOK
+	if failed {
+		result = sharedError
+	}
+	return addOpts(attribute.String(labelOp, string(op)), attribute.String(labelResult, result))
 }
 
 func upstreamStartOpts(backend string) []trace.SpanStartOption {
@@ -414,7 +468,14 @@ func (t *Telemetry) sharedStart(ctx context.Context, op introspect.SharedOp) con
 	return ctx
 }
 
-func (t *Telemetry) sharedDone(ctx context.Context, _ introspect.SharedOp, err error) {
+func (t *Telemetry) sharedDone(ctx context.Context, op introspect.SharedOp, err error) {
+	key := sharedKey{op, err != nil}
+	opts := t.sharedOpts[key]
+	if opts == nil {
+		opts = sharedOpts(op, key.failed)
+	}
+	t.sharedOperations.Add(ctx, 1, opts...)
+
 	span := trace.SpanFromContext(ctx)
 	if err != nil && span.IsRecording() {
 		// The shared tier's errors name the operation and the failure,

@@ -67,6 +67,13 @@ func TestMetricsCounts(t *testing.T) {
 	h.Invalidation(introspect.DirectionReceived)
 	h.Invalidation(introspect.DirectionReceived)
 
+	for range 2 {
+		h.SharedDone(ctx, introspect.SharedGet, nil)
+	}
+	h.SharedDone(ctx, introspect.SharedGet, errors.New("redis: i/o timeout"))
+	h.SharedDone(ctx, introspect.SharedClaim, nil)
+	h.SharedDone(ctx, "subscribe", errors.New("redis: closed"))
+
 	rm := r.collect(t)
 	want := []struct {
 		name      string
@@ -75,6 +82,8 @@ func TestMetricsCounts(t *testing.T) {
 	}{
 		{"tokengate.requests", true, map[string]int64{
 			"outcome=allowed":             3,
+			"outcome=no_token":            0,
+			"outcome=malformed":           0,
 			"outcome=invalid_token":       2,
 			"outcome=unavailable":         1,
 			"outcome=insufficient_scope":  1,
@@ -86,6 +95,7 @@ func TestMetricsCounts(t *testing.T) {
 			"result=stale,tier=memory": 1,
 			"result=miss,tier=shared":  1,
 			"result=hit,tier=shared":   1,
+			"result=stale,tier=shared": 0,
 		}},
 		{"tokengate.cache.evictions", true, map[string]int64{"": 2}},
 		{"tokengate.upstream.requests", true, map[string]int64{
@@ -98,6 +108,19 @@ func TestMetricsCounts(t *testing.T) {
 		{"tokengate.upstream.waiting", false, map[string]int64{"": 0}},
 		{"tokengate.keyset.refreshes", true, map[string]int64{"result=valid": 1, "result=error": 1}},
 		{"tokengate.invalidations", true, map[string]int64{"direction=sent": 1, "direction=received": 2}},
+		{"tokengate.shared.operations", true, map[string]int64{
+			"op=get,result=ok":           2,
+			"op=get,result=error":        1,
+			"op=claim,result=ok":         1,
+			"op=subscribe,result=error":  1,
+			"op=claim,result=error":      0,
+			"op=set,result=ok":           0,
+			"op=set,result=error":        0,
+			"op=release,result=ok":       0,
+			"op=release,result=error":    0,
+			"op=invalidate,result=ok":    0,
+			"op=invalidate,result=error": 0,
+		}},
 	}
 	for _, w := range want {
 		points, monotonic := sums(t, rm, w.name)
@@ -137,6 +160,7 @@ func TestMetricsCounts(t *testing.T) {
 		"tokengate.upstream.waiting":   "{request}",
 		"tokengate.keyset.refreshes":   "{refresh}",
 		"tokengate.invalidations":      "{invalidation}",
+		"tokengate.shared.operations":  "{operation}",
 	}
 	for name, unit := range units {
 		m, scope := findMetric(t, rm, name)
@@ -146,6 +170,32 @@ func TestMetricsCounts(t *testing.T) {
 	}
 	require.Len(t, rm.ScopeMetrics, 1)
 	assert.Len(t, rm.ScopeMetrics[0].Metrics, len(units)+1)
+}
+
+// Every series whose attributes take a fixed set of values is there, at
+// zero, from New on; the backends' series come with their first call.
+func TestZeroSeries(t *testing.T) {
+	r := newRecorder(t, nil)
+	rm := r.collect(t)
+	want := map[string]int{
+		"tokengate.requests":           6,
+		"tokengate.cache.lookups":      6,
+		"tokengate.cache.evictions":    1,
+		"tokengate.upstream.in_flight": 1,
+		"tokengate.upstream.waiting":   1,
+		"tokengate.keyset.refreshes":   2,
+		"tokengate.invalidations":      2,
+		"tokengate.shared.operations":  10,
+	}
+	for name, n := range want {
+		points, _ := sums(t, rm, name)
+		assert.Len(t, points, n, name)
+		for attrs, v := range points {
+			assert.Zero(t, v, "%s{%s}", name, attrs)
+		}
+	}
+	require.Len(t, rm.ScopeMetrics, 1)
+	assert.Len(t, rm.ScopeMetrics[0].Metrics, len(want), "no upstream series yet")
 }
 
 // Each span has its name, kind, attributes and status; a result of error
@@ -285,7 +335,7 @@ func TestDecisionOnServerSpan(t *testing.T) {
 	assert.Equal(t, codes.Unset, refused.Status().Code)
 
 	points, _ := sums(t, r.collect(t), "tokengate.requests")
-	assert.Equal(t, map[string]int64{"outcome=allowed": 1, "outcome=invalid_token": 1, "outcome=no_token": 2}, points)
+	assert.Equal(t, map[string]int64{"outcome=allowed": 1, "outcome=invalid_token": 1, "outcome=no_token": 2}, nonZero(points))
 }
 
 // Hooks sets every field, and each call returns a copy of its own.
