@@ -1,7 +1,8 @@
 // Package bench measures tokengate side by side with the libraries a team
 // would pick instead: local JWT validation with auth0's go-jwt-middleware and
-// labstack's echo-jwt. It is a module of its own, so that those libraries
-// never enter tokengate's go.mod.
+// labstack's echo-jwt. It measures the net/http middleware and the Echo and
+// gin adapters, each against a bare route of its own stack. It is a module
+// of its own, so that those libraries never enter tokengate's go.mod.
 //
 // Run it with run.sh, which also makes BENCHMARKS.md; see README.md.
 package bench
@@ -25,6 +26,7 @@ import (
 	jwtmiddleware "github.com/auth0/go-jwt-middleware/v2"
 	"github.com/auth0/go-jwt-middleware/v2/validator"
 	"github.com/dgraph-io/ristretto/v2"
+	"github.com/gin-gonic/gin"
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
 	echojwt "github.com/labstack/echo-jwt/v4"
@@ -37,6 +39,7 @@ import (
 	"github.com/tokengate/tokengate/introspect/geosecure"
 	"github.com/tokengate/tokengate/middleware"
 	"github.com/tokengate/tokengate/middleware/echogate"
+	"github.com/tokengate/tokengate/middleware/gingate"
 	"github.com/tokengate/tokengate/scopes"
 )
 
@@ -84,11 +87,29 @@ func signedJWT(b *testing.B, alg jose.SignatureAlgorithm, key any) string {
 	return token
 }
 
-// okHandler is the protected handler on net/http; okEcho on Echo.
+// okHandler is the protected handler on net/http; okEcho on Echo, okGin on
+// gin: each answers 200 with no body.
 var (
 	okHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusOK) })
 	okEcho    = func(c echo.Context) error { return c.NoContent(http.StatusOK) }
+	okGin     = func(c *gin.Context) { c.Status(http.StatusOK) }
 )
+
+// passthroughEcho is the least an Echo middleware can be: it only calls
+// next. Echo applies a route's middleware on every request, so this is what
+// any route middleware costs there before it does any work.
+func passthroughEcho(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error { return next(c) }
+}
+
+// newGin returns a gin engine in release mode, without gin's default
+// logger and recovery, serving okGin on the route behind handlers.
+func newGin(handlers ...gin.HandlerFunc) *gin.Engine {
+	gin.SetMode(gin.ReleaseMode)
+	e := gin.New()
+	e.GET(route, append(handlers, okGin)...)
+	return e
+}
 
 // cachedVerifier returns a cache that already holds token.
 func cachedVerifier(b *testing.B, token string) introspect.Verifier {
@@ -149,6 +170,12 @@ var hitCases = []hitCase{
 		e.GET(route, okEcho)
 		return e, opaqueToken()
 	}},
+	{"echo/passthrough", func(b *testing.B) (http.Handler, string) {
+		// What any route middleware costs on Echo: one that only calls next.
+		e := echo.New()
+		e.GET(route, okEcho, passthroughEcho)
+		return e, opaqueToken()
+	}},
 	{"echo/tokengate", func(b *testing.B) (http.Handler, string) {
 		token := opaqueToken()
 		gate, err := echogate.New(echogate.Config{Verifier: cachedVerifier(b, token)})
@@ -163,6 +190,15 @@ var hitCases = []hitCase{
 		e := echo.New()
 		e.GET(route, okEcho, echojwt.JWT(hmacKey))
 		return e, signedJWT(b, jose.HS256, hmacKey)
+	}},
+	{"gin/bare", func(b *testing.B) (http.Handler, string) { return newGin(), opaqueToken() }},
+	{"gin/tokengate", func(b *testing.B) (http.Handler, string) {
+		token := opaqueToken()
+		gate, err := gingate.New(gingate.Config{Verifier: cachedVerifier(b, token)})
+		if err != nil {
+			b.Fatal(err)
+		}
+		return newGin(gate.Require(middleware.AllOf("MapRequest"))), token
 	}},
 }
 

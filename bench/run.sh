@@ -15,7 +15,7 @@ raw=results/raw.txt
   echo "kernel: $(uname -sr)"
   echo "cpus: $(nproc)"
   echo "count: $count"
-  go list -m all | grep -E 'tokengate/tokengate |auth0/go-jwt-middleware|labstack/echo-jwt|labstack/echo/v4 |dgraph-io/ristretto|go-jose/go-jose/v4 ' | sed 's/^/module: /'
+  go list -m all | grep -E 'tokengate/tokengate |auth0/go-jwt-middleware|labstack/echo-jwt|labstack/echo/v4 |gin-gonic/gin |dgraph-io/ristretto|go-jose/go-jose/v4 ' | sed 's/^/module: /'
   go test -run '^$' -bench . -benchmem -count "$count" .
   go run ./cmd/load -rounds 6 -duration 3s
   # CPU profiles of a hit and a miss, to explain what they cost.
