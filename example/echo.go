@@ -23,6 +23,7 @@ func newEchoHandler(a *api, cfg *config, verifier introspect.Verifier, logger *s
 		Sources:   cfg.sources,
 		Audiences: cfg.audiences,
 		Logger:    logger,
+		Hooks:     a.hooks,
 
 		ResourceMetadata: resourceMetadata(cfg),
 	})

@@ -20,6 +20,7 @@ func newHTTPHandler(a *api, cfg *config, verifier introspect.Verifier, logger *s
 		Sources:   cfg.sources,
 		Audiences: cfg.audiences,
 		Logger:    logger,
+		Hooks:     a.hooks,
 
 		ResourceMetadata: resourceMetadata(cfg),
 	})

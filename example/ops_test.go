@@ -89,6 +89,22 @@ func TestLogFlags(t *testing.T) {
 		testutil.WaitFor(t, "the refusal's warning", func() bool { return strings.Contains(ex.logs.String(), "level=WARN") })
 		assert.NotContains(t, ex.logs.String(), "level=INFO", "info lines are below -log-level warn")
 	})
+	t.Run("refusals at info", func(t *testing.T) {
+		ex := start(t, f.args("http")...)
+		for range 3 {
+			assert.Equal(t, 403, ex.do(t, "GET", "/v1/maps", map[string][]string{
+				"Authorization": {"Bearer " + f.readTok}, "X-Request-Id": {"req-42"},
+			}, "").status)
+		}
+		testutil.WaitFor(t, "the refusal's line", func() bool { return strings.Contains(ex.logs.String(), "request refused") })
+		logs := ex.logs.String()
+		assert.Equal(t, 1, strings.Count(logs, "request refused"), "the client's mistakes are summarised, not one line each")
+		for _, want := range []string{"level=INFO", "status=403", "outcome=insufficient_scope", "required_scope=MapRequest",
+			"client_id=38890", "request_id=req-42", "token=", "suppressed=0"} {
+			assert.Contains(t, logs, want)
+		}
+		assert.NotContains(t, logs, f.readTok)
+	})
 	for _, bad := range [][]string{{"-log-level", "verbose"}, {"-log-level", "info+2"}, {"-log-format", "xml"}} {
 		out, err := exec.Command(binary, append([]string{"-addr", "127.0.0.1:0"}, bad...)...).CombinedOutput()
 		require.Error(t, err, "%v", bad)
@@ -156,6 +172,12 @@ func TestMetrics(t *testing.T) {
 				`tokengate_upstream_waiting`:                                                      0,
 				`tokengate_cache_evictions_total`:                                                 0,
 				`tokengate_invalidations_total{direction="sent"}`:                                 0,
+				`tokengate_requests_total{outcome="allowed"}`:                                     3,
+				`tokengate_requests_total{outcome="insufficient_scope"}`:                          1,
+				`tokengate_requests_total{outcome="invalid_token"}`:                               2,
+				`tokengate_requests_total{outcome="no_token"}`:                                    1,
+				`tokengate_requests_total{outcome="malformed"}`:                                   1,
+				`tokengate_requests_total{outcome="unavailable"}`:                                 1,
 			}
 			for series, v := range want {
 				assert.Equal(t, v, m[series], series)
