@@ -31,12 +31,16 @@ import (
 	"github.com/go-jose/go-jose/v4/jwt"
 	echojwt "github.com/labstack/echo-jwt/v4"
 	"github.com/labstack/echo/v4"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	tracenoop "go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/tokengate/tokengate/internal/testutil"
 	"github.com/tokengate/tokengate/internal/tokenctx"
 	"github.com/tokengate/tokengate/internal/upstream"
 	"github.com/tokengate/tokengate/introspect"
 	"github.com/tokengate/tokengate/introspect/geosecure"
+	"github.com/tokengate/tokengate/introspect/otelhook"
+	"github.com/tokengate/tokengate/introspect/promhook"
 	"github.com/tokengate/tokengate/middleware"
 	"github.com/tokengate/tokengate/middleware/echogate"
 	"github.com/tokengate/tokengate/middleware/gingate"
@@ -113,11 +117,16 @@ func newGin(handlers ...gin.HandlerFunc) *gin.Engine {
 
 // cachedVerifier returns a cache that already holds token.
 func cachedVerifier(b *testing.B, token string) introspect.Verifier {
+	return cachedVerifierWith(b, token, nil)
+}
+
+// cachedVerifierWith is cachedVerifier reporting to hooks.
+func cachedVerifierWith(b *testing.B, token string, hooks *introspect.Hooks) introspect.Verifier {
 	stub := introspect.VerifierFunc(func(context.Context, string) (*introspect.TokenInfo, error) {
 		return &introspect.TokenInfo{Active: true, Scopes: scopes.New("MapRequest"), ClientID: "38890",
 			Audience: []string{"38890"}, ExpiresAt: time.Now().Add(time.Hour)}, nil
 	})
-	cache, err := introspect.NewCache(stub, introspect.CacheConfig{})
+	cache, err := introspect.NewCache(stub, introspect.CacheConfig{Hooks: hooks})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -126,6 +135,17 @@ func cachedVerifier(b *testing.B, token string) introspect.Verifier {
 		b.Fatal(err)
 	}
 	return cache
+}
+
+// hookedTokengate is the nethttp/tokengate route with hooks installed in
+// the cache and the middleware, and its token.
+func hookedTokengate(b *testing.B, hooks *introspect.Hooks) (http.Handler, string) {
+	token := opaqueToken()
+	auth, err := middleware.New(middleware.Config{Verifier: cachedVerifierWith(b, token, hooks), Hooks: hooks})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return auth.Require(middleware.AllOf("MapRequest"))(okHandler), token
 }
 
 // cachedTokengate returns an Authenticator whose cache already holds token.
@@ -158,6 +178,22 @@ var hitCases = []hitCase{
 	{"nethttp/tokengate", func(b *testing.B) (http.Handler, string) {
 		token := opaqueToken()
 		return cachedTokengate(b, token).Require(middleware.AllOf("MapRequest"))(okHandler), token
+	}},
+	{"nethttp/tokengate+promhook", func(b *testing.B) (http.Handler, string) {
+		return hookedTokengate(b, promhook.New(promhook.Config{}).Hooks())
+	}},
+	{"nethttp/tokengate+otelhook", func(b *testing.B) (http.Handler, string) {
+		mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
+		b.Cleanup(func() { _ = mp.Shutdown(context.Background()) })
+		tel, err := otelhook.New(otelhook.Config{MeterProvider: mp, TracerProvider: tracenoop.NewTracerProvider()})
+		if err != nil {
+			b.Fatal(err)
+		}
+		// Metrics only: a span per verification costs what the tracer's
+		// Start costs, whatever tokengate does.
+		hooks := tel.Hooks()
+		hooks.VerifyStart, hooks.VerifyDone = nil, nil
+		return hookedTokengate(b, hooks)
 	}},
 	{"nethttp/auth0-HS256", func(b *testing.B) (http.Handler, string) {
 		return auth0(b, validator.HS256, hmacKey)(okHandler), signedJWT(b, jose.HS256, hmacKey)

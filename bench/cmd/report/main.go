@@ -348,6 +348,7 @@ func (r *results) write(w io.Writer, chart string) error {
 		duration(nsHTTP), duration(naive), nsHTTP/naive, mark(nsHTTP <= naive))
 	p("| net/http hit overhead ≤ %d allocation/op | %s | %s |\n", hitAllocsMax, num(allocsHTTP), mark(allocsHTTP <= hitAllocsMax))
 	r.writeAdapterTargets(p, nsHTTP)
+	r.writeHooksTargets(p)
 	p("| ≥ %d× cheaper per request than auth0 HS256 | %.0f× (auth0 HS256: +%s) | %s |\n", auth0HS256Cheaper, cheaper, duration(nsAuth0), mark(cheaper >= auth0HS256Cheaper))
 	p("| miss ≤ %.2f× a raw loopback round trip | %.3f× | %s |\n", missMax, missRatio, mark(missRatio <= missMax))
 	p("| exactly 1 upstream call per herd of %s, every run | %s | %s |\n", "1,000", joinNums(herd), mark(herdOK))
