@@ -30,6 +30,11 @@
 //
 //	go run ./example -redis-url redis://127.0.0.1:6379/0 -verify-url …
 //
+// GET /healthz is liveness, GET /readyz readiness (503 until the issuer's
+// discovery document is read or the keys loaded, and while the
+// authorization server fails), GET /metrics the Prometheus metrics;
+// -log-level and -log-format choose the logs on stderr.
+//
 // Run it with -h for every flag.
 package main
 
