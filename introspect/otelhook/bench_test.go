@@ -17,7 +17,8 @@ import (
 // middleware allows, with the SDK's MeterProvider and a noop
 // TracerProvider: "metrics" is the lookup and the decision; "verify" adds
 // the verification span's start and end around the lookup, as a Cache
-// calls them; "verify-sampled" is "verify" with the SDK's TracerProvider
+// calls them; "metrics-parallel" is "metrics" on every P at once, all
+// counting into the same two series; "verify-sampled" is "verify" with the SDK's TracerProvider
 // sampling every span (and exporting none), for the cost of a span that
 // records.
 func BenchmarkHooksHit(b *testing.B) {
@@ -32,6 +33,15 @@ func BenchmarkHooksHit(b *testing.B) {
 			h.Lookup(ctx, introspect.TierMemory, introspect.LookupHit)
 			h.Decision(ctx, allowed)
 		}
+	})
+	b.Run("metrics-parallel", func(b *testing.B) {
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				h.Lookup(ctx, introspect.TierMemory, introspect.LookupHit)
+				h.Decision(ctx, allowed)
+			}
+		})
 	})
 	b.Run("verify", func(b *testing.B) {
 		b.ReportAllocs()

@@ -40,6 +40,7 @@ func Example() {
 	if err != nil {
 		log.Fatal(err)
 	}
+	defer func() { _ = tel.Close() }()
 
 	srv := introspecttest.NewServer()
 	defer srv.Close()

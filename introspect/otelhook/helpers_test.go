@@ -39,8 +39,41 @@ func newRecorder(t *testing.T, prop propagation.TextMapPropagator) *recorder {
 	})
 	tel, err := otelhook.New(otelhook.Config{MeterProvider: mp, TracerProvider: r.tp, Propagators: prop})
 	require.NoError(t, err)
+	t.Cleanup(func() { assert.NoError(t, tel.Close()) })
 	r.tel = tel
 	return r
+}
+
+// newDeltaRecorder returns a recorder whose reader asks for delta
+// temporality wherever the SDK has it.
+func newDeltaRecorder(t *testing.T) *recorder {
+	t.Helper()
+	r := &recorder{
+		reader: sdkmetric.NewManualReader(sdkmetric.WithTemporalitySelector(sdkmetric.DeltaTemporalitySelector)),
+		spans:  tracetest.NewSpanRecorder(),
+	}
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(r.reader))
+	r.tp = sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(r.spans))
+	t.Cleanup(func() {
+		_ = mp.Shutdown(context.Background())
+		_ = r.tp.Shutdown(context.Background())
+	})
+	tel, err := otelhook.New(otelhook.Config{MeterProvider: mp, TracerProvider: r.tp})
+	require.NoError(t, err)
+	t.Cleanup(func() { assert.NoError(t, tel.Close()) })
+	r.tel = tel
+	return r
+}
+
+// metricNames returns the names of the metrics of rm.
+func metricNames(rm metricdata.ResourceMetrics) []string {
+	var names []string
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			names = append(names, m.Name)
+		}
+	}
+	return names
 }
 
 // collect reads every metric recorded so far.

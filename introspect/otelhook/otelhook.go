@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
+	"sync"
 
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
@@ -132,37 +133,48 @@ type Config struct {
 
 // Telemetry records what tokengate reports through its [introspect.Hooks]
 // as OpenTelemetry metrics and spans, and instruments the backends' HTTP
-// requests with [Telemetry.Transport]. Make one with [New]; it is safe for
+// requests with [Telemetry.Transport]. Make one with [New] and, when the
+// application is done with it, call [Telemetry.Close]; it is safe for
 // concurrent use, and one Telemetry serves any number of Caches,
 // verifiers and middlewares.
 type Telemetry struct {
+	// allowed and memoryHit are the series of a cache hit, each alone on
+	// its cache lines; the families below hold them too.
+	allowed   hotSeries
+	memoryHit hotSeries
+
 	tp     trace.TracerProvider
 	mp     metric.MeterProvider
 	prop   propagation.TextMapPropagator
 	tracer trace.Tracer
 
-	requests         metric.Int64Counter
-	lookups          metric.Int64Counter
-	evictions        metric.Int64Counter
+	// The series of the observable instruments, which the hooks add to
+	// and the callback observes.
+	requests         *family[introspect.Outcome]
+	lookups          *family[lookupKey]
+	keySetRefreshes  *family[introspect.Result]
+	invalidations    *family[introspect.Direction]
+	sharedOperations *family[sharedKey]
+	evictions        *series
+	inFlight         *series
+	waiting          *series
+
+	// The observable instruments without attributes.
+	evictionsInst metric.Int64ObservableCounter
+	inFlightInst  metric.Int64ObservableUpDownCounter
+	waitingInst   metric.Int64ObservableUpDownCounter
+
+	// The synchronous instruments of the upstream calls, whose backend
+	// attribute takes the name of any Verifier, with the options of the
+	// known backends.
 	upstreamRequests metric.Int64Counter
 	upstreamDuration metric.Float64Histogram
-	inFlight         metric.Int64UpDownCounter
-	waiting          metric.Int64UpDownCounter
-	keySetRefreshes  metric.Int64Counter
-	invalidations    metric.Int64Counter
-	sharedOperations metric.Int64Counter
-
-	// The options of the known attribute values, built by New. allowed
-	// and memoryHit are the ones of the hit path, looked up without a map.
-	allowed          []metric.AddOption
-	memoryHit        []metric.AddOption
-	requestOpts      map[introspect.Outcome][]metric.AddOption
-	lookupOpts       map[lookupKey][]metric.AddOption
 	upstreamOpts     map[upstreamKey][]metric.AddOption
 	durationOpts     map[string][]metric.RecordOption
-	keySetOpts       map[introspect.Result][]metric.AddOption
-	invalidationOpts map[introspect.Direction][]metric.AddOption
-	sharedOpts       map[sharedKey][]metric.AddOption
+
+	// reg is the callback's registration, which Close unregisters once.
+	reg       metric.Registration
+	closeOnce sync.Once
 
 	// The start options of the spans.
 	internal      []trace.SpanStartOption
@@ -188,8 +200,10 @@ type upstreamKey struct {
 }
 
 // New returns a Telemetry that records through cfg's providers. It creates
-// the instruments and the attribute sets of every known attribute value
-// up front; its error is the meter's, should it refuse an instrument.
+// the instruments, the series of every known attribute value and their
+// attribute sets up front, and registers the callback that reports the
+// series; its error is the meter's, should it refuse an instrument or the
+// callback.
 func New(cfg Config) (*Telemetry, error) {
 	t := &Telemetry{tp: cfg.TracerProvider, mp: cfg.MeterProvider, prop: cfg.Propagators}
 	if t.tp == nil {
@@ -213,37 +227,65 @@ func New(cfg Config) (*Telemetry, error) {
 	t.tracer = t.tp.Tracer(ScopeName, tracerOpts...)
 
 	var errs []error
-	counter := func(name, unit, desc string) metric.Int64Counter {
-		c, err := meter.Int64Counter(name, metric.WithUnit(unit), metric.WithDescription(desc))
+	counter := func(name, unit, desc string) metric.Int64ObservableCounter {
+		c, err := meter.Int64ObservableCounter(name, metric.WithUnit(unit), metric.WithDescription(desc))
 		errs = append(errs, err)
 		return c
 	}
-	upDown := func(name, unit, desc string) metric.Int64UpDownCounter {
-		c, err := meter.Int64UpDownCounter(name, metric.WithUnit(unit), metric.WithDescription(desc))
+	upDown := func(name, unit, desc string) metric.Int64ObservableUpDownCounter {
+		c, err := meter.Int64ObservableUpDownCounter(name, metric.WithUnit(unit), metric.WithDescription(desc))
 		errs = append(errs, err)
 		return c
 	}
-	t.requests = counter(metricRequests, "{request}", "Requests the middleware decided on, by outcome.")
-	t.lookups = counter(metricLookups, "{lookup}", "Lookups of a token in a tier of a cache, by tier and result.")
-	t.evictions = counter(metricEvictions, "{eviction}", "Results the memory tier removed to make room for others.")
-	t.upstreamRequests = counter(metricUpstreamRequests, "{request}", "Calls of a cache to the verifier it wraps, by backend and result.")
+	requests := counter(metricRequests, "{request}", "Requests the middleware decided on, by outcome.")
+	lookups := counter(metricLookups, "{lookup}", "Lookups of a token in a tier of a cache, by tier and result.")
+	t.evictionsInst = counter(metricEvictions, "{eviction}", "Results the memory tier removed to make room for others.")
 	var err error
+	t.upstreamRequests, err = meter.Int64Counter(metricUpstreamRequests,
+		metric.WithUnit("{request}"),
+		metric.WithDescription("Calls of a cache to the verifier it wraps, by backend and result."))
+	errs = append(errs, err)
 	t.upstreamDuration, err = meter.Float64Histogram(metricUpstreamDuration,
 		metric.WithUnit("s"),
 		metric.WithDescription("Duration of the calls of a cache to the verifier it wraps, by backend, not counting the wait for a slot."),
 		metric.WithExplicitBucketBoundaries(durationBounds...))
 	errs = append(errs, err)
-	t.inFlight = upDown(metricInFlight, "{request}", "Upstream calls holding one of a cache's slots.")
-	t.waiting = upDown(metricWaiting, "{request}", "Upstream calls waiting for one of a cache's slots.")
-	t.keySetRefreshes = counter(metricKeySetRefreshes, "{refresh}", "Fetches of a JWT issuer's key set, by result.")
-	t.invalidations = counter(metricInvalidations, "{invalidation}", "Invalidations sent to or heard from the other replicas, by direction.")
-	t.sharedOperations = counter(metricSharedOperations, "{operation}", "Operations of a cache on its shared tier, by operation and result (ok, or error: the cache went on without the tier).")
+	t.inFlightInst = upDown(metricInFlight, "{request}", "Upstream calls holding one of a cache's slots.")
+	t.waitingInst = upDown(metricWaiting, "{request}", "Upstream calls waiting for one of a cache's slots.")
+	keySetRefreshes := counter(metricKeySetRefreshes, "{refresh}", "Fetches of a JWT issuer's key set, by result.")
+	invalidations := counter(metricInvalidations, "{invalidation}", "Invalidations sent to or heard from the other replicas, by direction.")
+	sharedOperations := counter(metricSharedOperations, "{operation}", "Operations of a cache on its shared tier, by operation and result (ok, or error: the cache went on without the tier).")
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("otelhook: %w", err)
 	}
 
+	t.requests = newFamily(requests, requestAttrs, knownOutcomes,
+		map[introspect.Outcome]*series{introspect.OutcomeAllowed: &t.allowed.series})
+	t.lookups = newFamily(lookups, lookupAttrs, knownLookups(),
+		map[lookupKey]*series{{introspect.TierMemory, introspect.LookupHit}: &t.memoryHit.series})
+	// A fetch of the key set loads keys or fails: it has no invalid.
+	t.keySetRefreshes = newFamily(keySetRefreshes, resultAttrs,
+		[]introspect.Result{introspect.ResultValid, introspect.ResultError}, nil)
+	t.invalidations = newFamily(invalidations, invalidationAttrs, knownDirections, nil)
+	t.sharedOperations = newFamily(sharedOperations, sharedAttrs, knownShared(), nil)
+	var empty attribute.Set
+	t.evictions = newSeries(empty)
+	t.inFlight = newSeries(empty)
+	t.waiting = newSeries(empty)
 	t.prebuild()
-	t.zero()
+
+	t.reg, err = meter.RegisterCallback(t.observe,
+		requests, lookups, t.evictionsInst, t.inFlightInst, t.waitingInst,
+		keySetRefreshes, invalidations, sharedOperations)
+	if err != nil {
+		if t.reg != nil {
+			// The SDK registers the callback for the instruments it
+			// accepts even as it refuses others.
+			_ = t.reg.Unregister()
+		}
+		return nil, fmt.Errorf("otelhook: %w", err)
+	}
+
 	t.hooks = introspect.Hooks{
 		VerifyStart:   t.verifyStart,
 		VerifyDone:    t.verifyDone,
@@ -263,18 +305,61 @@ func New(cfg Config) (*Telemetry, error) {
 	return t, nil
 }
 
-// prebuild builds the options of every known attribute value.
-func (t *Telemetry) prebuild() {
-	t.requestOpts = make(map[introspect.Outcome][]metric.AddOption, len(knownOutcomes))
-	for _, o := range knownOutcomes {
-		t.requestOpts[o] = requestOpts(o)
-	}
-	t.lookupOpts = make(map[lookupKey][]metric.AddOption, len(knownTiers)*len(knownLookupResults))
+// Close unregisters the callback through which the observable instruments
+// (every one but tokengate.upstream.requests and
+// tokengate.upstream.request.duration) report: from then on a collection
+// exports none of their series, and the meter no longer holds t. The hooks
+// keep working, and still record spans and the upstream calls, but what
+// they count in the observable instruments is no longer exported. Close
+// leaves the providers alone: they are the application's to shut down.
+// A Telemetry left unclosed costs one callback per collection for as long
+// as its MeterProvider lives. Close returns the meter's error, if any; a
+// second call does nothing and returns nil.
+func (t *Telemetry) Close() error {
+	var err error
+	t.closeOnce.Do(func() { err = t.reg.Unregister() })
+	return err
+}
+
+// observe is the callback of the observable instruments: it observes the
+// current value of every series, so that each is exported, cumulative,
+// from New on.
+func (t *Telemetry) observe(_ context.Context, o metric.Observer) error {
+	t.requests.observe(o)
+	t.lookups.observe(o)
+	o.ObserveInt64(t.evictionsInst, t.evictions.n.Load(), t.evictions.opts...)
+	o.ObserveInt64(t.inFlightInst, t.inFlight.n.Load(), t.inFlight.opts...)
+	o.ObserveInt64(t.waitingInst, t.waiting.n.Load(), t.waiting.opts...)
+	t.keySetRefreshes.observe(o)
+	t.invalidations.observe(o)
+	t.sharedOperations.observe(o)
+	return nil
+}
+
+// knownLookups returns the keys of every known lookup.
+func knownLookups() []lookupKey {
+	keys := make([]lookupKey, 0, len(knownTiers)*len(knownLookupResults))
 	for _, tier := range knownTiers {
 		for _, r := range knownLookupResults {
-			t.lookupOpts[lookupKey{tier, r}] = lookupOpts(tier, r)
+			keys = append(keys, lookupKey{tier, r})
 		}
 	}
+	return keys
+}
+
+// knownShared returns the keys of every known shared tier operation, ok
+// and failed.
+func knownShared() []sharedKey {
+	keys := make([]sharedKey, 0, 2*len(knownSharedOps))
+	for _, op := range knownSharedOps {
+		keys = append(keys, sharedKey{op, false}, sharedKey{op, true})
+	}
+	return keys
+}
+
+// prebuild builds the options of the upstream instruments and the spans
+// for every known value.
+func (t *Telemetry) prebuild() {
 	t.upstreamOpts = make(map[upstreamKey][]metric.AddOption, len(knownBackends)*len(knownResults))
 	t.durationOpts = make(map[string][]metric.RecordOption, len(knownBackends))
 	t.upstreamStart = make(map[string][]trace.SpanStartOption, len(knownBackends))
@@ -285,89 +370,50 @@ func (t *Telemetry) prebuild() {
 		t.durationOpts[b] = durationOpts(b)
 		t.upstreamStart[b] = upstreamStartOpts(b)
 	}
-	t.keySetOpts = make(map[introspect.Result][]metric.AddOption, len(knownResults))
-	for _, r := range knownResults {
-		t.keySetOpts[r] = keySetOpts(r)
-	}
-	t.invalidationOpts = make(map[introspect.Direction][]metric.AddOption, len(knownDirections))
-	for _, d := range knownDirections {
-		t.invalidationOpts[d] = invalidationOpts(d)
-	}
 	t.sharedNames = make(map[introspect.SharedOp]string, len(knownSharedOps))
-	t.sharedOpts = make(map[sharedKey][]metric.AddOption, 2*len(knownSharedOps))
 	for _, op := range knownSharedOps {
 		t.sharedNames[op] = spanSharedPrefix + string(op)
-		t.sharedOpts[sharedKey{op, false}] = sharedOpts(op, false)
-		t.sharedOpts[sharedKey{op, true}] = sharedOpts(op, true)
 	}
-	t.allowed = t.requestOpts[introspect.OutcomeAllowed]
-	t.memoryHit = t.lookupOpts[lookupKey{introspect.TierMemory, introspect.LookupHit}]
 	t.internal = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindInternal)}
 }
 
-// zero adds zero to the series of every instrument whose attributes take
-// a fixed set of values, so that they are exported from the start, as the
-// Prometheus adapter's are, and a rate over one sees the first event after
-// a restart. The series of a backend appear at its first upstream call.
-func (t *Telemetry) zero() {
-	ctx := context.Background()
-	for _, opts := range t.requestOpts {
-		t.requests.Add(ctx, 0, opts...)
-	}
-	for _, opts := range t.lookupOpts {
-		t.lookups.Add(ctx, 0, opts...)
-	}
-	t.evictions.Add(ctx, 0)
-	t.inFlight.Add(ctx, 0)
-	t.waiting.Add(ctx, 0)
-	// A fetch of the key set loads keys or fails: it has no invalid.
-	t.keySetRefreshes.Add(ctx, 0, t.keySetOpts[introspect.ResultValid]...)
-	t.keySetRefreshes.Add(ctx, 0, t.keySetOpts[introspect.ResultError]...)
-	for _, opts := range t.invalidationOpts {
-		t.invalidations.Add(ctx, 0, opts...)
-	}
-	for _, opts := range t.sharedOpts {
-		t.sharedOperations.Add(ctx, 0, opts...)
-	}
+// The attribute sets of one series: New builds those of the known values,
+// the hooks those of any other, once.
+
+func requestAttrs(o introspect.Outcome) attribute.Set {
+	return attribute.NewSet(attribute.String(labelOutcome, string(o)))
 }
 
-// The builders of the options of one attribute value: New calls them for
-// the known values, the hooks for any other.
-
-func addOpts(kvs ...attribute.KeyValue) []metric.AddOption {
-	return []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(kvs...))}
+func lookupAttrs(k lookupKey) attribute.Set {
+	return attribute.NewSet(attribute.String(labelTier, string(k.tier)), attribute.String(labelResult, string(k.result)))
 }
 
-func requestOpts(o introspect.Outcome) []metric.AddOption {
-	return addOpts(attribute.String(labelOutcome, string(o)))
+func resultAttrs(r introspect.Result) attribute.Set {
+	return attribute.NewSet(attribute.String(labelResult, string(r)))
 }
 
-func lookupOpts(tier introspect.Tier, r introspect.LookupResult) []metric.AddOption {
-	return addOpts(attribute.String(labelTier, string(tier)), attribute.String(labelResult, string(r)))
+func invalidationAttrs(d introspect.Direction) attribute.Set {
+	return attribute.NewSet(attribute.String(labelDirection, string(d)))
 }
+
+func sharedAttrs(k sharedKey) attribute.Set {
+	result := sharedOK
+	if k.failed {
+		result = sharedError
+	}
+	return attribute.NewSet(attribute.String(labelOp, string(k.op)), attribute.String(labelResult, result))
+}
+
+// The builders of the options of the upstream instruments: New calls them
+// for the known backends, the hooks for any other.
 
 func upstreamOpts(backend string, r introspect.Result) []metric.AddOption {
-	return addOpts(attribute.String(labelBackend, backend), attribute.String(labelResult, string(r)))
+	s := attribute.NewSet(attribute.String(labelBackend, backend), attribute.String(labelResult, string(r)))
+	return []metric.AddOption{metric.WithAttributeSet(s)}
 }
 
 func durationOpts(backend string) []metric.RecordOption {
 	return []metric.RecordOption{metric.WithAttributeSet(attribute.NewSet(attribute.String(labelBackend, backend)))}
-}
-
-func keySetOpts(r introspect.Result) []metric.AddOption {
-	return addOpts(attribute.String(labelResult, string(r)))
-}
-
-func invalidationOpts(d introspect.Direction) []metric.AddOption {
-	return addOpts(attribute.String(labelDirection, string(d)))
-}
-
-func sharedOpts(op introspect.SharedOp, failed bool) []metric.AddOption {
-	result := sharedOK
-	if failed {
-		result = sharedError
-	}
-	return addOpts(attribute.String(labelOp, string(op)), attribute.String(labelResult, result))
 }
 
 func upstreamStartOpts(backend string) []trace.SpanStartOption {
@@ -406,18 +452,16 @@ func (t *Telemetry) verifyDone(ctx context.Context, v introspect.Verification) {
 	span.End()
 }
 
-func (t *Telemetry) lookup(ctx context.Context, tier introspect.Tier, r introspect.LookupResult) {
-	opts := t.memoryHit
-	if tier != introspect.TierMemory || r != introspect.LookupHit {
-		if opts = t.lookupOpts[lookupKey{tier, r}]; opts == nil {
-			opts = lookupOpts(tier, r)
-		}
+func (t *Telemetry) lookup(_ context.Context, tier introspect.Tier, r introspect.LookupResult) {
+	if tier == introspect.TierMemory && r == introspect.LookupHit {
+		t.memoryHit.n.Add(1)
+		return
 	}
-	t.lookups.Add(ctx, 1, opts...)
+	t.lookups.add(lookupKey{tier, r}, 1)
 }
 
 func (t *Telemetry) evicted() {
-	t.evictions.Add(context.Background(), 1)
+	t.evictions.n.Add(1)
 }
 
 func (t *Telemetry) upstreamStarted(ctx context.Context, backend string) context.Context {
@@ -452,11 +496,11 @@ func (t *Telemetry) upstreamDone(ctx context.Context, u introspect.UpstreamCall)
 }
 
 func (t *Telemetry) inFlightChanged(delta int) {
-	t.inFlight.Add(context.Background(), int64(delta))
+	t.inFlight.n.Add(int64(delta))
 }
 
 func (t *Telemetry) waitingChanged(delta int) {
-	t.waiting.Add(context.Background(), int64(delta))
+	t.waiting.n.Add(int64(delta))
 }
 
 func (t *Telemetry) sharedStart(ctx context.Context, op introspect.SharedOp) context.Context {
@@ -469,12 +513,7 @@ func (t *Telemetry) sharedStart(ctx context.Context, op introspect.SharedOp) con
 }
 
 func (t *Telemetry) sharedDone(ctx context.Context, op introspect.SharedOp, err error) {
-	key := sharedKey{op, err != nil}
-	opts := t.sharedOpts[key]
-	if opts == nil {
-		opts = sharedOpts(op, key.failed)
-	}
-	t.sharedOperations.Add(ctx, 1, opts...)
+	t.sharedOperations.add(sharedKey{op, err != nil}, 1)
 
 	span := trace.SpanFromContext(ctx)
 	if err != nil && span.IsRecording() {
@@ -487,11 +526,7 @@ func (t *Telemetry) sharedDone(ctx context.Context, op introspect.SharedOp, err 
 }
 
 func (t *Telemetry) invalidation(d introspect.Direction) {
-	opts := t.invalidationOpts[d]
-	if opts == nil {
-		opts = invalidationOpts(d)
-	}
-	t.invalidations.Add(context.Background(), 1, opts...)
+	t.invalidations.add(d, 1)
 }
 
 func (t *Telemetry) keySetStart(ctx context.Context) context.Context {
@@ -500,11 +535,7 @@ func (t *Telemetry) keySetStart(ctx context.Context) context.Context {
 }
 
 func (t *Telemetry) keySetDone(ctx context.Context, r introspect.KeySetRefresh) {
-	opts := t.keySetOpts[r.Result]
-	if opts == nil {
-		opts = keySetOpts(r.Result)
-	}
-	t.keySetRefreshes.Add(ctx, 1, opts...)
+	t.keySetRefreshes.add(r.Result, 1)
 
 	span := trace.SpanFromContext(ctx)
 	if span.IsRecording() {
@@ -521,13 +552,11 @@ func (t *Telemetry) keySetDone(ctx context.Context, r introspect.KeySetRefresh) 
 }
 
 func (t *Telemetry) decision(ctx context.Context, d introspect.Decision) {
-	opts := t.allowed
-	if d.Outcome != introspect.OutcomeAllowed {
-		if opts = t.requestOpts[d.Outcome]; opts == nil {
-			opts = requestOpts(d.Outcome)
-		}
+	if d.Outcome == introspect.OutcomeAllowed {
+		t.allowed.n.Add(1)
+	} else {
+		t.requests.add(d.Outcome, 1)
 	}
-	t.requests.Add(ctx, 1, opts...)
 
 	span := trace.SpanFromContext(ctx)
 	if !span.IsRecording() {

@@ -362,29 +362,75 @@ func TestZeroConfig(t *testing.T) {
 	h.VerifyDone(ctx, introspect.Verification{Backend: "jwt", Cache: introspect.CacheHit, Result: introspect.ResultValid})
 	h.Decision(ctx, introspect.Decision{Outcome: introspect.OutcomeAllowed})
 	assert.NotNil(t, tel.Transport(nil))
+	assert.NoError(t, tel.Close())
 }
 
-// New reports a meter's refusal to create an instrument.
+// New reports a meter's refusal to create an instrument, synchronous or
+// observable, or to register the callback; in the last case it
+// unregisters what the meter may have registered all the same.
 func TestNewMeterError(t *testing.T) {
-	_, err := otelhook.New(otelhook.Config{MeterProvider: failingMeterProvider{}})
+	for _, refused := range []string{"tokengate.cache.lookups", "tokengate.upstream.requests"} {
+		_, err := otelhook.New(otelhook.Config{MeterProvider: failingMeterProvider{refuse: refused}})
+		require.Error(t, err, refused)
+		assert.ErrorContains(t, err, "otelhook: ")
+		assert.ErrorContains(t, err, refused)
+	}
+
+	reg := &countingRegistration{}
+	_, err := otelhook.New(otelhook.Config{MeterProvider: failingMeterProvider{refuse: "callback", reg: reg}})
 	require.Error(t, err)
-	assert.ErrorContains(t, err, "otelhook: ")
-	assert.ErrorContains(t, err, "tokengate.cache.lookups")
+	assert.ErrorContains(t, err, "otelhook: callback refused")
+	assert.Equal(t, 1, reg.unregistered)
 }
 
-type failingMeterProvider struct{ metricnoop.MeterProvider }
-
-func (failingMeterProvider) Meter(string, ...metric.MeterOption) metric.Meter {
-	return failingMeter{}
+type failingMeterProvider struct {
+	metricnoop.MeterProvider
+	refuse string              // the instrument to refuse, or "callback"
+	reg    metric.Registration // RegisterCallback's answer with its error
 }
 
-// failingMeter refuses the lookups counter.
-type failingMeter struct{ metricnoop.Meter }
+func (p failingMeterProvider) Meter(string, ...metric.MeterOption) metric.Meter {
+	return failingMeter{refuse: p.refuse, reg: p.reg}
+}
+
+// failingMeter refuses the instrument called refuse, or the callback.
+type failingMeter struct {
+	metricnoop.Meter
+	refuse string
+	reg    metric.Registration
+}
+
+func (m failingMeter) refusal(name string) error {
+	if name == m.refuse {
+		return errors.New("instrument " + name + " refused")
+	}
+	return nil
+}
 
 func (m failingMeter) Int64Counter(name string, opts ...metric.Int64CounterOption) (metric.Int64Counter, error) {
 	c, _ := m.Meter.Int64Counter(name, opts...)
-	if name == "tokengate.cache.lookups" {
-		return c, errors.New("instrument " + name + " refused")
+	return c, m.refusal(name)
+}
+
+func (m failingMeter) Int64ObservableCounter(name string, opts ...metric.Int64ObservableCounterOption) (metric.Int64ObservableCounter, error) {
+	c, _ := m.Meter.Int64ObservableCounter(name, opts...)
+	return c, m.refusal(name)
+}
+
+func (m failingMeter) RegisterCallback(f metric.Callback, insts ...metric.Observable) (metric.Registration, error) {
+	if m.refuse == "callback" {
+		return m.reg, errors.New("callback refused")
 	}
-	return c, nil
+	return m.Meter.RegisterCallback(f, insts...)
+}
+
+// countingRegistration counts the calls of Unregister.
+type countingRegistration struct {
+	metricnoop.Registration
+	unregistered int
+}
+
+func (r *countingRegistration) Unregister() error {
+	r.unregistered++
+	return nil
 }
