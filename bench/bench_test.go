@@ -189,6 +189,7 @@ var hitCases = []hitCase{
 		if err != nil {
 			b.Fatal(err)
 		}
+		b.Cleanup(func() { _ = tel.Close() })
 		// Metrics only: a span per verification costs what the tracer's
 		// Start costs, whatever tokengate does.
 		hooks := tel.Hooks()
