@@ -27,6 +27,10 @@ func TestReadiness(t *testing.T) {
 
 		f.as.SetFault(introspecttest.Fault{Status: 502, Body: "<html>bad gateway</html>", ContentType: "text/html"})
 		assert.Equal(t, 503, ex.do(t, "GET", "/v1/maps", bearer(f.mapTok), "").status)
+		assert.Equal(t, 200, ex.do(t, "GET", "/readyz", nil, "").status, "one failure is a blip")
+		for range 2 {
+			assert.Equal(t, 503, ex.do(t, "GET", "/v1/maps", bearer(f.mapTok), "").status)
+		}
 		r = ex.do(t, "GET", "/readyz", nil, "")
 		assert.Equal(t, 503, r.status)
 		assert.Contains(t, r.body, "not ready: ")

@@ -97,6 +97,13 @@ type CacheConfig struct {
 	// an error.
 	SharedTimeout time.Duration
 
+	// FailingFor is how long the authorization server's failures keep
+	// [Cache.Ready] failing: three upstream calls or more failed in a row,
+	// the latest less than FailingFor ago, with no answer since. Zero
+	// means [DefaultFailingFor]; a negative value makes Ready follow only
+	// the wrapped Verifier's readiness (discovery, keys), never the calls.
+	FailingFor time.Duration
+
 	// Hooks, when not nil, receive what the Cache does: every lookup, each
 	// upstream call with its duration and result, the slots in use and
 	// the calls waiting for one, evictions, the shared tier's operations
@@ -210,6 +217,7 @@ type Cache struct {
 	timeout    time.Duration
 	stale      time.Duration // StaleIfError
 	leeway     time.Duration // next's, when it has one
+	failingFor time.Duration // CacheConfig.FailingFor
 	clock      clock
 	hooks      Hooks  // CacheConfig.Hooks; the zero Hooks without
 	backend    string // next's name, for hooks
@@ -280,6 +288,7 @@ func NewCache(next Verifier, cfg CacheConfig) (*Cache, error) {
 		invalidTTL: cmp.Or(cfg.InvalidTTL, DefaultInvalidTTL),
 		timeout:    cmp.Or(cfg.Timeout, DefaultTimeout),
 		stale:      max(cfg.StaleIfError, 0),
+		failingFor: cmp.Or(cfg.FailingFor, DefaultFailingFor),
 		clock:      clock{now: cfg.Now, epoch: time.Now()},
 		backend:    BackendName(next),
 	}
@@ -361,8 +370,11 @@ func (c *Cache) miss(ctx context.Context, l lookup, stale *entry) (*TokenInfo, e
 			stale = e
 		}
 	}
-	if !isNew && cl.finished() {
-		// The answer is stored, but the store does not show it yet.
+	if !isNew && cl.finished() && cl.stored != nil {
+		// The answer is stored, but the store does not show it yet. (A
+		// call that finished without storing its answer, a failure say,
+		// is waited for below, which returns at once and falls back on a
+		// stale answer if there is one.)
 		c.hits.Add(1)
 		c.lookedUp(ctx, TierMemory, LookupHit)
 		c.verified(ctx, CacheHit, cl.err)
@@ -483,15 +495,17 @@ func (c *Cache) fetch(callerCtx context.Context, l lookup, cl *call, settleFirst
 	}
 	if !c.calls.start(cl) {
 		// Every caller gave up just as the slot came free.
-		<-c.slots
 		c.slotTaken(-1)
+		<-c.slots
 		c.abandoned.Add(1)
 		return nil, nil, errAbandoned()
 	}
 	c.upstream.Add(1)
 	info, err = c.upstreamCall(ctx, l.token)
-	<-c.slots
+	// Reported before the slot is given back, so that the gauge never
+	// shows more than MaxConcurrent.
 	c.slotTaken(-1)
+	<-c.slots
 	if settleFirst {
 		c.waitForStore()
 	}

@@ -68,8 +68,8 @@
 //
 // [Ready] answers a readiness probe: whether a Verifier can verify tokens
 // now. A Cache is ready when the Verifier it wraps is (its endpoint
-// discovered, its keys loaded) and its latest upstream call did not fail
-// within [FailingFor].
+// discovered, its keys loaded) and its latest upstream calls did not
+// fail, three or more in a row, within [CacheConfig.FailingFor].
 //
 // # Security
 //

@@ -39,6 +39,12 @@ type UnavailableError struct {
 	Reason string
 	// Err is the underlying cause, or nil.
 	Err error
+	// TokenOnly reports that the failure concerns this token alone, not
+	// the authorization server: a JWT naming a key that the issuer may
+	// have published since its key set was last fetched, which may not be
+	// fetched again yet. Anyone can make such a token, so it is no sign
+	// that the server is failing, and [Cache.Ready] does not count it.
+	TokenOnly bool
 }
 
 // Error describes the failure. It never contains a token or a secret: causes

@@ -55,15 +55,17 @@ type Hooks struct {
 	// Cache's slots (CacheConfig.MaxConcurrent) and with -1 when it gives
 	// it back.
 	InFlight func(delta int)
-	// Waiting is called with +1 when an upstream call starts to wait for a
-	// slot (CacheConfig.MaxWaiting) and with -1 when it stops waiting.
+	// Waiting is called with +1 when an upstream call starts to wait (at
+	// most CacheConfig.MaxWaiting do) and with -1 when it stops: for a
+	// slot and, with a shared tier, first for another replica's answer.
 	Waiting func(delta int)
 
 	// SharedStart is called as a Cache starts an operation on its shared
 	// tier ([CacheConfig.Shared]).
 	SharedStart func(ctx context.Context, op SharedOp) context.Context
 	// SharedDone is called when that operation has ended; err is nil on
-	// success, including a lookup that found nothing.
+	// success, including a lookup that found nothing, and
+	// [ErrSharedSkipped] when the tier, failing, was not tried.
 	SharedDone func(ctx context.Context, op SharedOp, err error)
 	// Invalidation is called when a Cache announces an invalidation to the
 	// other replicas through its shared tier (DirectionSent), and when it
@@ -227,9 +229,11 @@ func BackendName(v Verifier) string {
 }
 
 // JoinHooks returns Hooks that call each of hooks in turn, skipping nil
-// ones and nil fields; a Start hook's context is passed to the next one's,
-// and Done hooks get the context the last Start returned. It returns nil
-// when every one of hooks is nil.
+// ones and nil fields. A Start hook gets the context the previous one
+// returned, and each Done hook the context its own Start returned (or, for
+// a Hooks without that Start, the last one's), so that two Hooks that
+// both start spans each end their own. It returns nil when every one of
+// hooks is nil.
 func JoinHooks(hooks ...*Hooks) *Hooks {
 	var hs []*Hooks
 	for _, h := range hooks {
@@ -243,22 +247,126 @@ func JoinHooks(hooks ...*Hooks) *Hooks {
 	case 1:
 		return hs[0]
 	}
-	var j Hooks
-	j.VerifyStart = joinStart(hs, func(h *Hooks) func(context.Context) context.Context { return h.VerifyStart })
-	j.VerifyDone = join2(hs, func(h *Hooks) func(context.Context, Verification) { return h.VerifyDone })
+	j := &Hooks{}
+	verifyStart, verifyDone := joinPair(j, 0, hs,
+		func(h *Hooks) func(context.Context, struct{}) context.Context {
+			return noArg(h.VerifyStart)
+		},
+		func(h *Hooks) func(context.Context, Verification) { return h.VerifyDone })
+	if verifyStart != nil {
+		j.VerifyStart = func(ctx context.Context) context.Context { return verifyStart(ctx, struct{}{}) }
+	}
+	j.VerifyDone = verifyDone
+	j.UpstreamStart, j.UpstreamDone = joinPair(j, 1, hs,
+		func(h *Hooks) func(context.Context, string) context.Context { return h.UpstreamStart },
+		func(h *Hooks) func(context.Context, UpstreamCall) { return h.UpstreamDone })
+	var sharedDone func(context.Context, sharedEnd)
+	j.SharedStart, sharedDone = joinPair(j, 2, hs,
+		func(h *Hooks) func(context.Context, SharedOp) context.Context { return h.SharedStart },
+		func(h *Hooks) func(context.Context, sharedEnd) {
+			if f := h.SharedDone; f != nil {
+				return func(ctx context.Context, e sharedEnd) { f(ctx, e.op, e.err) }
+			}
+			return nil
+		})
+	if sharedDone != nil {
+		j.SharedDone = func(ctx context.Context, op SharedOp, err error) { sharedDone(ctx, sharedEnd{op, err}) }
+	}
+	keySetStart, keySetDone := joinPair(j, 3, hs,
+		func(h *Hooks) func(context.Context, struct{}) context.Context { return noArg(h.KeySetStart) },
+		func(h *Hooks) func(context.Context, KeySetRefresh) { return h.KeySetDone })
+	if keySetStart != nil {
+		j.KeySetStart = func(ctx context.Context) context.Context { return keySetStart(ctx, struct{}{}) }
+	}
+	j.KeySetDone = keySetDone
+
 	j.Lookup = join3(hs, func(h *Hooks) func(context.Context, Tier, LookupResult) { return h.Lookup })
 	j.Evicted = join0(hs, func(h *Hooks) func() { return h.Evicted })
-	j.UpstreamStart = joinStart1(hs, func(h *Hooks) func(context.Context, string) context.Context { return h.UpstreamStart })
-	j.UpstreamDone = join2(hs, func(h *Hooks) func(context.Context, UpstreamCall) { return h.UpstreamDone })
 	j.InFlight = join1(hs, func(h *Hooks) func(int) { return h.InFlight })
 	j.Waiting = join1(hs, func(h *Hooks) func(int) { return h.Waiting })
-	j.SharedStart = joinStart1(hs, func(h *Hooks) func(context.Context, SharedOp) context.Context { return h.SharedStart })
-	j.SharedDone = join3(hs, func(h *Hooks) func(context.Context, SharedOp, error) { return h.SharedDone })
 	j.Invalidation = join1(hs, func(h *Hooks) func(Direction) { return h.Invalidation })
-	j.KeySetStart = joinStart(hs, func(h *Hooks) func(context.Context) context.Context { return h.KeySetStart })
-	j.KeySetDone = join2(hs, func(h *Hooks) func(context.Context, KeySetRefresh) { return h.KeySetDone })
 	j.Decision = join2(hs, func(h *Hooks) func(context.Context, Decision) { return h.Decision })
-	return &j
+	return j
+}
+
+// sharedEnd is what SharedDone is given, but its context.
+type sharedEnd struct {
+	op  SharedOp
+	err error
+}
+
+// noArg adapts a Start hook without an argument to joinPair.
+func noArg(f func(context.Context) context.Context) func(context.Context, struct{}) context.Context {
+	if f == nil {
+		return nil
+	}
+	return func(ctx context.Context, _ struct{}) context.Context { return f(ctx) }
+}
+
+// pairKey is the context key under which a joined Start keeps the context
+// each of its hooks returned, for the matching Done hooks: one per joined
+// Hooks and kind of work.
+type pairKey struct {
+	joined *Hooks
+	kind   int
+}
+
+// joinPair joins the Start and Done hooks of one kind of work (kind tells
+// the kinds apart) of hs into j's.
+func joinPair[A, B any](j *Hooks, kind int, hs []*Hooks,
+	start func(*Hooks) func(context.Context, A) context.Context,
+	done func(*Hooks) func(context.Context, B),
+) (func(context.Context, A) context.Context, func(context.Context, B)) {
+	starts := make([]func(context.Context, A) context.Context, len(hs))
+	dones := make([]func(context.Context, B), len(hs))
+	var nStarts, nDones int
+	for i, h := range hs {
+		if starts[i] = start(h); starts[i] != nil {
+			nStarts++
+		}
+		if dones[i] = done(h); dones[i] != nil {
+			nDones++
+		}
+	}
+	key := pairKey{j, kind}
+	var joinedStart func(context.Context, A) context.Context
+	var joinedDone func(context.Context, B)
+	if nStarts > 0 {
+		joinedStart = func(ctx context.Context, a A) context.Context {
+			var own []context.Context
+			if nStarts > 1 {
+				own = make([]context.Context, len(hs))
+			}
+			for i, f := range starts {
+				if f != nil {
+					ctx = f(ctx, a)
+					if own != nil {
+						own[i] = ctx
+					}
+				}
+			}
+			if own != nil {
+				ctx = context.WithValue(ctx, key, own)
+			}
+			return ctx
+		}
+	}
+	if nDones > 0 {
+		joinedDone = func(ctx context.Context, b B) {
+			own, _ := ctx.Value(key).([]context.Context)
+			for i, f := range dones {
+				if f == nil {
+					continue
+				}
+				if own != nil && own[i] != nil {
+					f(own[i], b)
+				} else {
+					f(ctx, b)
+				}
+			}
+		}
+	}
+	return joinedStart, joinedDone
 }
 
 // fields returns the non-nil field of each of hs that field picks.
@@ -270,32 +378,6 @@ func fields[F any](hs []*Hooks, field func(*Hooks) F, isNil func(F) bool) []F {
 		}
 	}
 	return fs
-}
-
-func joinStart(hs []*Hooks, field func(*Hooks) func(context.Context) context.Context) func(context.Context) context.Context {
-	fs := fields(hs, field, func(f func(context.Context) context.Context) bool { return f == nil })
-	if len(fs) == 0 {
-		return nil
-	}
-	return func(ctx context.Context) context.Context {
-		for _, f := range fs {
-			ctx = f(ctx)
-		}
-		return ctx
-	}
-}
-
-func joinStart1[A any](hs []*Hooks, field func(*Hooks) func(context.Context, A) context.Context) func(context.Context, A) context.Context {
-	fs := fields(hs, field, func(f func(context.Context, A) context.Context) bool { return f == nil })
-	if len(fs) == 0 {
-		return nil
-	}
-	return func(ctx context.Context, a A) context.Context {
-		for _, f := range fs {
-			ctx = f(ctx, a)
-		}
-		return ctx
-	}
 }
 
 func join0(hs []*Hooks, field func(*Hooks) func()) func() {

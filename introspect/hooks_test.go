@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -175,7 +176,7 @@ func TestCacheReportsSlotsAndWaits(t *testing.T) {
 		wg.Go(func() { _, _ = c.Verify(context.Background(), token) })
 	}
 	<-entered // one call holds the slot; the other waits for it
-	testutil.WaitFor(t, "a call waiting for the slot", func() bool { return c.Stats().Queued == 1 })
+	testutil.WaitFor(t, "a call waiting for the slot", func() bool { _, w := rec.gauges(); return w == 1 })
 	inFlight, waiting := rec.gauges()
 	assert.Equal(t, 1, inFlight)
 	assert.Equal(t, 1, waiting)
@@ -240,7 +241,8 @@ func TestJoinHooks(t *testing.T) {
 	j.Decision(ctx, introspect.Decision{Outcome: introspect.OutcomeAllowed})
 	j.Evicted()
 	assert.Nil(t, j.Lookup, "a field no Hooks sets stays nil, and costs nothing")
-	assert.Equal(t, []string{"a done in /a/b", "b done in /a/b", "a allowed", "b allowed", "evicted"}, got)
+	assert.Equal(t, []string{"a done in /a", "b done in /a/b", "a allowed", "b allowed", "evicted"}, got,
+		"each Done hook gets its own Start's context: two tracers each end their own span")
 }
 
 // readyVerifier is a Verifier whose readiness a test sets.
@@ -258,55 +260,119 @@ func (r *readyVerifier) Ready(context.Context) error {
 
 func TestCacheReady(t *testing.T) {
 	clock := testutil.NewClock()
-	var fail bool
+	var fail error
 	next := &readyVerifier{Verifier: introspect.VerifierFunc(func(_ context.Context, token string) (*introspect.TokenInfo, error) {
-		if fail {
-			return nil, &introspect.UnavailableError{Reason: "authorization server answered 502", StatusCode: 502}
+		if fail != nil {
+			return nil, fail
 		}
 		if token == "bad" {
 			return nil, fmt.Errorf("%w: revoked", introspect.ErrInvalidToken)
 		}
 		return &introspect.TokenInfo{Active: true}, nil
 	})}
+	outage := &introspect.UnavailableError{Reason: "authorization server answered 502", StatusCode: 502}
 	c := newCache(t, next, introspect.CacheConfig{Now: clock.Now, MaxTTL: -1, InvalidTTL: -1})
 	ctx := context.Background()
+	verify := func(n int, token string) {
+		for range n {
+			_, _ = c.Verify(ctx, token)
+		}
+	}
 	require.NoError(t, c.Ready(ctx), "no call made yet")
 
 	next.err = errors.New("discovery failed")
 	assert.EqualError(t, introspect.Ready(ctx, c), "discovery failed", "the wrapped Verifier's readiness comes first")
 	next.err = nil
 	require.NoError(t, c.Ready(ctx))
+	clock.Advance(time.Millisecond)
 
-	fail = true
-	_, _ = c.Verify(ctx, "good")
+	fail = outage
+	verify(2, "good")
+	require.NoError(t, c.Ready(ctx), "two failures are a blip")
+	verify(1, "good")
 	clock.Advance(time.Second)
 	err := c.Ready(ctx)
-	require.Error(t, err)
+	require.Error(t, err, "three in a row are an outage")
 	assert.ErrorIs(t, err, introspect.ErrUnavailable)
-	assert.Contains(t, err.Error(), "failed 1s ago")
+	assert.Contains(t, err.Error(), "failed 3 calls in a row, the latest 1s ago")
 	assert.Contains(t, err.Error(), "502")
 
-	fail = false
-	_, _ = c.Verify(ctx, "bad")
+	fail = nil
+	verify(1, "bad")
 	assert.NoError(t, c.Ready(ctx), "an invalid-token answer is an answer")
 
-	fail = true
-	_, _ = c.Verify(ctx, "good")
+	fail = outage
+	verify(3, "good")
 	require.Error(t, c.Ready(ctx))
-	clock.Advance(introspect.FailingFor)
+	clock.Advance(introspect.DefaultFailingFor)
 	assert.NoError(t, c.Ready(ctx), "after FailingFor without traffic, the Cache is tried again")
 
-	// A failure while the wrapped Verifier was not ready (discovery, say)
-	// is forgotten once it is.
+	// Anyone can make a token whose failure concerns it alone.
+	fail = &introspect.UnavailableError{Reason: "key not yet published", TokenOnly: true}
+	verify(10, "forged")
+	assert.NoError(t, c.Ready(ctx), "a token-only failure is not the server's")
+
+	// Failures while the wrapped Verifier was not ready (discovery, say)
+	// are forgotten once it is; those after it recovered count.
+	fail = outage
 	next.err = errors.New("discovery failed")
-	_, _ = c.Verify(ctx, "good")
+	require.Error(t, c.Ready(ctx))
+	verify(3, "good")
 	require.Error(t, c.Ready(ctx))
 	next.err = nil
-	assert.NoError(t, c.Ready(ctx))
-	_, _ = c.Verify(ctx, "good")
-	require.Error(t, c.Ready(ctx), "a failure after it recovered counts")
+	assert.NoError(t, c.Ready(ctx), "the failures were the Verifier's, which has recovered")
+	clock.Advance(time.Millisecond)
+	verify(3, "good")
+	require.Error(t, c.Ready(ctx), "failures after it recovered count")
+
+	// A negative FailingFor follows the wrapped Verifier alone.
+	off := newCache(t, next, introspect.CacheConfig{Now: clock.Now, MaxTTL: -1, FailingFor: -1})
+	for range 5 {
+		_, _ = off.Verify(ctx, "good")
+	}
+	assert.NoError(t, off.Ready(ctx))
 
 	assert.NoError(t, introspect.Ready(ctx, introspect.VerifierFunc(nil)), "a Verifier that cannot tell is ready")
+}
+
+// TestCacheServesStaleWhenAFailedCallHasJustFinished: a caller that joins
+// a call which then fails without storing anything waits for it, and so
+// falls back on the stale answer, rather than taking the failure as a
+// stored hit.
+func TestCacheServesStaleWhenAFailedCallHasJustFinished(t *testing.T) {
+	clock := testutil.NewClock()
+	var mu sync.Mutex
+	down := false
+	next := introspect.VerifierFunc(func(context.Context, string) (*introspect.TokenInfo, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if down {
+			return nil, &introspect.UnavailableError{Reason: "down"}
+		}
+		return &introspect.TokenInfo{Active: true, ExpiresAt: clock.Now().Add(time.Hour)}, nil
+	})
+	c := newCache(t, next, introspect.CacheConfig{Now: clock.Now, MaxTTL: time.Minute, StaleIfError: time.Hour})
+	ctx := context.Background()
+	_, err := c.Verify(ctx, "tok")
+	require.NoError(t, err)
+	c.WaitForStore() // the stale answer is in the store, not only in its call
+	clock.Advance(2 * time.Minute)
+	mu.Lock()
+	down = true
+	mu.Unlock()
+	for range 300 {
+		var wg sync.WaitGroup
+		var failed atomic.Int64
+		for range 32 {
+			wg.Go(func() {
+				if _, err := c.Verify(ctx, "tok"); err != nil {
+					failed.Add(1)
+				}
+			})
+		}
+		wg.Wait()
+		require.Zero(t, failed.Load(), "a caller got the failure although a stale answer was there")
+	}
 }
 
 func BenchmarkCacheHitWithHooks(b *testing.B) {

@@ -35,7 +35,8 @@ type ReadyChecker interface {
 //		io.WriteString(w, "ready\n")
 //	})
 //
-// The errors it returns name no token and no secret, so they may be shown.
+// The errors of this module's Verifiers name no token and no secret; a
+// Cache's wrap those of the Verifier it wraps, whose own may say more.
 func Ready(ctx context.Context, v Verifier) error {
 	if r, ok := v.(ReadyChecker); ok {
 		return r.Ready(ctx)
@@ -43,73 +44,87 @@ func Ready(ctx context.Context, v Verifier) error {
 	return nil
 }
 
-// FailingFor is how long after a failed upstream call a [Cache] is not
-// ready, unless an answer comes first: long enough that a readiness probe
-// sees an outage, short enough that a replica taken out of service by its
-// probe (and so sent no requests, which would show that the authorization
-// server is back) is tried again soon.
-const FailingFor = 30 * time.Second
+// DefaultFailingFor is [CacheConfig.FailingFor]'s default: long enough
+// that a readiness probe sees an outage, short enough that a replica taken
+// out of service by its probe (and so sent no requests, which would show
+// that the authorization server is back) is tried again soon.
+const DefaultFailingFor = 30 * time.Second
+
+// failuresToFail is how many upstream calls in a row must fail before a
+// Cache is not ready: one failed call is a blip, not an outage.
+const failuresToFail = 3
 
 // Ready reports whether the Cache can verify tokens now: nil when the
-// Verifier it wraps is ready (see [Ready]) and its latest upstream call,
-// if any, did not fail within [FailingFor] without an answer since. A
-// Cache that has made no call yet is ready once its Verifier is.
+// Verifier it wraps is ready (see [Ready]), unless its latest upstream
+// calls failed — three or more in a row, the latest less than
+// [CacheConfig.FailingFor] ago, with no answer since. A Cache that has made
+// no call yet is ready once its Verifier is. An invalid-token answer is an
+// answer, and a failure that concerns one token alone
+// ([UnavailableError.TokenOnly], such as a JWT naming a key not yet
+// published) is not a failure of the authorization server: neither
+// makes a Cache unready, so that no client can make it so.
 //
-// When the wrapped Verifier was not ready at the previous call of Ready
-// and is now, the failures before are forgotten: they were its (an
+// Failures from before the wrapped Verifier was last seen not ready, at an
+// earlier call of Ready, are forgotten once it is ready: they were its (an
 // endpoint not yet discovered, keys not yet loaded), and it has recovered.
 func (c *Cache) Ready(ctx context.Context) error {
+	now := c.clock.instant()
 	if err := Ready(ctx, c.next); err != nil {
-		c.health.nextFailing()
+		c.health.notReady(now)
 		return err
 	}
-	return c.health.check(c.clock.instant())
+	return c.health.check(now, c.failingFor)
 }
 
-// health is what the latest upstream call of a Cache said, for Ready.
+// health is what the latest upstream calls of a Cache said, for Ready.
 type health struct {
-	mu      sync.Mutex
-	failing bool    // the latest call failed
-	failed  instant // when
-	err     error   // and how
-	// nextNotReady is set when the wrapped Verifier was not ready at the
-	// latest check.
-	nextNotReady bool
-}
-
-// nextFailing records that the wrapped Verifier is not ready.
-func (h *health) nextFailing() {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.nextNotReady = true
+	mu       sync.Mutex
+	failures int     // upstream calls failed in a row
+	failed   instant // when the latest of them ended
+	err      error   // and how
+	// notReadySince is when the wrapped Verifier was last seen not ready,
+	// and sawNotReady whether it ever was.
+	notReadySince instant
+	sawNotReady   bool
 }
 
 // record records the outcome err of an upstream call that ended at now.
 func (h *health) record(now instant, err error) {
+	var ue *UnavailableError
+	if err != nil && errors.As(err, &ue) && ue.TokenOnly {
+		return
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if err == nil || errors.Is(err, ErrInvalidToken) {
-		h.failing, h.err = false, nil
+		h.failures, h.err = 0, nil
 		return
 	}
-	h.failing, h.failed, h.err = true, now, err
+	h.failures++
+	h.failed, h.err = now, err
 }
 
-// check returns the latest call's failure, unless it is FailingFor old at
-// now.
-func (h *health) check(now instant) error {
+// notReady records that the wrapped Verifier was not ready at now.
+func (h *health) notReady(now instant) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.nextNotReady {
-		h.nextNotReady, h.failing, h.err = false, false, nil
-	}
-	if !h.failing {
+	h.notReadySince, h.sawNotReady = now, true
+}
+
+// check returns the latest failure when failuresToFail calls or more have
+// failed in a row, the latest less than window before now and after the
+// wrapped Verifier was last seen not ready. A negative window turns it
+// off.
+func (h *health) check(now instant, window time.Duration) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.failures < failuresToFail || window < 0 || (h.sawNotReady && h.failed <= h.notReadySince) {
 		return nil
 	}
 	ago := time.Duration(now - h.failed)
-	if ago >= FailingFor {
+	if ago >= window {
 		return nil
 	}
-	return fmt.Errorf("introspect: the authorization server failed %s ago and has not answered since: %w",
-		ago.Round(time.Millisecond), h.err)
+	return fmt.Errorf("introspect: the authorization server failed %d calls in a row, the latest %s ago, and has not answered since: %w",
+		h.failures, ago.Round(time.Millisecond), h.err)
 }

@@ -63,9 +63,11 @@ type ContextBounded interface {
 	ContextBounded() bool
 }
 
-// errSharedOpen is the answer of a shared call the breaker did not let
-// through.
-var errSharedOpen = errors.New("introspect: shared tier skipped after repeated failures")
+// ErrSharedSkipped is the error [Hooks.SharedDone] reports for an
+// operation on the shared tier that was not tried, because the tier had
+// failed repeatedly and the Cache is leaving it alone for a while (see
+// [CacheStats.SharedSkipped]).
+var ErrSharedSkipped = errors.New("introspect: shared tier skipped after repeated failures")
 
 // errSharedTimeout is the answer of a shared call that took longer than
 // the configured bound.
@@ -83,17 +85,19 @@ type sharedResult[T any] struct {
 // answer is dropped. The breaker decides whether op runs at all, and
 // learns from its outcome. parent lends its values, not its cancellation.
 // name is the operation, for the Cache's Hooks.
-func sharedCall[T any](c *Cache, parent context.Context, name SharedOp, timeout time.Duration, op func(context.Context) (T, error)) (v T, err error) {
+func sharedCall[T any](c *Cache, parent context.Context, name SharedOp, timeout time.Duration, op func(context.Context) (T, error)) (_ T, err error) {
 	var zero T
-	if !c.breaker.allow() {
-		c.sharedSkipped.Add(1)
-		return zero, errSharedOpen
-	}
 	if c.hooks.SharedStart != nil {
 		parent = c.hooks.SharedStart(parent, name)
 	}
 	if c.hooks.SharedDone != nil {
 		defer func() { c.hooks.SharedDone(parent, name, err) }()
+	}
+	if !c.breaker.allow() {
+		// Reported as failed, so that the tier's error rate stays up
+		// while it is left alone.
+		c.sharedSkipped.Add(1)
+		return zero, ErrSharedSkipped
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(parent), timeout)
 	defer cancel()

@@ -362,7 +362,10 @@ func (s *keySet) unknownKID(ctx context.Context, kid, alg string, issued time.Ti
 
 // errNotRefreshed is the cause of an unknown kid's answer within the
 // cooldown: the key set may hold it now, but may not be asked yet.
-var errNotRefreshed = &introspect.UnavailableError{Reason: "jwt: token names a key not in the key set, which may be asked again only once the refresh cooldown ends"}
+var errNotRefreshed = &introspect.UnavailableError{
+	Reason:    "jwt: token names a key not in the key set, which may be asked again only once the refresh cooldown ends",
+	TokenOnly: true,
+}
 
 // due returns when the schedule wants the next fetch.
 // s.mu is held.

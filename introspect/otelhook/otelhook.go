@@ -251,7 +251,7 @@ func New(cfg Config) (*Telemetry, error) {
 		metric.WithExplicitBucketBoundaries(durationBounds...))
 	errs = append(errs, err)
 	t.inFlightInst = upDown(metricInFlight, "{request}", "Upstream calls holding one of a cache's slots.")
-	t.waitingInst = upDown(metricWaiting, "{request}", "Upstream calls waiting for one of a cache's slots.")
+	t.waitingInst = upDown(metricWaiting, "{request}", "Upstream calls waiting now: for one of a cache's slots, or for another replica's answer.")
 	keySetRefreshes := counter(metricKeySetRefreshes, "{refresh}", "Fetches of a JWT issuer's key set, by result.")
 	invalidations := counter(metricInvalidations, "{invalidation}", "Invalidations sent to or heard from the other replicas, by direction.")
 	sharedOperations := counter(metricSharedOperations, "{operation}", "Operations of a cache on its shared tier, by operation and result (ok, or error: the cache went on without the tier).")

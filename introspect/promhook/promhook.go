@@ -232,7 +232,7 @@ func New(cfg Config) *Collector {
 	c.waiting = prometheus.NewGauge(prometheus.GaugeOpts{
 		Namespace:   namespace,
 		Name:        "upstream_waiting",
-		Help:        "Calls of the tokengate cache to the verifier it wraps that wait for a slot now.",
+		Help:        "Calls of the tokengate cache to the verifier it wraps that wait now: for a slot, or for another replica's answer.",
 		ConstLabels: cl,
 	})
 

@@ -37,7 +37,7 @@ var help = map[string]string{
 	"tokengate_upstream_in_flight": `# HELP tokengate_upstream_in_flight Calls of the tokengate cache to the verifier it wraps that hold a slot now.
 # TYPE tokengate_upstream_in_flight gauge
 `,
-	"tokengate_upstream_waiting": `# HELP tokengate_upstream_waiting Calls of the tokengate cache to the verifier it wraps that wait for a slot now.
+	"tokengate_upstream_waiting": `# HELP tokengate_upstream_waiting Calls of the tokengate cache to the verifier it wraps that wait now: for a slot, or for another replica's answer.
 # TYPE tokengate_upstream_waiting gauge
 `,
 	"tokengate_keyset_refreshes_total": `# HELP tokengate_keyset_refreshes_total Fetches of a JWT issuer's key set by tokengate, by result: valid (keys loaded) or error (the keys known before stay in use).

@@ -2,9 +2,11 @@ package redis_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 
@@ -81,4 +83,40 @@ func TestSharedTierReportsToHooks(t *testing.T) {
 	// Redis may deliver A's own announcement before Invalidate returns.
 	assert.ElementsMatch(t, []string{"shared invalidate err=<nil>", "invalidation sent", "invalidation received"}, ra.take())
 	assert.Equal(t, []string{"invalidation received"}, rb.take())
+}
+
+// TestSkippedOperationsAreReportedAsFailed: while the breaker leaves a
+// dead Redis alone, each operation not tried is still reported, paired
+// with its start, as introspect.ErrSharedSkipped, so that the tier's
+// error rate does not drop to zero in the middle of the outage.
+func TestSkippedOperationsAreReportedAsFailed(t *testing.T) {
+	f := newFixture(t)
+	var mu sync.Mutex
+	started, done, skipped := 0, 0, 0
+	hooks := &introspect.Hooks{
+		SharedStart: func(ctx context.Context, _ introspect.SharedOp) context.Context {
+			mu.Lock()
+			defer mu.Unlock()
+			started++
+			return ctx
+		},
+		SharedDone: func(_ context.Context, _ introspect.SharedOp, err error) {
+			mu.Lock()
+			defer mu.Unlock()
+			done++
+			if errors.Is(err, introspect.ErrSharedSkipped) {
+				skipped++
+			}
+		},
+	}
+	c := f.replica(introspect.CacheConfig{Hooks: hooks, SharedTimeout: 50 * time.Millisecond})
+	f.redis.Stop()
+	for range 5 {
+		verify(t, c, f.token())
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	assert.Equal(t, started, done, "every operation reported is ended")
+	assert.NotZero(t, skipped)
+	assert.EqualValues(t, c.Stats().SharedSkipped, skipped)
 }
