@@ -121,10 +121,9 @@
 // attributes are not, for the Prometheus names above.
 //
 // Each Done hook ends the span it finds in its context, the one its Start
-// put there. [introspect.JoinHooks] gives every Done hook the context the
-// last Start returned, so among Hooks joined these must be the only ones
-// that put a span in the context (the Prometheus adapter, or a logging
-// one, puts none).
+// put there. [introspect.JoinHooks] gives each Done hook the context its
+// own Start returned, so these Hooks may be joined with others that start
+// spans too.
 //
 // # Security
 //
