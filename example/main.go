@@ -168,7 +168,7 @@ func newServer(cfg *config, logger *slog.Logger) (_ *server, err error) {
 		// wrong issuer or a key set that is down is logged, not fatal:
 		// requests get 503 until the keys load, and they are asked for
 		// again by themselves.
-		ctx, cancel := context.WithTimeout(context.Background(), cmp.Or(cfg.upstreamTimeout, introspect.DefaultTimeout))
+		ctx, cancel := context.WithTimeout(context.Background(), cfg.upstreamTimeout)
 		err := s.keys.WaitReady(ctx)
 		cancel()
 		if err != nil {
@@ -181,7 +181,7 @@ func newServer(cfg *config, logger *slog.Logger) (_ *server, err error) {
 		// upstream timeout, so that a wrong -issuer shows at once. As with
 		// the key set, a failure is logged, not fatal: discovery is tried
 		// again, with back-off, until the issuer answers.
-		ctx, cancel := context.WithTimeout(context.Background(), cmp.Or(cfg.upstreamTimeout, introspect.DefaultTimeout))
+		ctx, cancel := context.WithTimeout(context.Background(), cfg.upstreamTimeout)
 		err := introspect.Ready(ctx, s.opaque)
 		cancel()
 		if err != nil {

@@ -110,9 +110,9 @@ type KeySetRefresh struct {
 	// Result is ResultValid when keys were loaded and ResultError when the
 	// fetch failed (the keys known before stay in use).
 	Result Result
-	// Forced reports that a request started the fetch (a token naming an
-	// unknown key, or any token while no keys are loaded), rather than the
-	// schedule.
+	// Forced reports that a token started the fetch (one naming an
+	// unknown key, or any while no keys are loaded), rather than the
+	// schedule or a readiness check.
 	Forced bool
 	// Keys is the number of usable keys loaded; zero on an error.
 	Keys int

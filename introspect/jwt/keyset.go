@@ -250,8 +250,9 @@ func awaitFetch(ctx context.Context, f *fetch) error {
 // waiting for a fetch: with the last failure and the time until the next
 // attempt, or, while a fetch is in flight, with a Retry-After of
 // firstRetry. When the next attempt is due and none is in flight, it
-// starts one first.
-func (s *keySet) loaded() (*keys, error) {
+// starts one first: forced (revalidating) for a token, unforced for a
+// readiness check.
+func (s *keySet) loaded(forToken bool) (*keys, error) {
 	if ks := s.current.Load(); ks != nil {
 		return ks, nil
 	}
@@ -267,7 +268,7 @@ func (s *keySet) loaded() (*keys, error) {
 		if now := s.now(); s.lastErr != nil && now.Before(s.retryAt) {
 			return nil, retryLater(s.lastErr, s.retryAt.Sub(now))
 		}
-		s.start(true, nil)
+		s.start(forToken, nil)
 	}
 	if s.lastErr != nil {
 		return nil, retryLater(s.lastErr, firstRetry)

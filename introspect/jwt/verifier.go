@@ -214,7 +214,7 @@ func (v *Verifier) WaitReady(ctx context.Context) error { return v.keys.waitRead
 // is due, as a token would. It makes the Verifier an
 // [introspect.ReadyChecker].
 func (v *Verifier) Ready(context.Context) error {
-	_, err := v.keys.loaded()
+	_, err := v.keys.loaded(false)
 	return err
 }
 
@@ -282,7 +282,7 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*introspect.TokenI
 	if issuers != nil && !slices.Contains(issuers, c.iss) {
 		return nil, errIssuer
 	}
-	ks, err := v.keys.loaded()
+	ks, err := v.keys.loaded(true)
 	if err != nil {
 		return nil, err
 	}
