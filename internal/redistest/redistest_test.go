@@ -75,6 +75,34 @@ func TestStartClusterOfOne(t *testing.T) {
 	require.NoError(t, c.Set(context.Background(), "k", "v", 0).Err())
 }
 
+func TestStartSentinel(t *testing.T) {
+	var addrs []string
+	t.Run("one master", func(t *testing.T) {
+		master := Start(t)
+		s := StartSentinel(t, master)
+		addrs = []string{master.Addr, s.Addr}
+		assert.Equal(t, "mymaster", s.MasterName)
+		ctx := context.Background()
+
+		sc := goredis.NewSentinelClient(&goredis.Options{Addr: s.Addr})
+		defer sc.Close()
+		addr, err := sc.GetMasterAddrByName(ctx, s.MasterName).Result()
+		require.NoError(t, err)
+		assert.Equal(t, master.Addr, net.JoinHostPort(addr[0], addr[1]))
+
+		// A failover client finds the master through the Sentinel.
+		fc := goredis.NewFailoverClient(&goredis.FailoverOptions{MasterName: s.MasterName, SentinelAddrs: []string{s.Addr}})
+		defer fc.Close()
+		require.NoError(t, fc.Set(ctx, "k", "v", 0).Err())
+		direct := goredis.NewClient(&goredis.Options{Addr: master.Addr})
+		defer direct.Close()
+		got, err := direct.Get(ctx, "k").Result()
+		require.NoError(t, err)
+		assert.Equal(t, "v", got)
+	})
+	assertStopped(t, addrs)
+}
+
 // assertStopped asserts that nothing answers on addrs any more: the
 // processes of a test ended with it.
 func assertStopped(t *testing.T, addrs []string) {
