@@ -1,0 +1,84 @@
+package redis_test
+
+import (
+	"testing"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/tokengate/tokengate/internal/redistest"
+	"github.com/tokengate/tokengate/introspect/introspecttest"
+)
+
+// A deployment is a way to run Redis, with the go-redis client a replica
+// has for it.
+type deployment struct {
+	name    string
+	fixture func(t *testing.T) *fixture
+}
+
+var (
+	standalone = deployment{"standalone", func(t *testing.T) *fixture { return newFixture(t) }}
+	cluster    = deployment{"cluster", newClusterFixture}
+	sentinel   = deployment{"sentinel", newSentinelFixture}
+)
+
+// onDeployments runs test on a fixture of each deployment, as subtests.
+func onDeployments(t *testing.T, test func(*testing.T, *fixture), ds ...deployment) {
+	for _, d := range ds {
+		t.Run(d.name, func(t *testing.T) { test(t, d.fixture(t)) })
+	}
+}
+
+// clusterFixture is a fixture on a Redis Cluster of three masters.
+type clusterFixture struct {
+	*fixture
+	nodes []*redistest.Server
+}
+
+// newClusterFixture returns a fixture whose replicas each have a
+// ClusterClient of a three-master Redis Cluster, seeded with every node.
+func newClusterFixture(t *testing.T) *fixture { return newCluster(t).fixture }
+
+func newCluster(t *testing.T) *clusterFixture {
+	t.Helper()
+	nodes := redistest.StartCluster(t, 3)
+	srv := introspecttest.NewServer()
+	t.Cleanup(srv.Close)
+	addrs := make([]string, len(nodes))
+	for i, n := range nodes {
+		addrs[i] = n.Addr
+	}
+	f := &fixture{t: t, srv: srv}
+	f.replicaClient = func() goredis.UniversalClient {
+		rdb := goredis.NewClusterClient(&goredis.ClusterOptions{
+			Addrs:                 addrs,
+			ContextTimeoutEnabled: true,
+			MaxRetries:            -1,
+			DialTimeout:           200 * time.Millisecond,
+		})
+		t.Cleanup(func() { _ = rdb.Close() })
+		return rdb
+	}
+	return &clusterFixture{fixture: f, nodes: nodes}
+}
+
+// newSentinelFixture returns a fixture whose replicas each have a
+// failover client that finds the master through a Sentinel.
+func newSentinelFixture(t *testing.T) *fixture {
+	t.Helper()
+	f := newFixture(t)
+	s := redistest.StartSentinel(t, f.redis)
+	f.replicaClient = func() goredis.UniversalClient {
+		rdb := goredis.NewFailoverClient(&goredis.FailoverOptions{
+			MasterName:            s.MasterName,
+			SentinelAddrs:         []string{s.Addr},
+			ContextTimeoutEnabled: true,
+			MaxRetries:            -1,
+			DialTimeout:           200 * time.Millisecond,
+		})
+		t.Cleanup(func() { _ = rdb.Close() })
+		return rdb
+	}
+	return f
+}
