@@ -5,9 +5,12 @@ import (
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/tokengate/tokengate/internal/redistest"
 	"github.com/tokengate/tokengate/introspect/introspecttest"
+	"github.com/tokengate/tokengate/introspect/redis"
 )
 
 // A deployment is a way to run Redis, with the go-redis client a replica
@@ -81,4 +84,45 @@ func newSentinelFixture(t *testing.T) *fixture {
 		return rdb
 	}
 	return f
+}
+
+func TestContextBoundedOnEveryClient(t *testing.T) {
+	const nowhere = "127.0.0.1:1"
+	for _, enabled := range []bool{true, false} {
+		clients := []struct {
+			name   string
+			client goredis.UniversalClient
+		}{
+			{"Client", goredis.NewClient(&goredis.Options{Addr: nowhere, ContextTimeoutEnabled: enabled})},
+			// A *goredis.Client too.
+			{"FailoverClient", goredis.NewFailoverClient(&goredis.FailoverOptions{
+				MasterName: "mymaster", SentinelAddrs: []string{nowhere}, ContextTimeoutEnabled: enabled,
+			})},
+			{"ClusterClient", goredis.NewClusterClient(&goredis.ClusterOptions{
+				Addrs: []string{nowhere}, ContextTimeoutEnabled: enabled,
+			})},
+			// A *goredis.ClusterClient on the Sentinel's master and replicas.
+			{"FailoverClusterClient", goredis.NewFailoverClusterClient(&goredis.FailoverOptions{
+				MasterName: "mymaster", SentinelAddrs: []string{nowhere}, RouteRandomly: true, ContextTimeoutEnabled: enabled,
+			})},
+			{"Ring", goredis.NewRing(&goredis.RingOptions{
+				Addrs: map[string]string{"shard": nowhere}, ContextTimeoutEnabled: enabled,
+			})},
+			{"UniversalClient of one address", goredis.NewUniversalClient(&goredis.UniversalOptions{
+				Addrs: []string{nowhere}, ContextTimeoutEnabled: enabled,
+			})},
+			{"UniversalClient of several addresses", goredis.NewUniversalClient(&goredis.UniversalOptions{
+				Addrs: []string{nowhere, "127.0.0.1:2"}, ContextTimeoutEnabled: enabled,
+			})},
+			{"UniversalClient with a master name", goredis.NewUniversalClient(&goredis.UniversalOptions{
+				MasterName: "mymaster", Addrs: []string{nowhere}, ContextTimeoutEnabled: enabled,
+			})},
+		}
+		for _, c := range clients {
+			tier, err := redis.New(c.client, redis.Config{})
+			require.NoError(t, err)
+			assert.Equal(t, enabled, tier.ContextBounded(), "%s, ContextTimeoutEnabled %v", c.name, enabled)
+			require.NoError(t, c.client.Close())
+		}
+	}
 }
