@@ -1,6 +1,9 @@
 package redis_test
 
 import (
+	"context"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -9,6 +12,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tokengate/tokengate/internal/redistest"
+	"github.com/tokengate/tokengate/internal/testutil"
+	"github.com/tokengate/tokengate/introspect"
 	"github.com/tokengate/tokengate/introspect/introspecttest"
 	"github.com/tokengate/tokengate/introspect/redis"
 )
@@ -84,6 +89,81 @@ func newSentinelFixture(t *testing.T) *fixture {
 		return rdb
 	}
 	return f
+}
+
+// node returns a plain client of one cluster node.
+func (c *clusterFixture) node(i int) *goredis.Client {
+	rdb := goredis.NewClient(&goredis.Options{Addr: c.nodes[i].Addr})
+	c.t.Cleanup(func() { _ = rdb.Close() })
+	return rdb
+}
+
+// publishes returns how many PUBLISH commands each node has run.
+func (c *clusterFixture) publishes() []int {
+	c.t.Helper()
+	counts := make([]int, len(c.nodes))
+	for i := range c.nodes {
+		info, err := c.node(i).Info(context.Background(), "commandstats").Result()
+		require.NoError(c.t, err)
+		counts[i] = stat(c.t, info, "cmdstat_publish:calls=")
+	}
+	return counts
+}
+
+// stat returns the number after prefix in an INFO answer, or 0.
+func stat(t *testing.T, info, prefix string) int {
+	t.Helper()
+	for line := range strings.Lines(info) {
+		if rest, ok := strings.CutPrefix(line, prefix); ok {
+			n, _, _ := strings.Cut(strings.TrimSpace(rest), ",")
+			v, err := strconv.Atoi(n)
+			require.NoError(t, err, line)
+			return v
+		}
+	}
+	return 0
+}
+
+// In a cluster, every replica subscribes on the master of the channel's
+// slot, and a replica's PUBLISH runs on a master of the client's choosing:
+// the invalidation crosses the cluster bus to reach the others.
+func TestClusterInvalidationCrossesNodes(t *testing.T) {
+	c := newCluster(t)
+	a, b := c.replica(introspect.CacheConfig{}), c.replica(introspect.CacheConfig{})
+	ctx := context.Background()
+	subscribers := make([]int64, len(c.nodes))
+	total := int64(0)
+	for i := range c.nodes {
+		n, err := c.node(i).PubSubNumSub(ctx, redis.DefaultChannel).Result()
+		require.NoError(t, err)
+		subscribers[i] = n[redis.DefaultChannel]
+		total += subscribers[i]
+	}
+	require.EqualValues(t, 2, total, "one subscription per replica")
+
+	// Invalidate until a PUBLISH has run on a node without subscribers:
+	// go-redis spreads commands without keys over the masters.
+	crossed := func() bool {
+		for i, n := range c.publishes() {
+			if n > 0 && subscribers[i] == 0 {
+				return true
+			}
+		}
+		return false
+	}
+	for i := 0; !crossed(); i++ {
+		require.Less(t, i, 3*len(c.nodes), "every PUBLISH ran where the subscribers are")
+		token := c.token()
+		verify(t, a, token)
+		verify(t, b, token)
+		c.srv.RevokeToken(token)
+		received := b.Stats().InvalidationsReceived
+		a.Invalidate(token)
+		testutil.WaitFor(t, "B to hear the invalidation", func() bool { return b.Stats().InvalidationsReceived > received })
+		_, err := b.Verify(ctx, token)
+		require.ErrorIs(t, err, introspect.ErrInvalidToken)
+	}
+	t.Logf("subscribers per node %v, PUBLISH per node %v", subscribers, c.publishes())
 }
 
 func TestContextBoundedOnEveryClient(t *testing.T) {
