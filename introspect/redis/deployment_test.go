@@ -110,6 +110,14 @@ func (c *clusterFixture) publishes() []int {
 	return counts
 }
 
+// moved returns how many MOVED answers a node has given.
+func (c *clusterFixture) moved(i int) int {
+	c.t.Helper()
+	info, err := c.node(i).Info(context.Background(), "errorstats").Result()
+	require.NoError(c.t, err)
+	return stat(c.t, info, "errorstat_MOVED:count=")
+}
+
 // stat returns the number after prefix in an INFO answer, or 0.
 func stat(t *testing.T, info, prefix string) int {
 	t.Helper()
@@ -204,5 +212,83 @@ func TestContextBoundedOnEveryClient(t *testing.T) {
 			assert.Equal(t, enabled, tier.ContextBounded(), "%s, ContextTimeoutEnabled %v", c.name, enabled)
 			require.NoError(t, c.client.Close())
 		}
+	}
+}
+
+// A slot that moves to another master under the replicas, with its value:
+// a replica whose client has the old map follows the MOVED answer, and
+// finds the value, claims and stores on the new master, rather than
+// missing or failing.
+func TestClusterSlotMovedUnderTheReplicas(t *testing.T) {
+	c := newCluster(t)
+	// Long enough that a redirection never times out: this is about
+	// routing, not latency.
+	cfg := introspect.CacheConfig{SharedTimeout: 5 * time.Second}
+	a, b := c.replica(cfg), c.replica(cfg)
+	ctx := context.Background()
+	token := c.token()
+	verify(t, a, token)
+
+	// The value is on one node; move its slot and it to the next.
+	src, key := -1, ""
+	for i := range c.nodes {
+		keys, err := c.node(i).Keys(ctx, "*").Result()
+		require.NoError(t, err)
+		if len(keys) > 0 {
+			require.Equal(t, -1, src, "the value on two nodes")
+			require.Len(t, keys, 1, "one value, the claim released")
+			src, key = i, keys[0]
+		}
+	}
+	require.NotEqual(t, -1, src)
+	dst := (src + 1) % len(c.nodes)
+	slot, err := c.node(src).ClusterKeySlot(ctx, key).Result()
+	require.NoError(t, err)
+	ids := make([]string, len(c.nodes))
+	for i := range c.nodes {
+		ids[i], err = c.node(i).ClusterMyID(ctx).Result()
+		require.NoError(t, err)
+	}
+	host, port, _ := strings.Cut(c.nodes[dst].Addr, ":")
+	require.NoError(t, c.node(dst).Do(ctx, "cluster", "setslot", slot, "importing", ids[src]).Err())
+	require.NoError(t, c.node(src).Do(ctx, "cluster", "setslot", slot, "migrating", ids[dst]).Err())
+	require.NoError(t, c.node(src).Do(ctx, "migrate", host, port, "", 0, 5000, "keys", key).Err())
+	// The new owner first, then the old, then the others.
+	order := []int{dst, src}
+	for i := range c.nodes {
+		if i != src && i != dst {
+			order = append(order, i)
+		}
+	}
+	for _, i := range order {
+		require.NoError(t, c.node(i).Do(ctx, "cluster", "setslot", slot, "node", ids[dst]).Err())
+	}
+	n, err := c.node(dst).Exists(ctx, key).Result()
+	require.NoError(t, err)
+	require.EqualValues(t, 1, n, "the value moved")
+
+	// B's client still maps the slot to the old node.
+	verify(t, b, token)
+	assert.Equal(t, 1, c.srv.Calls(token), "B asked the authorization server")
+	assert.EqualValues(t, 1, b.Stats().SharedHits)
+	moved := c.moved(src)
+	require.NotZero(t, moved, "B's client was not redirected")
+
+	// A too, for the value and the claim, after the token is revoked and
+	// invalidated.
+	c.srv.RevokeToken(token)
+	received, misses := a.Stats().InvalidationsReceived, a.Stats().SharedMisses
+	b.Invalidate(token)
+	testutil.WaitFor(t, "A to hear the invalidation", func() bool { return a.Stats().InvalidationsReceived > received })
+	_, err = a.Verify(ctx, token)
+	require.ErrorIs(t, err, introspect.ErrInvalidToken)
+	assert.Equal(t, 2, c.srv.Calls(token))
+	assert.Greater(t, c.moved(src), moved, "A's client was not redirected")
+	assert.Equal(t, misses+1, a.Stats().SharedMisses)
+	_, err = b.Verify(ctx, token)
+	require.ErrorIs(t, err, introspect.ErrInvalidToken)
+	assert.Equal(t, 2, c.srv.Calls(token), "B did not see A's invalid answer")
+	for _, r := range []*introspect.Cache{a, b} {
+		assert.Zero(t, r.Stats().SharedErrors)
 	}
 }
