@@ -43,13 +43,27 @@ type Server struct {
 // when redis-server is not on PATH, or fails it under CI=true.
 func Start(t testing.TB, extra ...string) *Server {
 	t.Helper()
-	path, err := exec.LookPath("redis-server")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("redis-server is not on PATH, and CI=true: install the Debian package redis-server")
-		}
-		t.Skip("redis-server is not on PATH: install the Debian package redis-server to run this test")
+	return launch(t, func(dir string, port int) ([]string, error) {
+		return append(serverArgs(dir, port), extra...), nil
+	})
+}
+
+// serverArgs are the arguments of a redis-server on port, without
+// persistence, in dir.
+func serverArgs(dir string, port int) []string {
+	return []string{
+		"--port", strconv.Itoa(port), "--bind", "127.0.0.1",
+		"--save", "", "--appendonly", "no", "--dir", dir,
+		"--daemonize", "no", "--loglevel", "warning",
 	}
+}
+
+// launch starts a redis-server on a free port with the arguments that args
+// returns for the port and the server's own directory, trying other ports
+// when one is taken, and stops it when the test ends.
+func launch(t testing.TB, args func(dir string, port int) ([]string, error)) *Server {
+	t.Helper()
+	path := lookPath(t)
 	s := &Server{t: t, path: path, dir: t.TempDir()}
 	for attempt := 0; ; attempt++ {
 		port, err := freePort()
@@ -57,11 +71,9 @@ func Start(t testing.TB, extra ...string) *Server {
 			t.Fatalf("redistest: finding a free port: %v", err)
 		}
 		s.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-		s.args = append([]string{
-			"--port", strconv.Itoa(port), "--bind", "127.0.0.1",
-			"--save", "", "--appendonly", "no", "--dir", s.dir,
-			"--daemonize", "no", "--loglevel", "warning",
-		}, extra...)
+		if s.args, err = args(s.dir, port); err != nil {
+			t.Fatalf("redistest: %v", err)
+		}
 		if err = s.start(); err == nil {
 			break
 		}
@@ -71,6 +83,20 @@ func Start(t testing.TB, extra ...string) *Server {
 	}
 	t.Cleanup(s.Stop)
 	return s
+}
+
+// lookPath returns the path of redis-server, or skips the test, or fails
+// it under CI=true.
+func lookPath(t testing.TB) string {
+	t.Helper()
+	path, err := exec.LookPath("redis-server")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("redis-server is not on PATH, and CI=true: install the Debian package redis-server")
+		}
+		t.Skip("redis-server is not on PATH: install the Debian package redis-server to run this test")
+	}
+	return path
 }
 
 func freePort() (int, error) {
@@ -132,6 +158,16 @@ func ping(addr string) error {
 		return fmt.Errorf("unexpected answer to PING: %q", line)
 	}
 	return nil
+}
+
+// output returns what the running process has written.
+func (s *Server) output() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.log == nil {
+		return ""
+	}
+	return s.log.String()
 }
 
 // Stop kills the server (SIGKILL, as a crash would) and waits until it has

@@ -58,7 +58,10 @@ func (r *sharedRecorder) hooks() *introspect.Hooks {
 }
 
 func TestSharedTierReportsToHooks(t *testing.T) {
-	f := newFixture(t)
+	onDeployments(t, testSharedTierReportsToHooks, standalone, cluster, sentinel)
+}
+
+func testSharedTierReportsToHooks(t *testing.T, f *fixture) {
 	ra, rb := &sharedRecorder{}, &sharedRecorder{}
 	a, b := f.replica(introspect.CacheConfig{Hooks: ra.hooks()}), f.replica(introspect.CacheConfig{Hooks: rb.hooks()})
 	token := f.token()

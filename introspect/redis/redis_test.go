@@ -25,7 +25,10 @@ import (
 type fixture struct {
 	t     *testing.T
 	srv   *introspecttest.Server
-	redis *redistest.Server
+	redis *redistest.Server // the standalone Redis, or the Sentinel's master; nil for a cluster
+	// replicaClient returns a new go-redis client of the deployment, as
+	// one replica would have; nil means f.client.
+	replicaClient func() goredis.UniversalClient
 }
 
 func newFixture(t *testing.T, redisArgs ...string) *fixture {
@@ -36,8 +39,9 @@ func newFixture(t *testing.T, redisArgs ...string) *fixture {
 	return &fixture{t: t, srv: srv, redis: rs}
 }
 
-// client returns a go-redis client of the fixture's Redis, as one replica
-// would have, that gives up quickly on a dead server.
+// client returns a go-redis client of the fixture's Redis (the Sentinel's
+// master, not through the Sentinel), as one replica would have, that gives
+// up quickly on a dead server.
 func (f *fixture) client() *goredis.Client {
 	rdb := goredis.NewClient(&goredis.Options{
 		Addr:                  f.redis.Addr,
@@ -53,7 +57,10 @@ func (f *fixture) client() *goredis.Client {
 // with the Redis tier, as one replica of the service holds it.
 func (f *fixture) replica(cfg introspect.CacheConfig) *introspect.Cache {
 	f.t.Helper()
-	return f.replicaOn(f.client(), cfg)
+	if f.replicaClient == nil {
+		return f.replicaOn(f.client(), cfg)
+	}
+	return f.replicaOn(f.replicaClient(), cfg)
 }
 
 func (f *fixture) replicaOn(rdb goredis.UniversalClient, cfg introspect.CacheConfig) *introspect.Cache {
@@ -113,7 +120,10 @@ func verify(t *testing.T, c *introspect.Cache, token string) *introspect.TokenIn
 }
 
 func TestTokenVerifiedOnOneReplicaServesAnother(t *testing.T) {
-	f := newFixture(t)
+	onDeployments(t, testTokenVerifiedOnOneReplicaServesAnother, standalone, cluster, sentinel)
+}
+
+func testTokenVerifiedOnOneReplicaServesAnother(t *testing.T, f *fixture) {
 	a, b := f.replica(introspect.CacheConfig{}), f.replica(introspect.CacheConfig{})
 	token := f.token()
 
@@ -141,7 +151,10 @@ func TestTokenVerifiedOnOneReplicaServesAnother(t *testing.T) {
 }
 
 func TestHerdAcrossReplicasMakesOneUpstreamCall(t *testing.T) {
-	f := newFixture(t)
+	onDeployments(t, testHerdAcrossReplicasMakesOneUpstreamCall, standalone, cluster, sentinel)
+}
+
+func testHerdAcrossReplicasMakesOneUpstreamCall(t *testing.T, f *fixture) {
 	replicas := []*introspect.Cache{
 		f.replica(introspect.CacheConfig{}), f.replica(introspect.CacheConfig{}), f.replica(introspect.CacheConfig{}),
 	}
@@ -184,7 +197,10 @@ func TestHerdAcrossReplicasMakesOneUpstreamCall(t *testing.T) {
 }
 
 func TestInvalidateReachesEveryReplica(t *testing.T) {
-	f := newFixture(t)
+	onDeployments(t, testInvalidateReachesEveryReplica, standalone, cluster, sentinel)
+}
+
+func testInvalidateReachesEveryReplica(t *testing.T, f *fixture) {
 	a, b := f.replica(introspect.CacheConfig{}), f.replica(introspect.CacheConfig{})
 	token := f.token()
 	verify(t, a, token)
@@ -294,7 +310,10 @@ func TestRedisHungIsBoundedByTheTimeoutThenTheBreaker(t *testing.T) {
 }
 
 func TestRedisRestartedSharingAndInvalidationResume(t *testing.T) {
-	f := newFixture(t)
+	onDeployments(t, testRedisRestartedSharingAndInvalidationResume, standalone, sentinel)
+}
+
+func testRedisRestartedSharingAndInvalidationResume(t *testing.T, f *fixture) {
 	a, b := f.replica(introspect.CacheConfig{}), f.replica(introspect.CacheConfig{})
 	before := f.token()
 	verify(t, a, before)
