@@ -168,8 +168,8 @@ type CacheStats struct {
 	// upstream call.
 	LockWaits uint64
 	// InvalidationsSent counts invalidations announced to the other
-	// replicas; InvalidationsReceived those heard, this replica's own
-	// included.
+	// replicas; InvalidationsReceived those heard and applied (the token
+	// forgotten from memory), this replica's own included.
 	InvalidationsSent, InvalidationsReceived uint64
 	// SharedFlushes counts the times the memory tier was emptied because
 	// the tier's invalidations (re)started, after a gap in which some may

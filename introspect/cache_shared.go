@@ -231,10 +231,14 @@ func (c *Cache) invalidateShared(token string) {
 // invalidated applies an invalidation another replica (or this one)
 // announced: the memory tier forgets the key's entry.
 func (c *Cache) invalidated(key string) {
-	c.invalidationsReceived.Add(1)
-	if c.hooks.Invalidation != nil {
-		c.hooks.Invalidation(DirectionReceived)
-	}
+	// Counted once applied, so that a replica that has heard an
+	// invalidation has forgotten the token.
+	defer func() {
+		c.invalidationsReceived.Add(1)
+		if c.hooks.Invalidation != nil {
+			c.hooks.Invalidation(DirectionReceived)
+		}
+	}()
 	id, ok := c.sealer.idOf(key)
 	if !ok {
 		return

@@ -69,7 +69,7 @@ type Hooks struct {
 	SharedDone func(ctx context.Context, op SharedOp, err error)
 	// Invalidation is called when a Cache announces an invalidation to the
 	// other replicas through its shared tier (DirectionSent), and when it
-	// hears one, its own included (DirectionReceived).
+	// has heard and applied one, its own included (DirectionReceived).
 	Invalidation func(d Direction)
 
 	// KeySetStart is called as a JWT Verifier starts to fetch its
