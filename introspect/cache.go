@@ -207,6 +207,7 @@ type Cache struct {
 	// that miss the store in that window take its answer instead of
 	// calling again.
 	next       Verifier
+	local      bool // next is a LocalVerifier that verifies locally
 	store      *ristretto.Cache[uint64, *entry]
 	calls      calls
 	workers    workers
@@ -295,6 +296,9 @@ func NewCache(next Verifier, cfg CacheConfig) (*Cache, error) {
 	if cfg.Hooks != nil {
 		c.hooks = *cfg.Hooks
 	}
+	if l, ok := next.(LocalVerifier); ok {
+		c.local = l.VerifiesLocally()
+	}
 	if l, ok := next.(interface{ Leeway() time.Duration }); ok {
 		c.leeway = max(l.Leeway(), 0)
 	}
@@ -381,7 +385,7 @@ func (c *Cache) miss(ctx context.Context, l lookup, stale *entry) (*TokenInfo, e
 		return cl.info, cl.err
 	}
 	c.misses.Add(1)
-	if isNew {
+	if isNew && !c.verifyNow(ctx, l, cl, replaced) {
 		c.start(ctx, l, cl, replaced)
 	}
 	c.waiting.Add(1)
@@ -442,10 +446,7 @@ func (c *Cache) start(callerCtx context.Context, l lookup, cl, replaced *call) {
 	}
 	c.workers.run(func() {
 		info, stored, err := c.fetch(callerCtx, l, cl, settleFirst)
-		cl.finish(info, err, stored)
-		if stored == nil {
-			c.calls.remove(l.sum, cl)
-		}
+		c.finish(l, cl, info, stored, err)
 	})
 }
 
@@ -453,9 +454,7 @@ func (c *Cache) start(callerCtx context.Context, l lookup, cl, replaced *call) {
 // returning the stored entry (nil when it stored none). It runs on a
 // worker, never on a caller's goroutine.
 func (c *Cache) fetch(callerCtx context.Context, l lookup, cl *call, settleFirst bool) (info *TokenInfo, stored *entry, err error) {
-	c.invalidation.RLock()
-	gen := c.gen
-	c.invalidation.RUnlock()
+	gen := c.generation()
 
 	// A caller that missed the store just before the previous call for
 	// this token stored its answer, and entered only after that call was
@@ -500,16 +499,21 @@ func (c *Cache) fetch(callerCtx context.Context, l lookup, cl *call, settleFirst
 		c.abandoned.Add(1)
 		return nil, nil, errAbandoned()
 	}
-	c.upstream.Add(1)
-	info, err = c.upstreamCall(ctx, l.token)
-	// Reported before the slot is given back, so that the gauge never
-	// shows more than MaxConcurrent.
-	c.slotTaken(-1)
-	<-c.slots
+	u := c.beginUpstream(ctx)
+	info, err = c.callNext(u.ctx, l.token, false)
+	c.endUpstream(u, err)
+	c.releaseSlot()
 	if settleFirst {
 		c.waitForStore()
 	}
+	return c.answer(callerCtx, l, gen, sf, info, err)
+}
 
+// answer stores what the upstream call for a token answered, in memory
+// and in the shared tier when sf is not nil, and returns the answer and
+// the entry stored (nil when none was). An answer that expired is turned
+// into an invalid one; a failure is never stored.
+func (c *Cache) answer(callerCtx context.Context, l lookup, gen uint64, sf *sharedFill, info *TokenInfo, err error) (*TokenInfo, *entry, error) {
 	now := c.clock.Now()
 	var e *entry
 	var ttl, staleTTL time.Duration
@@ -528,6 +532,7 @@ func (c *Cache) fetch(callerCtx context.Context, l lookup, cl *call, settleFirst
 	default:
 		c.failures.Add(1)
 	}
+	var stored *entry
 	if e != nil {
 		if sf != nil {
 			e.sharedID, e.indexed = sf.id, true
@@ -540,20 +545,98 @@ func (c *Cache) fetch(callerCtx context.Context, l lookup, cl *call, settleFirst
 	return info, stored, err
 }
 
-// upstreamCall calls next, reporting the call to the Hooks and recording
-// its outcome for Ready.
-func (c *Cache) upstreamCall(ctx context.Context, token string) (*TokenInfo, error) {
+// verifyNow makes the new call cl for a token on the caller's goroutine,
+// when the wrapped Verifier is a LocalVerifier and a slot is free, and
+// reports whether it did: otherwise start hands cl to a worker. Should
+// the Verifier answer that it would wait, the call goes on on a worker,
+// in the slot it holds, and the caller waits for it as for any other. The caller's ctx never cancels the call: the others waiting for
+// it share its answer.
+//
+// A Cache with a shared tier asks the tier first, on a worker, and one
+// whose replaced call stored an answer lets the store settle first (see
+// start); neither is made here.
+func (c *Cache) verifyNow(callerCtx context.Context, l lookup, cl, replaced *call) bool {
+	if !c.local || c.shared != nil || (replaced != nil && replaced.lastStored() != nil) {
+		return false
+	}
+	select {
+	case c.slots <- struct{}{}:
+	default:
+		return false // as many calls as MaxConcurrent are in flight
+	}
+	c.slotTaken(1)
+	c.calls.start(cl) // never abandoned: its first caller is here
+	gen := c.generation()
+	u := c.beginUpstream(context.WithoutCancel(callerCtx))
+	info, err := c.callNext(u.ctx, l.token, true)
+	if errors.Is(err, ErrWouldWait) {
+		c.workers.run(func() {
+			ctx, cancel := context.WithTimeout(u.ctx, c.timeout)
+			defer cancel()
+			info, err := c.callNext(ctx, l.token, false)
+			c.endUpstream(u, err)
+			c.releaseSlot()
+			info, stored, err := c.answer(callerCtx, l, gen, nil, info, err)
+			c.finish(l, cl, info, stored, err)
+		})
+		return true
+	}
+	c.endUpstream(u, err)
+	c.releaseSlot()
+	info, stored, err := c.answer(callerCtx, l, gen, nil, info, err)
+	c.finish(l, cl, info, stored, err)
+	return true
+}
+
+// finish hands the answer of cl to the callers waiting for it. A call
+// whose answer was not stored is forgotten, so that the next caller for
+// the token makes a new one.
+func (c *Cache) finish(l lookup, cl *call, info *TokenInfo, stored *entry, err error) {
+	cl.finish(info, err, stored)
+	if stored == nil {
+		c.calls.remove(l.sum, cl)
+	}
+}
+
+// generation returns the invalidation generation, for put.
+func (c *Cache) generation() uint64 {
+	c.invalidation.RLock()
+	defer c.invalidation.RUnlock()
+	return c.gen
+}
+
+// upstream is one call to the wrapped Verifier, as the Hooks see it.
+type upstream struct {
+	ctx   context.Context // the call's, from UpstreamStart
+	began time.Time
+}
+
+// beginUpstream counts an upstream call and reports its start to the
+// Hooks.
+func (c *Cache) beginUpstream(ctx context.Context) upstream {
+	c.upstream.Add(1)
 	if c.hooks.UpstreamStart != nil {
 		ctx = c.hooks.UpstreamStart(ctx, c.backend)
 	}
-	began := time.Now()
-	info, err := c.callNext(ctx, token)
-	took := time.Since(began)
+	return upstream{ctx: ctx, began: time.Now()}
+}
+
+// endUpstream reports the end of u to the Hooks and records its outcome
+// for Ready.
+func (c *Cache) endUpstream(u upstream, err error) {
+	took := time.Since(u.began)
 	c.health.record(c.clock.instant(), err)
 	if c.hooks.UpstreamDone != nil {
-		c.hooks.UpstreamDone(ctx, UpstreamCall{Backend: c.backend, Result: resultOf(err), Duration: took})
+		c.hooks.UpstreamDone(u.ctx, UpstreamCall{Backend: c.backend, Result: resultOf(err), Duration: took})
 	}
-	return info, err
+}
+
+// releaseSlot gives back a slot for upstream calls. The slot is reported
+// given back first, so that the gauge never shows more than
+// MaxConcurrent.
+func (c *Cache) releaseSlot() {
+	c.slotTaken(-1)
+	<-c.slots
 }
 
 // dequeued records that an upstream call stopped waiting for a slot.
@@ -586,10 +669,11 @@ func (c *Cache) waitForStore() {
 	}
 }
 
-// callNext calls the wrapped Verifier and holds it to its contract: an error
-// that is neither invalid nor unavailable, a nil or inactive answer without
-// an error, and a panic all fail closed.
-func (c *Cache) callNext(ctx context.Context, token string) (info *TokenInfo, err error) {
+// callNext calls the wrapped Verifier, telling it not to wait when now is
+// set, and holds it to its contract: an error that is neither invalid nor
+// unavailable (nor ErrWouldWait, when now is set), a nil or inactive
+// answer without an error, and a panic all fail closed.
+func (c *Cache) callNext(ctx context.Context, token string, now bool) (info *TokenInfo, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			// The panic's text ends up in logs; a careless Verifier may
@@ -601,9 +685,12 @@ func (c *Cache) callNext(ctx context.Context, token string) (info *TokenInfo, er
 			info, err = nil, &UnavailableError{Reason: "verifier panicked", Err: errors.New("panic: " + msg)}
 		}
 	}()
+	if now {
+		ctx = NoWait(ctx)
+	}
 	info, err = c.next.Verify(ctx, token)
 	switch {
-	case errors.Is(err, ErrInvalidToken) || errors.Is(err, ErrUnavailable):
+	case errors.Is(err, ErrInvalidToken) || errors.Is(err, ErrUnavailable) || (now && errors.Is(err, ErrWouldWait)):
 		return nil, err
 	case err != nil:
 		return nil, &UnavailableError{Reason: "verifier failed", Err: err}

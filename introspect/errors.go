@@ -18,6 +18,12 @@ var ErrInvalidToken = errors.New("introspect: invalid token")
 // the authorization server could not tell whether the token is valid.
 var ErrUnavailable = errors.New("introspect: authorization server unavailable")
 
+// ErrWouldWait is what a [LocalVerifier]'s Verify answers, given a ctx
+// from [NoWait], when the answer needs a wait. It says nothing about the
+// token, matches neither ErrInvalidToken nor ErrUnavailable, and is never
+// an answer to cache.
+var ErrWouldWait = errors.New("introspect: verification would wait")
+
 // invalidToken returns an error matching [ErrInvalidToken] that gives reason.
 // reason must be a fixed text: never the token, never text from upstream.
 func invalidToken(reason string) error {

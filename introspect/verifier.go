@@ -34,6 +34,44 @@ type Verifier interface {
 	Verify(ctx context.Context, token string) (*TokenInfo, error)
 }
 
+// A LocalVerifier is a [Verifier] that checks most tokens by itself,
+// without waiting on anything: a JWT verifier with its keys loaded, which
+// only computes. A [Cache] makes such a check on the goroutine of the
+// first caller for the token, with a ctx from [NoWait], and hands the
+// call to a worker goroutine only when Verify answers [ErrWouldWait].
+// That saves the two goroutine wake-ups of the hand-off, which on a busy
+// or virtualised machine cost more than the check itself.
+//
+// A type that embeds a LocalVerifier to add to its Verify inherits the
+// method, and so its Verify is called with NoWait contexts too. One that
+// waits on something of its own (a call to a server, say) must override
+// VerifiesLocally to report false.
+type LocalVerifier interface {
+	Verifier
+	// VerifiesLocally reports whether Verify honours NoWait: given a
+	// ctx from NoWait, it never blocks, and answers ErrWouldWait where it
+	// would have waited, having started nothing it would then start
+	// twice.
+	VerifiesLocally() bool
+}
+
+// noWaitKey marks a context from NoWait.
+type noWaitKey struct{}
+
+// NoWait returns a copy of parent that tells a [LocalVerifier]'s Verify
+// not to wait: see [MayWait].
+func NoWait(parent context.Context) context.Context {
+	return context.WithValue(parent, noWaitKey{}, true)
+}
+
+// MayWait reports whether a Verify called with ctx may wait, for a key
+// set fetch say: false when ctx comes from [NoWait], and then the Verify
+// answers [ErrWouldWait] instead.
+func MayWait(ctx context.Context) bool {
+	noWait, _ := ctx.Value(noWaitKey{}).(bool)
+	return !noWait
+}
+
 // VerifierFunc adapts an ordinary function to the [Verifier] interface, which
 // is handy in tests.
 type VerifierFunc func(ctx context.Context, token string) (*TokenInfo, error)

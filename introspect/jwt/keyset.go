@@ -310,7 +310,8 @@ func (s *keySet) waitReady(ctx context.Context) error {
 // has been seen since the token was issued and none may be fetched now.
 //
 // Outside the cooldown, the token triggers a refresh that revalidates,
-// and waits for it. Within it, nothing is fetched and nobody waits:
+// and waits for it; unless mayWait is false, when it returns
+// introspect.ErrWouldWait and changes nothing. Within it, nothing is fetched and nobody waits:
 //   - when the last fetch failed, the key set is down: unavailable until
 //     the next attempt;
 //   - when the current keys were seen at least leeway and a second (the
@@ -320,7 +321,7 @@ func (s *keySet) waitReady(ctx context.Context) error {
 //     unavailable until the cooldown ends, never invalid, so that a token
 //     with a random kid cannot get a rotated key's tokens refused (and
 //     an invalid answer cached) until the cooldown ends.
-func (s *keySet) unknownKID(ctx context.Context, kid, alg string, issued time.Time, leeway time.Duration) (*keys, error) {
+func (s *keySet) unknownKID(ctx context.Context, kid, alg string, issued time.Time, leeway time.Duration, mayWait bool) (*keys, error) {
 	s.mu.Lock()
 	if ks := s.current.Load(); ks.knows(kid, alg) {
 		s.mu.Unlock()
@@ -328,6 +329,10 @@ func (s *keySet) unknownKID(ctx context.Context, kid, alg string, issued time.Ti
 	}
 	now := s.now()
 	if !s.unknownSeen || !now.Before(s.lastUnknown.Add(s.cooldown)) {
+		if !mayWait {
+			s.mu.Unlock()
+			return nil, introspect.ErrWouldWait
+		}
 		s.unknownSeen, s.lastUnknown = true, now
 		f, revalidates := s.startForced(ctx)
 		s.mu.Unlock()

@@ -673,3 +673,40 @@ func TestCloseLeavesNoGoroutine(t *testing.T) {
 	is.srv.Close()
 	assert.NoError(t, goleak.Find(ignore))
 }
+
+// TestNoWait: told not to wait, Verify answers as it would otherwise,
+// except for a token whose unknown kid would start a refresh: that it
+// leaves alone, fetching nothing and using none of the cooldown, so that
+// a Verify that may wait then makes the refresh.
+func TestNoWait(t *testing.T) {
+	is, clock, v := standardIssuer(t)
+	ctx := context.Background()
+	noWait := introspect.NoWait(ctx)
+	good := rs256(is, clock.Now(), nil)
+	info, err := v.Verify(noWait, good)
+	require.NoError(t, err)
+	assert.Equal(t, "user-1", info.Subject)
+	_, err = v.Verify(noWait, rs256(is, clock.Now(), map[string]any{"aud": "api://other"}))
+	assert.Equal(t, errAudience, err)
+
+	rotated := token(map[string]any{"alg": "RS256", "kid": "k2"}, claimsAt(is, clock.Now(), nil), signRS(rsa2, crypto.SHA256))
+	for range 3 {
+		_, err = v.Verify(noWait, rotated)
+		require.ErrorIs(t, err, introspect.ErrWouldWait)
+	}
+	assert.EqualValues(t, 1, is.fetches.Load(), "nothing is fetched")
+
+	is.publish(map[string]crypto.Signer{"k1": rsa1, "k2": rsa2})
+	info, err = v.Verify(ctx, rotated)
+	require.NoError(t, err, "Verify makes the refresh it left alone")
+	assert.Equal(t, "user-1", info.Subject)
+	assert.EqualValues(t, 2, is.fetches.Load())
+
+	// Within the cooldown nothing waits anyway: the answers agree.
+	junk := token(map[string]any{"alg": "RS256", "kid": "junk"}, claimsAt(is, clock.Now(), nil), signRS(rsaAttacker, crypto.SHA256))
+	_, now := v.Verify(noWait, junk)
+	_, later := v.Verify(ctx, junk)
+	require.ErrorIs(t, now, introspect.ErrUnavailable)
+	assert.Equal(t, later, now)
+	assert.EqualValues(t, 2, is.fetches.Load())
+}

@@ -108,7 +108,9 @@ func WithFallback(local *Verifier, opaque introspect.Verifier) *Fallback {
 	return &Fallback{local: local, opaque: opaque}
 }
 
-// Verify validates token with the Verifier its shape calls for.
+// Verify validates token with the Verifier its shape calls for. Given a
+// ctx from [introspect.NoWait], it answers [introspect.ErrWouldWait] for
+// an opaque token, unless the opaque Verifier verifies locally too.
 func (f *Fallback) Verify(ctx context.Context, token string) (*introspect.TokenInfo, error) {
 	if LooksLikeJWT(token) {
 		return f.local.Verify(ctx, token)
@@ -116,7 +118,24 @@ func (f *Fallback) Verify(ctx context.Context, token string) (*introspect.TokenI
 	if f.opaque == nil {
 		return nil, errOpaque
 	}
+	if !introspect.MayWait(ctx) && !verifiesLocally(f.opaque) {
+		return nil, introspect.ErrWouldWait
+	}
 	return f.opaque.Verify(ctx, token)
+}
+
+// VerifiesLocally reports true: Verify honours [introspect.NoWait] for
+// both kinds of token, which makes the Fallback an
+// [introspect.LocalVerifier]. An [introspect.Cache] in front checks JWTs
+// on the caller's goroutine, and hands an opaque token's call to a worker
+// at once.
+func (f *Fallback) VerifiesLocally() bool { return true }
+
+// verifiesLocally reports whether v is an [introspect.LocalVerifier] that
+// verifies locally.
+func verifiesLocally(v introspect.Verifier) bool {
+	l, ok := v.(introspect.LocalVerifier)
+	return ok && l.VerifiesLocally()
 }
 
 // BackendName returns the Fallback's name in metrics and spans: "jwt+"

@@ -66,6 +66,30 @@ func TestFallback(t *testing.T) {
 	assert.True(t, errors.Is(err, introspect.ErrInvalidToken))
 }
 
+func TestFallbackNoWait(t *testing.T) {
+	is, clock, v := standardIssuer(t)
+	noWait := introspect.NoWait(context.Background())
+	opaque := introspect.VerifierFunc(func(context.Context, string) (*introspect.TokenInfo, error) {
+		t.Error("an opaque Verifier that may wait was called with a NoWait ctx")
+		return nil, nil
+	})
+	f := WithFallback(v, opaque)
+	assert.True(t, f.VerifiesLocally())
+	info, err := f.Verify(noWait, rs256(is, clock.Now(), nil))
+	require.NoError(t, err)
+	assert.Equal(t, "user-1", info.Subject)
+	_, err = f.Verify(noWait, "2YotnFZFEjr1zCsicMWpAA")
+	assert.ErrorIs(t, err, introspect.ErrWouldWait)
+
+	_, err = WithFallback(v, nil).Verify(noWait, "2YotnFZFEjr1zCsicMWpAA")
+	assert.ErrorIs(t, err, introspect.ErrInvalidToken)
+
+	// An opaque Verifier that verifies locally is called: here a Fallback
+	// without one for opaque tokens, which refuses them at once.
+	_, err = WithFallback(v, WithFallback(v, nil)).Verify(noWait, "2YotnFZFEjr1zCsicMWpAA")
+	assert.Equal(t, errOpaque, err)
+}
+
 type leewayVerifier struct {
 	introspect.Verifier
 	leeway time.Duration

@@ -218,6 +218,11 @@ func (v *Verifier) Ready(context.Context) error {
 	return err
 }
 
+// VerifiesLocally reports true: Verify honours [introspect.NoWait], which
+// makes the Verifier an [introspect.LocalVerifier], whose checks an
+// [introspect.Cache] makes on the caller's goroutine.
+func (v *Verifier) VerifiesLocally() bool { return true }
+
 // BackendName returns "jwt", the Verifier's name in metrics and spans.
 func (v *Verifier) BackendName() string { return "jwt" }
 
@@ -238,7 +243,13 @@ func (v *Verifier) Close() { v.keys.close() }
 // check and triggers no key set refresh. The error matches
 // [introspect.ErrInvalidToken] for a bad token and is an
 // [*introspect.UnavailableError] when the key set cannot be had.
+//
+// Verify waits only for a token naming a key the key set lacks, when a
+// refresh may be asked for: it fetches the key set and waits for it.
+// Given a ctx from [introspect.NoWait] it answers
+// [introspect.ErrWouldWait] instead, fetching nothing.
 func (v *Verifier) Verify(ctx context.Context, token string) (*introspect.TokenInfo, error) {
+	mayWait := introspect.MayWait(ctx)
 	hseg, pseg, sseg, err := split(token, v.maxBytes)
 	if err != nil {
 		return nil, err
@@ -296,7 +307,7 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*introspect.TokenI
 		if c.hasIAT {
 			issued = c.iat
 		}
-		if ks, err = v.keys.unknownKID(ctx, h.kid, h.alg, issued, v.leeway); err != nil {
+		if ks, err = v.keys.unknownKID(ctx, h.kid, h.alg, issued, v.leeway, mayWait); err != nil {
 			return nil, err
 		}
 		key, _ = ks.find(h.kid, h.alg)
