@@ -336,7 +336,10 @@ func NewCache(next Verifier, cfg CacheConfig) (*Cache, error) {
 // Verify returns the cached result for token, or asks the wrapped Verifier
 // and caches its answer. Concurrent calls for the same uncached token make a
 // single upstream call; a caller whose ctx ends stops waiting without
-// cancelling that call for the others.
+// cancelling that call for the others. The first caller for a token does
+// two things on its own goroutine, which it finishes before it can stop
+// waiting: a [LocalVerifier]'s check, which never waits, and the read of
+// the shared tier, within [CacheConfig.SharedTimeout].
 //
 // The returned TokenInfo is shared by every caller for the token: do not
 // modify it.
@@ -385,8 +388,8 @@ func (c *Cache) miss(ctx context.Context, l lookup, stale *entry) (*TokenInfo, e
 		return cl.info, cl.err
 	}
 	c.misses.Add(1)
-	if isNew && !c.verifyNow(ctx, l, cl, replaced) {
-		c.start(ctx, l, cl, replaced)
+	if isNew && !c.verifyNow(ctx, l, cl, replaced) && !c.sharedNow(ctx, l, cl, replaced) {
+		c.start(ctx, l, cl, replaced, nil)
 	}
 	c.waiting.Add(1)
 	defer c.waiting.Add(-1)
@@ -427,8 +430,9 @@ func (c *Cache) verified(ctx context.Context, from CacheResult, err error) {
 
 // start hands the new call cl to a worker, or fails it at once when
 // MaxWaiting calls already wait for a slot. replaced is the finished call
-// cl replaced, if any.
-func (c *Cache) start(callerCtx context.Context, l lookup, cl, replaced *call) {
+// cl replaced, if any; read is what the caller found in the shared tier,
+// or nil when it did not look.
+func (c *Cache) start(callerCtx context.Context, l lookup, cl, replaced *call, read *sharedRead) {
 	if c.queued.Add(1) > c.maxWaiting {
 		c.queued.Add(-1)
 		c.rejected.Add(1)
@@ -440,20 +444,28 @@ func (c *Cache) start(callerCtx context.Context, l lookup, cl, replaced *call) {
 	// call stored, and would drop a second set of the same key made before
 	// it is done, keeping the older answer: so the new answer waits for the
 	// store to settle first.
-	settleFirst := replaced != nil && replaced.lastStored() != nil
+	settleFirst := mustSettle(replaced)
 	if c.hooks.Waiting != nil {
 		c.hooks.Waiting(1)
 	}
 	c.workers.run(func() {
-		info, stored, err := c.fetch(callerCtx, l, cl, settleFirst)
+		info, stored, err := c.fetch(callerCtx, l, cl, settleFirst, read)
 		c.finish(l, cl, info, stored, err)
 	})
 }
 
+// mustSettle reports whether a new call must let the store settle before
+// it stores its answer, because the finished call it replaced stored one
+// (see start).
+func mustSettle(replaced *call) bool {
+	return replaced != nil && replaced.lastStored() != nil
+}
+
 // fetch makes the upstream call cl for a token and stores its answer,
 // returning the stored entry (nil when it stored none). It runs on a
-// worker, never on a caller's goroutine.
-func (c *Cache) fetch(callerCtx context.Context, l lookup, cl *call, settleFirst bool) (info *TokenInfo, stored *entry, err error) {
+// worker, never on a caller's goroutine. read is what the caller found in
+// the shared tier, or nil when it did not look.
+func (c *Cache) fetch(callerCtx context.Context, l lookup, cl *call, settleFirst bool, read *sharedRead) (info *TokenInfo, stored *entry, err error) {
 	gen := c.generation()
 
 	// A caller that missed the store just before the previous call for
@@ -467,8 +479,16 @@ func (c *Cache) fetch(callerCtx context.Context, l lookup, cl *call, settleFirst
 
 	var sf *sharedFill
 	if c.shared != nil {
-		sf = &sharedFill{}
-		info, stored, err, done := c.fromShared(callerCtx, l, cl, gen, sf)
+		if read == nil {
+			read = &sharedRead{}
+			if info, stored, err, done := c.readShared(callerCtx, l, gen, read); done {
+				c.dequeued()
+				cl.from = CacheSharedHit
+				return info, stored, err
+			}
+		}
+		sf = &read.fill
+		info, stored, err, done := c.fromShared(callerCtx, l, cl, gen, read)
 		if done {
 			c.dequeued()
 			cl.from = CacheSharedHit
@@ -552,11 +572,11 @@ func (c *Cache) answer(callerCtx context.Context, l lookup, gen uint64, sf *shar
 // in the slot it holds, and the caller waits for it as for any other. The caller's ctx never cancels the call: the others waiting for
 // it share its answer.
 //
-// A Cache with a shared tier asks the tier first, on a worker, and one
+// A Cache with a shared tier asks the tier first (see sharedNow), and one
 // whose replaced call stored an answer lets the store settle first (see
 // start); neither is made here.
 func (c *Cache) verifyNow(callerCtx context.Context, l lookup, cl, replaced *call) bool {
-	if !c.local || c.shared != nil || (replaced != nil && replaced.lastStored() != nil) {
+	if !c.local || c.shared != nil || mustSettle(replaced) {
 		return false
 	}
 	select {

@@ -8,9 +8,10 @@ import (
 	"time"
 )
 
-// What the Cache does with a shared tier. A memory miss reaches fetch, on
-// a worker, which asks the tier before the authorization server: a value
-// there fills memory with the time it has left. Finding none, the worker
+// What the Cache does with a shared tier. On a memory miss, the first
+// caller for the token reads the tier on its own goroutine (sharedNow): a
+// value there fills memory with the time it has left, and answers every
+// caller waiting. Finding none, it hands what it found to a worker, which
 // claims the key, asks the authorization server, and stores the answer in
 // memory and in the tier before releasing the claim; a worker that finds
 // the key claimed by another replica polls for that replica's answer while
@@ -55,28 +56,86 @@ func (c *Cache) startShared(cfg CacheConfig) {
 	}()
 }
 
-// fromShared looks the token up in the shared tier, waiting for another
-// replica's answer when one is asking the authorization server. done
-// reports that it has the answer (or that every caller gave up); when it
-// has not, sf holds the shared key, and the claim when this replica got
-// it.
-func (c *Cache) fromShared(ctx context.Context, l lookup, cl *call, gen uint64, sf *sharedFill) (info *TokenInfo, stored *entry, err error, done bool) {
+// sharedRead is what the first read of a token's entry in the shared tier
+// found, when it found no answer.
+type sharedRead struct {
+	fill sharedFill
+	// found tells what to do next: ask the authorization server at once
+	// (sharedNothing), claim the key first (sharedUnclaimed), or wait
+	// for the replica that claimed it (sharedClaimed).
+	found sharedFound
+}
+
+type sharedFound int
+
+const (
+	// sharedNothing: the read failed, or found a value that did not
+	// serve (unreadable or out of time), which no claim can be had
+	// against and which this replica's answer will replace.
+	sharedNothing sharedFound = iota
+	sharedUnclaimed
+	sharedClaimed
+)
+
+// sharedNow reads the token's entry in the shared tier on the caller's
+// goroutine, when the Cache has a tier and cl is a new call, and reports
+// whether it did. A value there answers cl at once. Otherwise cl goes to
+// a worker with what the read found. The read is bounded by SharedTimeout
+// and detached from the caller's ctx, as it may answer others: a caller
+// whose ctx ends meanwhile waits that long at most.
+//
+// A call whose replaced call stored an answer lets the store settle first
+// (see start): its read is made on the worker.
+func (c *Cache) sharedNow(callerCtx context.Context, l lookup, cl, replaced *call) bool {
+	if c.shared == nil || mustSettle(replaced) {
+		return false
+	}
+	read := &sharedRead{}
+	if info, stored, err, done := c.readShared(callerCtx, l, c.generation(), read); done {
+		cl.from = CacheSharedHit
+		c.finish(l, cl, info, stored, err)
+		return true
+	}
+	c.start(callerCtx, l, cl, replaced, read)
+	return true
+}
+
+// readShared reads the token's entry in the shared tier. done reports
+// that it found the answer, and stored it in memory at generation gen;
+// when it did not, read says what it found.
+func (c *Cache) readShared(ctx context.Context, l lookup, gen uint64, read *sharedRead) (info *TokenInfo, stored *entry, err error, done bool) {
+	sf := &read.fill
 	sf.key, sf.id = c.sealer.key(l.token)
 	got, gotErr := c.sharedGet(ctx, sf.key)
-	if gotErr != nil {
+	switch {
+	case gotErr != nil:
 		c.sharedMiss(ctx)
-		return nil, nil, nil, false
-	}
-	if got.value != nil {
+		read.found = sharedNothing
+	case got.value != nil:
 		if info, stored, err, ok := c.openShared(ctx, l, sf, got.value, gen); ok {
 			return info, stored, err, true
 		}
-		// Unreadable or out of time: no claim can be had while it is
-		// there, and this replica's answer will replace it.
 		c.sharedMiss(ctx)
-		return nil, nil, nil, false
+		read.found = sharedNothing
+	case got.claimed:
+		read.found = sharedClaimed
+	default:
+		read.found = sharedUnclaimed
 	}
-	if !got.claimed {
+	return nil, nil, nil, false
+}
+
+// fromShared goes on from what the first read of the token's shared entry
+// found: it claims the key when nobody has, and waits for another
+// replica's answer when one is asking the authorization server. done
+// reports that it has the answer (or that every caller gave up); when it
+// has not, read.fill holds the claim when this replica got it.
+func (c *Cache) fromShared(ctx context.Context, l lookup, cl *call, gen uint64, read *sharedRead) (info *TokenInfo, stored *entry, err error, done bool) {
+	sf := &read.fill
+	switch read.found {
+	case sharedNothing:
+		return nil, nil, nil, false
+	case sharedUnclaimed:
 		claim, err := sharedCall(c, ctx, SharedClaim, c.sharedTimeout, func(ctx context.Context) (string, error) {
 			return c.shared.Claim(ctx, sf.key, c.timeout)
 		})

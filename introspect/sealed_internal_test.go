@@ -105,3 +105,35 @@ func TestBreaker(t *testing.T) {
 	assert.True(t, b.allow())
 	assert.False(t, b.open())
 }
+
+// TestSealerKeepsEveryFact: a sealed answer opens to the TokenInfo that
+// was sealed, field for field: times to the nanosecond, zero times zero,
+// and the Unix epoch not taken for one.
+func TestSealerKeepsEveryFact(t *testing.T) {
+	s := newSealer("ns", nil)
+	token := "a-token"
+	key, _ := s.key(token)
+	info := &TokenInfo{
+		Active:    true,
+		Scopes:    scopes.New("MapRequest", "gipod_pdo_read"),
+		ClientID:  "38890",
+		Audience:  []string{"api://gipod", "other"},
+		Subject:   "user-1",
+		Issuer:    "https://issuer.example",
+		TokenType: "Bearer",
+		ExpiresAt: time.Unix(1893456000, 123456789).UTC(),
+		IssuedAt:  time.Unix(0, 0).UTC(),
+		Claims:    map[string]any{"vo_ovocode": "OVO002949", "n": 1.5, "list": []any{"a", true}, "obj": map[string]any{"k": nil}},
+	}
+	for _, a := range []sharedAnswer{
+		{Until: 1893456000000, Info: info},
+		{Until: 1893456000000, Info: &TokenInfo{Active: true}},
+		{Until: 1893456000000, Invalid: "introspect: invalid token: revoked"},
+	} {
+		value, err := s.seal(token, key, a)
+		require.NoError(t, err)
+		opened, err := s.open(token, key, value)
+		require.NoError(t, err)
+		assert.Equal(t, a, opened)
+	}
+}
