@@ -336,10 +336,11 @@ func NewCache(next Verifier, cfg CacheConfig) (*Cache, error) {
 // Verify returns the cached result for token, or asks the wrapped Verifier
 // and caches its answer. Concurrent calls for the same uncached token make a
 // single upstream call; a caller whose ctx ends stops waiting without
-// cancelling that call for the others. The first caller for a token does
-// two things on its own goroutine, which it finishes before it can stop
-// waiting: a [LocalVerifier]'s check, which never waits, and the read of
-// the shared tier, within [CacheConfig.SharedTimeout].
+// cancelling that call for the others. The first caller for a token may
+// do one thing on its own goroutine first: a [LocalVerifier]'s check, in
+// its ctx and within [CacheConfig.Timeout], or, with a shared tier, the
+// read of the tier, which it finishes before it can stop waiting, within
+// [CacheConfig.SharedTimeout].
 //
 // The returned TokenInfo is shared by every caller for the token: do not
 // modify it.
@@ -567,10 +568,13 @@ func (c *Cache) answer(callerCtx context.Context, l lookup, gen uint64, sf *shar
 
 // verifyNow makes the new call cl for a token on the caller's goroutine,
 // when the wrapped Verifier is a LocalVerifier and a slot is free, and
-// reports whether it did: otherwise start hands cl to a worker. Should
-// the Verifier answer that it would wait, the call goes on on a worker,
-// in the slot it holds, and the caller waits for it as for any other. The caller's ctx never cancels the call: the others waiting for
-// it share its answer.
+// reports whether it did: otherwise start hands cl to a worker.
+//
+// The check runs in the caller's ctx, within Timeout. Should it answer
+// that it would wait, or fail because the caller's ctx ended (a Verifier
+// that embeds a LocalVerifier may wait on something of its own), the call
+// goes on on a worker, in the slot it holds and detached from the caller,
+// for the others waiting for it: no caller's leaving fails the others.
 //
 // A Cache with a shared tier asks the tier first (see sharedNow), and one
 // whose replaced call stored an answer lets the store settle first (see
@@ -584,14 +588,40 @@ func (c *Cache) verifyNow(callerCtx context.Context, l lookup, cl, replaced *cal
 	default:
 		return false // as many calls as MaxConcurrent are in flight
 	}
+	// held is whether this goroutine holds the slot, and settled whether
+	// cl is finished or handed on, for the recovery below.
+	held, settled := true, false
+	release := func() {
+		c.slotTaken(-1)
+		held = false
+		<-c.slots
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			// A hook panicked. The call must not keep its slot, nor keep
+			// the callers for the token waiting, once the panic goes on
+			// up the caller's stack, where net/http or a framework's
+			// recovery may catch it.
+			if !settled {
+				c.finish(l, cl, nil, nil, &UnavailableError{Reason: "cache hook panicked"})
+			}
+			if held {
+				<-c.slots
+			}
+			panic(p)
+		}
+	}()
 	c.slotTaken(1)
 	c.calls.start(cl) // never abandoned: its first caller is here
 	gen := c.generation()
-	u := c.beginUpstream(context.WithoutCancel(callerCtx))
-	info, err := c.callNext(u.ctx, l.token, true)
-	if errors.Is(err, ErrWouldWait) {
+	u := c.beginUpstream(callerCtx)
+	ctx, cancel := context.WithTimeout(u.ctx, c.timeout)
+	info, err := c.callNext(ctx, l.token, true)
+	cancel()
+	if errors.Is(err, ErrWouldWait) || (errors.Is(err, ErrUnavailable) && callerCtx.Err() != nil) {
+		held, settled = false, true // the worker's now
 		c.workers.run(func() {
-			ctx, cancel := context.WithTimeout(u.ctx, c.timeout)
+			ctx, cancel := context.WithTimeout(context.WithoutCancel(u.ctx), c.timeout)
 			defer cancel()
 			info, err := c.callNext(ctx, l.token, false)
 			c.endUpstream(u, err)
@@ -602,8 +632,9 @@ func (c *Cache) verifyNow(callerCtx context.Context, l lookup, cl, replaced *cal
 		return true
 	}
 	c.endUpstream(u, err)
-	c.releaseSlot()
+	release()
 	info, stored, err := c.answer(callerCtx, l, gen, nil, info, err)
+	settled = true
 	c.finish(l, cl, info, stored, err)
 	return true
 }

@@ -79,10 +79,12 @@ const (
 
 // sharedNow reads the token's entry in the shared tier on the caller's
 // goroutine, when the Cache has a tier and cl is a new call, and reports
-// whether it did. A value there answers cl at once. Otherwise cl goes to
-// a worker with what the read found. The read is bounded by SharedTimeout
-// and detached from the caller's ctx, as it may answer others: a caller
-// whose ctx ends meanwhile waits that long at most.
+// whether it did. A value there answers cl at once, before MaxWaiting is
+// looked at: only a call that goes on to the authorization server waits
+// in line. Otherwise cl goes to a worker with what the read found. The
+// read is bounded by SharedTimeout and detached from the caller's ctx, as
+// it may answer others: a caller whose ctx ends meanwhile waits that long
+// at most.
 //
 // A call whose replaced call stored an answer lets the store settle first
 // (see start): its read is made on the worker.
@@ -90,8 +92,22 @@ func (c *Cache) sharedNow(callerCtx context.Context, l lookup, cl, replaced *cal
 	if c.shared == nil || mustSettle(replaced) {
 		return false
 	}
+	settled := false
+	defer func() {
+		if p := recover(); p != nil {
+			// A hook or the tier panicked: the callers for the token
+			// must not wait for a call nobody makes, once the panic goes
+			// on up the caller's stack.
+			if !settled {
+				c.finish(l, cl, nil, nil, &UnavailableError{Reason: "shared tier read panicked"})
+			}
+			panic(p)
+		}
+	}()
 	read := &sharedRead{}
-	if info, stored, err, done := c.readShared(callerCtx, l, c.generation(), read); done {
+	info, stored, err, done := c.readShared(callerCtx, l, c.generation(), read)
+	settled = true
+	if done {
 		cl.from = CacheSharedHit
 		c.finish(l, cl, info, stored, err)
 		return true

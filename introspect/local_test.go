@@ -51,11 +51,12 @@ func goroutineID() string {
 func TestCacheVerifiesLocallyOnTheCallersGoroutine(t *testing.T) {
 	clock := testutil.NewClock()
 	var on string
-	var ctxDone <-chan struct{}
+	var deadline time.Time
 	var ctxMarks string
 	next := &localStub{
 		now: func(ctx context.Context, token string) (*introspect.TokenInfo, error) {
-			on, ctxDone, ctxMarks = goroutineID(), ctx.Done(), marks(ctx)
+			on, ctxMarks = goroutineID(), marks(ctx)
+			deadline, _ = ctx.Deadline()
 			if token == "bad" {
 				return nil, errors.Join(introspect.ErrInvalidToken, errors.New("bad signature"))
 			}
@@ -76,14 +77,15 @@ func TestCacheVerifiesLocallyOnTheCallersGoroutine(t *testing.T) {
 			peakWaiting.Store(int64(w))
 		}
 	}
-	c := newCache(t, next, introspect.CacheConfig{Now: clock.Now, Hooks: hooks})
+	c := newCache(t, next, introspect.CacheConfig{Now: clock.Now, Hooks: hooks, Timeout: time.Hour})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 
+	before := time.Now()
 	_, err := c.Verify(ctx, "good")
 	require.NoError(t, err)
 	assert.Equal(t, goroutineID(), on, "the check runs on the caller's goroutine")
-	assert.Nil(t, ctxDone, "the caller's ctx does not cancel the check others may share")
+	assert.WithinRange(t, deadline, before.Add(time.Hour), time.Now().Add(time.Hour), "the check runs within the cache's Timeout")
 	assert.Equal(t, "/verify/upstream", ctxMarks, "the check runs in the upstream hook's context")
 	assert.Equal(t, []string{
 		"upstream custom valid in /verify/upstream",
@@ -272,3 +274,134 @@ func TestCacheCallsTheWrapper(t *testing.T) {
 type remote struct{ *localStub }
 
 func (remote) VerifiesLocally() bool { return false }
+
+// TestCacheLocalCallerLeaves: a check that waits on the caller's ctx (a
+// Verifier embedding a LocalVerifier, with a wait of its own) lets that
+// caller leave, and the call goes on on a worker for the others.
+func TestCacheLocalCallerLeaves(t *testing.T) {
+	checking := make(chan struct{})
+	next := &localStub{
+		now: func(ctx context.Context, _ string) (*introspect.TokenInfo, error) {
+			close(checking)
+			<-ctx.Done()
+			return nil, &introspect.UnavailableError{Reason: "database: gave up", Err: ctx.Err()}
+		},
+		later: func(ctx context.Context, _ string) (*introspect.TokenInfo, error) {
+			if ctx.Err() != nil {
+				t.Error("the call on the worker runs in a ctx already done")
+			}
+			return &introspect.TokenInfo{Active: true}, nil
+		},
+	}
+	c := newCache(t, next, introspect.CacheConfig{})
+	first, cancel := context.WithCancel(context.Background())
+	firstErr := make(chan error, 1)
+	go func() { _, err := c.Verify(first, "token"); firstErr <- err }()
+	<-checking
+	second := make(chan error, 1)
+	go func() { _, err := c.Verify(context.Background(), "token"); second <- err }()
+	// The first caller is checking, not waiting yet.
+	testutil.WaitFor(t, "the second caller to wait", func() bool { return c.Stats().Waiting == 1 })
+	cancel()
+	select {
+	case err := <-firstErr:
+		require.ErrorIs(t, err, context.Canceled)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the first caller could not leave its own check")
+	}
+	require.NoError(t, <-second, "the others get the answer of the call made again")
+	assert.EqualValues(t, 1, next.laterCalls.Load())
+	assert.EqualValues(t, 1, c.Stats().UpstreamCalls)
+}
+
+// TestCacheLocalCheckInvalidated: a token invalidated while its check runs
+// is not stored: the next request checks it again.
+func TestCacheLocalCheckInvalidated(t *testing.T) {
+	var c *introspect.Cache
+	next := &localStub{
+		now: func(_ context.Context, token string) (*introspect.TokenInfo, error) {
+			if token == "logged-out" {
+				c.Invalidate(token)
+			}
+			return &introspect.TokenInfo{Active: true}, nil
+		},
+	}
+	c = newCache(t, next, introspect.CacheConfig{})
+	for range 2 {
+		_, err := c.Verify(context.Background(), "logged-out")
+		require.NoError(t, err)
+	}
+	assert.EqualValues(t, 2, next.nowCalls.Load())
+}
+
+// TestCacheLocalHookPanics: a hook that panics on the caller's goroutine
+// leaves no slot taken and no call unfinished behind it.
+func TestCacheLocalHookPanics(t *testing.T) {
+	var armed atomic.Bool
+	armed.Store(true)
+	inFlight := 0
+	var mu sync.Mutex
+	hooks := &introspect.Hooks{
+		UpstreamStart: func(ctx context.Context, _ string) context.Context {
+			if armed.CompareAndSwap(true, false) {
+				panic("hook bug")
+			}
+			return ctx
+		},
+		InFlight: func(d int) { mu.Lock(); inFlight += d; mu.Unlock() },
+	}
+	valid := func(context.Context, string) (*introspect.TokenInfo, error) {
+		return &introspect.TokenInfo{Active: true}, nil
+	}
+	next := &localStub{now: valid, later: valid}
+	c := newCache(t, next, introspect.CacheConfig{MaxConcurrent: 1, Hooks: hooks})
+	func() {
+		defer func() { assert.Equal(t, "hook bug", recover()) }()
+		_, _ = c.Verify(context.Background(), "token")
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, token := range []string{"token", "other"} {
+		_, err := c.Verify(ctx, token)
+		require.NoError(t, err, "%s: the slot is free and the call gone", token)
+	}
+}
+
+// panickyTier is a SharedTier whose Get panics once: a bug in a tier
+// called on the caller's goroutine.
+type panickyTier struct{ armed atomic.Bool }
+
+func (p *panickyTier) Get(context.Context, string) ([]byte, bool, error) {
+	if p.armed.CompareAndSwap(true, false) {
+		panic("tier bug")
+	}
+	return nil, false, nil
+}
+func (p *panickyTier) Set(context.Context, string, []byte, time.Duration) error { return nil }
+func (p *panickyTier) Claim(context.Context, string, time.Duration) (string, error) {
+	return "claim", nil
+}
+func (p *panickyTier) Release(context.Context, string, string) error { return nil }
+func (p *panickyTier) Invalidate(context.Context, string) error      { return nil }
+func (p *panickyTier) Listen(ctx context.Context, _ func(string), subscribed func()) {
+	subscribed()
+	<-ctx.Done()
+}
+func (p *panickyTier) ContextBounded() bool { return true }
+
+func TestCacheSharedReadPanics(t *testing.T) {
+	tier := &panickyTier{}
+	tier.armed.Store(true)
+	stub := &stubVerifier{answer: func(context.Context, string) (*introspect.TokenInfo, error) {
+		return &introspect.TokenInfo{Active: true}, nil
+	}}
+	c := newCache(t, stub, introspect.CacheConfig{Shared: tier, SharedNamespace: "test"})
+	func() {
+		defer func() { assert.Equal(t, "tier bug", recover()) }()
+		_, _ = c.Verify(context.Background(), "token")
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err := c.Verify(ctx, "token")
+	require.NoError(t, err, "the token's call was not left unfinished")
+}

@@ -162,7 +162,7 @@ type wireAnswer struct {
 func (a sharedAnswer) toWire() wireAnswer {
 	w := wireAnswer{Until: a.Until, Invalid: a.Invalid}
 	if info := a.Info; info != nil {
-		w.Valid = true
+		w.Valid = info.Active // an inactive one opens as unreadable
 		w.Scopes = info.Scopes.List()
 		w.ClientID, w.Audience, w.Subject, w.Issuer, w.TokenType = info.ClientID, info.Audience, info.Subject, info.Issuer, info.TokenType
 		w.Exp, w.ExpNanos = wireTime(info.ExpiresAt)

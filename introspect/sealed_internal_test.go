@@ -136,4 +136,9 @@ func TestSealerKeepsEveryFact(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, a, opened)
 	}
+
+	value, err := s.seal(token, key, sharedAnswer{Until: 1893456000000, Info: &TokenInfo{ClientID: "38890"}})
+	require.NoError(t, err)
+	_, err = s.open(token, key, value)
+	assert.ErrorIs(t, err, errUnreadable, "an inactive TokenInfo never opens as an answer")
 }

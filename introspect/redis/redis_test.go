@@ -155,9 +155,12 @@ func TestHerdAcrossReplicasMakesOneUpstreamCall(t *testing.T) {
 }
 
 func testHerdAcrossReplicasMakesOneUpstreamCall(t *testing.T, f *fixture) {
-	replicas := []*introspect.Cache{
-		f.replica(introspect.CacheConfig{}), f.replica(introspect.CacheConfig{}), f.replica(introspect.CacheConfig{}),
-	}
+	// A generous SharedTimeout: a replica's first command on a new client
+	// dials (and, on a Cluster, learns the slots), which on a loaded
+	// machine can take longer than the default, and a read that times
+	// out rightly asks the authorization server itself.
+	cfg := introspect.CacheConfig{SharedTimeout: 10 * time.Second}
+	replicas := []*introspect.Cache{f.replica(cfg), f.replica(cfg), f.replica(cfg)}
 	token := f.token()
 	f.srv.Hold()
 
