@@ -157,8 +157,8 @@ func newVerifier(cfg Config) (*Verifier, error) {
 		v.scopeClaims = [3]bool{true, true, true}
 	}
 	for _, name := range cfg.ScopeClaims {
-		i, ok := scopeIndex[name]
-		if !ok {
+		i := slices.Index(scopeNames[:], name)
+		if i < 0 {
 			return nil, fmt.Errorf("jwt: ScopeClaims: %q is not one of scope, scp and roles", name)
 		}
 		v.scopeClaims[i] = true
