@@ -26,8 +26,8 @@ type claims struct {
 	scopes        [3][]string
 }
 
-// scopeIndex orders the scope claims in claims.scopes.
-var scopeIndex = map[string]int{ScopeClaim: 0, SCPClaim: 1, RolesClaim: 2}
+// scopeNames are the scope claims, in the order of claims.scopes.
+var scopeNames = [3]string{ScopeClaim, SCPClaim, RolesClaim}
 
 // mapped are the claims that become fields of introspect.TokenInfo and
 // are left out of its Claims: RFC 7662's names, so that a token validated
@@ -40,8 +40,15 @@ var mapped = []string{"iss", "sub", "aud", "exp", "iat", "nbf", "client_id", "sc
 // types. A claim of the wrong type makes the token invalid: it was signed
 // that way, so it is the token that is bad.
 func parseClaims(payload []byte) (*claims, error) {
-	var all map[string]any
-	if err := json.Unmarshal(payload, &all); err != nil || all == nil {
+	// Decoded into an interface, a JSON object becomes a map[string]any
+	// without reflection on each member: about a third cheaper than
+	// decoding into the map, with the same values.
+	var v any
+	if err := json.Unmarshal(payload, &v); err != nil {
+		return nil, errPayload
+	}
+	all, ok := v.(map[string]any)
+	if !ok {
 		return nil, errPayload
 	}
 	c := &claims{all: all}
@@ -85,7 +92,7 @@ func parseClaims(payload []byte) (*claims, error) {
 		}
 	}
 	_, c.hasIAT = all["iat"]
-	for name, i := range scopeIndex {
+	for i, name := range scopeNames {
 		if v, ok := all[name]; ok {
 			if c.scopes[i], err = stringOrList(name, v); err != nil {
 				return nil, err
@@ -140,7 +147,8 @@ func numericDate(name string, v any) (time.Time, error) {
 }
 
 // tokenInfo maps c to an introspect.TokenInfo, taking the scopes from the
-// claims use says (indexed as scopeIndex).
+// claims use says (indexed as scopeNames). The TokenInfo's Claims is c's
+// map, the mapped claims deleted from it: c is not to be used after.
 func (c *claims) tokenInfo(use [3]bool) *introspect.TokenInfo {
 	info := &introspect.TokenInfo{
 		Active:    true,
@@ -152,21 +160,24 @@ func (c *claims) tokenInfo(use [3]bool) *introspect.TokenInfo {
 		IssuedAt:  c.iat,
 		NotBefore: c.nbf,
 	}
+	// scopes.New copies the scopes it is given, so a token's one scope
+	// claim is given as it is, and only several are joined.
 	var granted []string
 	for i, on := range use {
-		if on {
-			granted = append(granted, c.scopes[i]...)
+		switch {
+		case !on || len(c.scopes[i]) == 0:
+		case granted == nil:
+			granted = c.scopes[i]
+		default:
+			granted = append(slices.Clip(granted), c.scopes[i]...)
 		}
 	}
 	info.Scopes = scopes.New(granted...)
-	for name, v := range c.all {
-		if slices.Contains(mapped, name) {
-			continue
-		}
-		if info.Claims == nil {
-			info.Claims = make(map[string]any, len(c.all))
-		}
-		info.Claims[name] = v
+	for _, name := range mapped {
+		delete(c.all, name)
+	}
+	if len(c.all) > 0 {
+		info.Claims = c.all
 	}
 	return info
 }

@@ -195,6 +195,17 @@ func TestMapping(t *testing.T) {
 		assert.Equal(t, "c", info.ClientID)
 		assert.NotContains(t, info.Claims, "scope")
 	})
+	t.Run("scope, scp and roles together", func(t *testing.T) {
+		info, err := v.Verify(context.Background(), rs256(is, now, map[string]any{"scope": "a b", "scp": "c", "roles": []string{"d", "a"}}))
+		require.NoError(t, err)
+		assert.Equal(t, []string{"a", "b", "c", "d"}, info.Scopes.List())
+	})
+	t.Run("only mapped claims: no Claims", func(t *testing.T) {
+		info, err := v.Verify(context.Background(), rs256(is, now, map[string]any{"scp": nil, "scope": scopeHalland}))
+		require.NoError(t, err)
+		assert.True(t, info.HasScope(scopeHalland))
+		assert.Nil(t, info.Claims)
+	})
 	t.Run("scp array", func(t *testing.T) {
 		info, err := v.Verify(context.Background(), rs256(is, now, map[string]any{"scp": []string{"a", "b"}}))
 		require.NoError(t, err)

@@ -46,10 +46,11 @@
 //     each in its one canonical encoding (unpadded, the unused bits of the
 //     last character zero), so that a token has exactly one accepted
 //     string; a JWE is refused;
-//   - the header: "alg" on the allow-list ([Config.Algorithms], by default
-//     the RSA, RSA-PSS, ECDSA and EdDSA families; "none" and HMAC can
-//     never be allowed), no "crit" (no extension is supported), no "b64",
-//     "zip" or "enc", and in RFC 9068 mode a "typ" of "at+jwt";
+//   - the header: a JSON object naming each member once, "alg" on the
+//     allow-list ([Config.Algorithms], by default the RSA, RSA-PSS, ECDSA
+//     and EdDSA families; "none" and HMAC can never be allowed), no
+//     "crit" (no extension is supported), no "b64", "zip" or "enc", even
+//     with a null value, and in RFC 9068 mode a "typ" of "at+jwt";
 //   - the claims: "exp" required and not past, "nbf" and "iat" not in the
 //     future, each give or take [Config.Leeway] (30 s by default, as the
 //     Introspector); "aud" naming one of [Config.Audiences] unless

@@ -3,6 +3,7 @@ package jwt
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"math/big"
 	"slices"
@@ -27,10 +28,8 @@ func FuzzLooksLikeJWT(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, token string) {
 		looks := LooksLikeJWT(token)
-		if h, _, _, err := split(token, len(token)+1); err == nil {
-			if _, err := parseHeader(h); err == nil && !looks {
-				t.Fatalf("%q: the Verifier reads its header, but it does not look like a JWT", token)
-			}
+		if _, _, err := parse(token, len(token)+1, asymmetric); err == nil && !looks {
+			t.Fatalf("%q: the Verifier reads its header, but it does not look like a JWT", token)
 		}
 		if !looks {
 			return
@@ -88,21 +87,44 @@ func FuzzParseClaims(f *testing.F) {
 	})
 }
 
-// FuzzSplitHeader: the shape and header checks never panic, and accept
-// only base64url with two dots.
-func FuzzSplitHeader(f *testing.F) {
+// FuzzShapeHeader: the shape and header checks never panic; the shape
+// accepts only base64url with two dots, each segment the one encoding of
+// its bytes; and a header accepted has none of the members a JWT never
+// has, as a second parser (encoding/json) reads it, null or not.
+func FuzzShapeHeader(f *testing.F) {
 	f.Add("eyJhbGciOiJSUzI1NiIsImtpZCI6ImsxIn0.e30.c2ln")
 	f.Add("eyJjcml0IjpbXX0.e30.c2ln")
 	f.Add("a.b.c.d.e")
+	f.Add(b64([]byte(`{"alg":"RS256","crit":null}`)) + ".e30.c2ln")
+	f.Add(b64([]byte(`{"alg":"RS256","kid":"null","b64":null}`)) + ".e30.c2ln")
+	f.Add(b64([]byte(`{"alg":"RS256","zip":"DEF"}`)) + ".e30.c2ln")
+	strict := base64.RawURLEncoding.Strict()
 	f.Fuzz(func(t *testing.T, token string) {
-		h, _, _, err := split(token, DefaultMaxTokenBytes)
-		if err != nil {
+		if _, err := checkShape(token, DefaultMaxTokenBytes); err != nil {
 			return
 		}
 		if strings.Count(token, ".") != 2 || len(token) > DefaultMaxTokenBytes {
-			t.Fatalf("%q split", token)
+			t.Fatalf("%q: the shape is accepted", token)
 		}
-		_, _ = parseHeader(h)
+		segs := strings.Split(token, ".")
+		for _, seg := range segs {
+			if b, err := strict.DecodeString(seg); err != nil || base64.RawURLEncoding.EncodeToString(b) != seg {
+				t.Fatalf("%q: segment %q is accepted, but is not canonical", token, seg)
+			}
+		}
+		if _, _, err := parse(token, DefaultMaxTokenBytes, asymmetric); err != nil {
+			return
+		}
+		raw, _ := base64.RawURLEncoding.DecodeString(segs[0])
+		var members map[string]json.RawMessage
+		if err := json.Unmarshal(raw, &members); err != nil {
+			t.Fatalf("%q: the header is accepted, but is not a JSON object", token)
+		}
+		for _, name := range []string{"crit", "enc", "b64", "zip"} {
+			if _, ok := members[name]; ok {
+				t.Fatalf("%q: the header is accepted with %q", token, name)
+			}
+		}
 	})
 }
 

@@ -201,7 +201,12 @@ func mustJSON(v any) []byte {
 // token builds a compact JWS with exactly the header and claims given,
 // signed by sign over the signing input (nil: no signature).
 func token(header, claims map[string]any, sign func(input []byte) []byte) string {
-	input := b64(mustJSON(header)) + "." + b64(mustJSON(claims))
+	return rawToken(string(mustJSON(header)), claims, sign)
+}
+
+// rawToken is token with the header's JSON text as it is given.
+func rawToken(header string, claims map[string]any, sign func(input []byte) []byte) string {
+	input := b64([]byte(header)) + "." + b64(mustJSON(claims))
 	if sign == nil {
 		return input + "."
 	}

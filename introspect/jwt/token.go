@@ -1,10 +1,14 @@
 package jwt
 
 import (
+	"bytes"
 	"encoding/base64"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
+
+	jose "github.com/go-jose/go-jose/v4"
+	josejson "github.com/go-jose/go-jose/v4/json"
 
 	"github.com/tokengate/tokengate/introspect"
 )
@@ -39,20 +43,68 @@ type header struct {
 	alg, kid, typ string
 }
 
-// split checks a token's shape and returns its three segments: at most
-// maxBytes, base64url and dots only, exactly three segments, a signature.
-func split(token string, maxBytes int) (h, p, sig string, err error) {
+// notBase64URL marks, in base64URL, the bytes outside the alphabet.
+const notBase64URL = 0xff
+
+// base64URL maps each character of the base64url alphabet (RFC 4648 §5)
+// to the six bits it stands for, and every other byte to notBase64URL.
+var base64URL = func() (t [256]byte) {
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	for i := range t {
+		t[i] = notBase64URL
+	}
+	for i := range len(alphabet) {
+		t[alphabet[i]] = byte(i)
+	}
+	return t
+}()
+
+// parse checks a token's shape and has go-jose parse it, once: its header
+// read, its payload and its signature decoded, none of it verified yet.
+// go-jose refuses an alg not among algs, as it does a missing one or one
+// that is not a string. The payload is
+// jws.UnsafePayloadWithoutVerification() and the signature, the one a
+// compact JWS has, jws.Signatures[0].Signature; jws.Verify later checks
+// this very parse, so what is verified is what was read.
+func parse(token string, maxBytes int, algs []jose.SignatureAlgorithm) (*jose.JSONWebSignature, header, error) {
+	hseg, err := checkShape(token, maxBytes)
+	if err != nil {
+		return nil, header{}, err
+	}
+	jws, err := jose.ParseSignedCompact(token, algs)
+	if err != nil {
+		// The shape checked, the segments decode: go-jose refused the
+		// header, for its alg, for a member it reads (kid, nonce, jwk,
+		// x5c) that is malformed, or because its JSON is not one object
+		// naming each member once.
+		var unexpected *jose.ErrUnexpectedSignatureAlgorithm
+		if errors.As(err, &unexpected) {
+			return nil, header{}, errAlg
+		}
+		return nil, header{}, errHeader
+	}
+	h, err := readHeader(jws.Signatures[0].Protected, hseg)
+	if err != nil {
+		return nil, header{}, err
+	}
+	return jws, h, nil
+}
+
+// checkShape checks what can be checked of a token without decoding it,
+// and returns its header segment: at most maxBytes, base64url and dots
+// only, exactly three segments, a signature, and each segment in the one
+// encoding RFC 7515 §2 defines.
+func checkShape(token string, maxBytes int) (string, error) {
 	if token == "" {
-		return "", "", "", errEmpty
+		return "", errEmpty
 	}
 	if len(token) > maxBytes {
-		return "", "", "", errTooLong
+		return "", errTooLong
 	}
 	dots := 0
 	first, second := -1, -1
 	for i := range len(token) {
-		c := token[i]
-		switch {
+		switch c := token[i]; {
 		case c == '.':
 			switch dots {
 			case 0:
@@ -61,82 +113,103 @@ func split(token string, maxBytes int) (h, p, sig string, err error) {
 				second = i
 			}
 			dots++
-		case 'A' <= c && c <= 'Z', 'a' <= c && c <= 'z', '0' <= c && c <= '9', c == '-', c == '_':
-		default:
-			return "", "", "", errAlphabet
+		case base64URL[c] == notBase64URL:
+			return "", errAlphabet
 		}
 	}
 	switch dots {
 	case 2:
 	case 4:
-		return "", "", "", errJWE
+		return "", errJWE
 	default:
-		return "", "", "", errNotCompact
+		return "", errNotCompact
 	}
-	h, p, sig = token[:first], token[first+1:second], token[second+1:]
+	h, p, sig := token[:first], token[first+1:second], token[second+1:]
 	if sig == "" {
-		return "", "", "", errNoSignature
+		return "", errNoSignature
 	}
 	if h == "" || p == "" {
-		return "", "", "", errNotCompact
+		return "", errNotCompact
 	}
-	return h, p, sig, nil
+	if !canonical(h) || !canonical(p) || !canonical(sig) {
+		return "", errEncoding
+	}
+	return h, nil
 }
 
-// strictBase64URL refuses the encodings of a segment other than the one
-// RFC 7515 §2 defines: unpadded, with the unused low bits of the last
-// character zero.
-var strictBase64URL = base64.RawURLEncoding.Strict()
-
-// decodeSegment decodes one segment of a compact JWS, refusing any text
-// that does not re-encode to itself. Otherwise flipping the unused bits
-// of the last character would make a second string for the same token:
-// another cache key, another entry past a deny list of token strings.
-// The length check catches the CR and LF the decoder skips.
-func decodeSegment(seg string) ([]byte, error) {
-	b, err := strictBase64URL.DecodeString(seg)
-	if err != nil || base64.RawURLEncoding.EncodedLen(len(b)) != len(seg) {
-		return nil, errEncoding
+// canonical reports whether seg, base64url characters only, is the one
+// encoding RFC 7515 §2 defines of the bytes it stands for: unpadded, with
+// the unused low bits of its last character zero. go-jose decodes
+// leniently, ignoring those bits, and verifies the signature over its own
+// encoding of what it decoded, so without this check flipping them would
+// make a second string for the same token: another cache key, another
+// entry past a deny list of token strings.
+func canonical(seg string) bool {
+	switch len(seg) % 4 {
+	case 1: // six bits: not even one byte
+		return false
+	case 2: // two characters for one byte: four bits unused
+		return base64URL[seg[len(seg)-1]]&0x0f == 0
+	case 3: // three characters for two bytes: two bits unused
+		return base64URL[seg[len(seg)-1]]&0x03 == 0
 	}
-	return b, nil
+	return true
 }
 
-// parseHeader decodes a protected header. Members are matched exactly, as
-// go-jose matches them, so the two read the same alg.
-func parseHeader(seg string) (header, error) {
-	raw, err := decodeSegment(seg)
+// readHeader reads the members that matter from p, the protected header
+// as go-jose parsed it, so that the alg a key is looked up for is the one
+// go-jose checked and verifies with, and refuses the members a JWT never
+// has. seg is the header's segment.
+func readHeader(p jose.Header, seg string) (header, error) {
+	// go-jose reads a member whose value is null as absent, and leaves it
+	// out of the Header it returns: a "crit": null is not in
+	// p.ExtraHeaders. Such a member is refused as any other, so a header
+	// in which null appears at all has its names read again, by go-jose's
+	// own JSON package, which reads them as go-jose did. Issuers do not
+	// write null in a header: the common header is parsed once.
+	raw, err := base64.RawURLEncoding.DecodeString(seg)
+	if err != nil {
+		return header{}, errEncoding
+	}
+	if !bytes.Contains(raw, []byte("null")) {
+		err = refuseMembers(p.ExtraHeaders)
+	} else {
+		var all map[jose.HeaderKey]josejson.RawMessage
+		if josejson.Unmarshal(raw, &all) != nil {
+			return header{}, errHeader
+		}
+		err = refuseMembers(all)
+	}
 	if err != nil {
 		return header{}, err
 	}
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &m); err != nil || m == nil {
-		return header{}, errHeader
-	}
-	// No extension is understood, so any critical one must be refused
-	// (RFC 7515 §4.1.11).
-	if _, ok := m["crit"]; ok {
-		return header{}, errCrit
-	}
-	if _, ok := m["enc"]; ok {
-		return header{}, errEncHeader
-	}
-	for _, name := range []string{"b64", "zip"} {
-		if _, ok := m[name]; ok {
-			return header{}, errHeaderMember
-		}
-	}
-	var h header
-	for _, f := range []struct {
-		name string
-		dst  *string
-	}{{"alg", &h.alg}, {"kid", &h.kid}, {"typ", &h.typ}} {
-		if v, ok := m[f.name]; ok {
-			if err := json.Unmarshal(v, f.dst); err != nil {
-				return header{}, errHeader
-			}
+	h := header{alg: p.Algorithm, kid: p.KeyID}
+	if typ, ok := p.ExtraHeaders[jose.HeaderType]; ok {
+		if h.typ, ok = typ.(string); !ok {
+			return header{}, errHeader
 		}
 	}
 	return h, nil
+}
+
+// refuseMembers refuses a header that has one of the members a JWT never
+// has, whatever its value: members maps a header's names to their values.
+func refuseMembers[V any](members map[jose.HeaderKey]V) error {
+	// No extension is understood, so any critical one must be refused
+	// (RFC 7515 §4.1.11).
+	if _, ok := members["crit"]; ok {
+		return errCrit
+	}
+	if _, ok := members["enc"]; ok {
+		return errEncHeader
+	}
+	if _, ok := members["b64"]; ok {
+		return errHeaderMember
+	}
+	if _, ok := members["zip"]; ok {
+		return errHeaderMember
+	}
+	return nil
 }
 
 // isATJWT reports whether typ is RFC 9068's, compared as media types are:
