@@ -121,8 +121,9 @@ func (r *results) writeJWTMisses(p func(string, ...any)) {
 	if f.firstRatio > jwtFirstSeenMax {
 		p("\n**Why a first-seen JWT costs %.3f× auth0 RS256** (target %.1f×; +%s against +%s). Besides the\n",
 			f.firstRatio, jwtFirstSeenMax, duration(f.firstTG), duration(f.firstAuth0))
-		p("one RS256 check both make, tokengate's miss hands the check to a worker goroutine detached from\n")
-		p("the caller, maps the claims to a `TokenInfo` and stores it in the cache: %s allocations and %s B\n",
+		p("one RS256 check both make, which tokengate makes on the caller's goroutine, its miss enters the\n")
+		p("call others may share, maps the claims to a `TokenInfo` and stores it in the cache, which wakes\n")
+		p("ristretto's goroutine: %s allocations and %s B\n",
 			num(r.med(jwtFamily+"/first/tokengate", "allocs/op")), num(r.med(jwtFamily+"/first/tokengate", "B/op")))
 		p("per request, against auth0's %s and %s B. The target is not met and not loosened.\n",
 			num(r.med(jwtFamily+"/first/auth0-RS256", "allocs/op")), num(r.med(jwtFamily+"/first/auth0-RS256", "B/op")))

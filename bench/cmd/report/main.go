@@ -414,7 +414,7 @@ func (r *results) write(w io.Writer, chart string) error {
 		p("from the first caller: a client that disconnects or times out neither fails the others waiting\n")
 		p("for the same token nor has to wait for the call itself. A miss makes %s more allocations and\n", num(tgAllocs-rawAllocs))
 		p("%s more bytes than the plain GET. Of the CPU time in the miss profile below: the detached\n", num(tgBytes-rawBytes))
-		p("call (`(*Cache).fly`, the HTTP round trip included) %s, system calls %s, allocation\n", share("introspect.(*Cache).fly"), share("internal/runtime/syscall/linux.Syscall6"))
+		p("call (`(*Cache).fetch`, the HTTP round trip included) %s, system calls %s, allocation\n", share("introspect.(*Cache).fetch"), share("internal/runtime/syscall/linux.Syscall6"))
 		p("(`runtime.mallocgc`) %s, the garbage collector's background work (`runtime.gcBgMarkWorker`)\n", share("runtime.mallocgc"))
 		p("%s, parsing the verify answer (`geosecure.parseVerify`) %s, and growing goroutine stacks\n", share("runtime.gcBgMarkWorker"), share("geosecure.parseVerify"))
 		p("(`runtime.newstack`) %s. Handing work to another goroutine and waiting for it costs %s in\n", share("runtime.newstack"), duration(r.med("BenchmarkFloor/handoff", "ns/op")))

@@ -53,8 +53,11 @@ func (r *results) writeSharedMisses(p func(string, ...any)) {
 	hit, raw := sharedMiss+"/shared-hit", sharedMiss+"/raw-get"
 	p("\n**Why a shared-tier hit costs %.2f× a raw Redis GET** (target %.1f×; %s against %s). Besides\n",
 		ratio, sharedHitMax, duration(r.med(hit, "ns/op")), duration(r.med(raw, "ns/op")))
-	p("the round trip, a shared hit derives the key, reads it with one MGET, opens and decodes the\n")
-	p("sealed value and stores it in memory: %s and %s B per request, against the raw GET's %s and\n",
-		allocations(r.med(hit, "allocs/op")), num(r.med(hit, "B/op")), allocations(r.med(raw, "allocs/op")))
-	p("%s B. The target is not met in this run and not loosened.\n", num(r.med(raw, "B/op")))
+	p("the round trip, which the first caller makes on its own goroutine, a shared hit derives the key\n")
+	p("(an HMAC of the token), reads the value and the claim with one MGET under a bounded context,\n")
+	p("derives the value's key from the token (HKDF) to open it with AES-GCM, decodes the answer and\n")
+	p("stores it in memory, which wakes ristretto's goroutine: %s and %s B per request, against the\n",
+		allocations(r.med(hit, "allocs/op")), num(r.med(hit, "B/op")))
+	p("raw GET's %s and %s B. The target is not met in this run and not loosened.\n",
+		allocations(r.med(raw, "allocs/op")), num(r.med(raw, "B/op")))
 }
