@@ -104,6 +104,12 @@ func (r *results) writeJWTMisses(p func(string, ...any)) {
 			num(jwtBytes), duration(f.hitSameLength), duration(f.hitTG), num(opaqueBytes), duration(f.hitOpaque))
 		p("the whole token with SHA-256 (the cache key by design) and checks it byte by byte against the\n")
 		p("`b64token` grammar, so it grows with the token; the JWT's signature is not checked again.\n")
+		if sha := r.med("BenchmarkFloor/sha256-701B", "ns/op"); sha > 0 && jwtBytes == 701 {
+			p("The SHA-256 of %s bytes alone takes %s in this run (`Floor/sha256-701B`), against %s for the\n",
+				num(jwtBytes), duration(sha), duration(r.med("BenchmarkFloor/sha256-64B", "ns/op")))
+			p("64-byte token: the hash of a JWT-sized key costs %.0f%% of the opaque hit's whole overhead\n", 100*sha/f.hitOpaque)
+			p("by itself, and %.0f%% of what a %d× target leaves for the whole hit.\n", 100*sha*float64(jwtHitCheaper)/f.hitAuth0, jwtHitCheaper)
+		}
 	}
 	if f.cheaper < jwtHitCheaper {
 		p("\n**Why a repeated JWT is only %.0f× cheaper than auth0 RS256 in this run** (target %d×). auth0\n", f.cheaper, jwtHitCheaper)
