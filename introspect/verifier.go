@@ -37,15 +37,17 @@ type Verifier interface {
 // A LocalVerifier is a [Verifier] that checks most tokens by itself,
 // without waiting on anything: a JWT verifier with its keys loaded, which
 // only computes. A [Cache] makes such a check on the goroutine of the
-// first caller for the token, with a ctx from [NoWait], and hands the
-// call to a worker goroutine only when Verify answers [ErrWouldWait].
-// That saves the two goroutine wake-ups of the hand-off, which on a busy
-// or virtualised machine cost more than the check itself.
+// first caller for the token, with a ctx from [NoWait] (the caller's,
+// within the Cache's Timeout), and hands the call to a worker goroutine
+// only when Verify answers [ErrWouldWait], or fails because the caller's
+// ctx ended. That saves the two goroutine wake-ups of the hand-off, which
+// on a busy or virtualised machine cost more than the check itself.
 //
 // A type that embeds a LocalVerifier to add to its Verify inherits the
 // method, and so its Verify is called with NoWait contexts too. One that
-// waits on something of its own (a call to a server, say) must override
-// VerifiesLocally to report false.
+// waits on something of its own (a call to a server, say) should override
+// VerifiesLocally to report false: otherwise the first caller for a token
+// makes that wait itself, bounded by its ctx and the Cache's Timeout.
 type LocalVerifier interface {
 	Verifier
 	// VerifiesLocally reports whether Verify honours NoWait: given a
