@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -113,9 +114,20 @@ func windowOf(o introspect.Outcome) int {
 // when no line is logged.
 func (a *Authenticator) logRefusal(ctx context.Context, logger *slog.Logger, level slog.Level,
 	r *http.Request, e *Error, o introspect.Outcome, token string, info *introspect.TokenInfo, suppressed int64) {
+	if info != nil && token == "" {
+		// A route's check of the facts a group's Authenticate put in
+		// the context: the token is found again, for its fingerprint
+		// only, as Authenticator.Token would find it.
+		token, _, _ = a.extract(r)
+	}
 	reason := e.Description
 	if e.Err != nil {
 		reason = e.Err.Error()
+		if token != "" {
+			// Verifiers must keep the token out of their errors; one
+			// that does not must not get it logged.
+			reason = strings.ReplaceAll(reason, token, "[token]")
+		}
 	}
 	var buf [10]slog.Attr
 	attrs := append(buf[:0],
@@ -130,12 +142,6 @@ func (a *Authenticator) logRefusal(ctx context.Context, logger *slog.Logger, lev
 	}
 	if info != nil {
 		attrs = append(attrs, slog.String("client_id", info.ClientID))
-		if token == "" {
-			// A route's check of the facts a group's Authenticate put in
-			// the context: the token is found again, for its fingerprint
-			// only, as Authenticator.Token would find it.
-			token, _, _ = a.extract(r)
-		}
 	}
 	if token != "" {
 		attrs = append(attrs, slog.String("token", introspect.Fingerprint(token)))

@@ -506,3 +506,31 @@ func BenchmarkRefused(b *testing.B) {
 		}
 	}
 }
+
+// TestRefusalLineRedactsTheToken: a Verifier that breaks its contract and
+// puts the token in its error does not get it logged.
+func TestRefusalLineRedactsTheToken(t *testing.T) {
+	const token = "leaky-8e2d4c6a0b1f3957"
+	rec := &recorder{level: slog.LevelDebug}
+	a, err := middleware.New(middleware.Config{
+		Verifier: introspect.VerifierFunc(func(_ context.Context, tok string) (*introspect.TokenInfo, error) {
+			return nil, fmt.Errorf("%w: no such token %q", introspect.ErrInvalidToken, tok)
+		}),
+		Logger: slog.New(rec),
+	})
+	require.NoError(t, err)
+	r := httptest.NewRequest("GET", "/v1/maps", nil)
+	r.Header.Set("Authorization", "Bearer "+token)
+	w := httptest.NewRecorder()
+	a.Require(middleware.AllOf("MapRequest"))(okHandler).ServeHTTP(w, r)
+	require.Equal(t, http.StatusUnauthorized, w.Code)
+	assert.NotContains(t, w.Body.String(), token)
+	lines := rec.take()
+	require.NotEmpty(t, lines)
+	for _, l := range lines {
+		for k, v := range l.attrs {
+			assert.NotContains(t, fmt.Sprint(v), token, "attribute %s", k)
+		}
+		assert.Equal(t, `introspect: invalid token: no such token "[token]"`, l.attrs["reason"])
+	}
+}
