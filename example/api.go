@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"mime"
 	"net/http"
 	"net/url"
@@ -56,9 +57,11 @@ type api struct {
 	readyTimeout time.Duration            // bounds a readiness check
 	metrics      http.Handler             // GET /metrics
 	hooks        *introspect.Hooks        // for the middleware's decisions
+	logger       *slog.Logger             // for why the service is not ready
 
 	mu          sync.Mutex
 	occupations []occupation
+	notReady    string // the latest reason logged, "" while ready
 }
 
 // problem is a refusal by a handler that is not about the token.
@@ -201,8 +204,26 @@ func (a *api) logout(token string) { a.cache.Invalidate(token) }
 func (a *api) ready(ctx context.Context) (status int, body string) {
 	ctx, cancel := context.WithTimeout(ctx, a.readyTimeout)
 	defer cancel()
-	if err := introspect.Ready(ctx, a.cache); err != nil {
-		return http.StatusServiceUnavailable, "not ready: " + err.Error() + "\n"
+	err := introspect.Ready(ctx, a.cache)
+	// The reason names internal hosts and addresses, so it goes to the
+	// log, once each time it changes, and not to whoever asks.
+	reason := ""
+	if err != nil {
+		reason = err.Error()
+	}
+	a.mu.Lock()
+	changed := reason != a.notReady
+	a.notReady = reason
+	a.mu.Unlock()
+	if changed && a.logger != nil {
+		if err != nil {
+			a.logger.Warn("not ready", "reason", reason)
+		} else {
+			a.logger.Info("ready again")
+		}
+	}
+	if err != nil {
+		return http.StatusServiceUnavailable, "not ready\n"
 	}
 	return http.StatusOK, "ready\n"
 }

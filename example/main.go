@@ -213,7 +213,7 @@ func newServer(cfg *config, logger *slog.Logger) (_ *server, err error) {
 	}
 	s.onClose(s.cache.Close)
 
-	app := &api{cache: s.cache, readyTimeout: cfg.upstreamTimeout, metrics: s.metricsHandler(), hooks: s.hooks}
+	app := &api{cache: s.cache, readyTimeout: cfg.upstreamTimeout, metrics: s.metricsHandler(), hooks: s.hooks, logger: logger}
 	if cfg.geosecure() && cfg.clientID != "" && cfg.clientSecret != "" {
 		app.profiles, err = geosecure.NewProfileClient(geosecure.ProfileConfig{
 			URL: cfg.profileURL, ClientID: cfg.clientID, ClientSecret: cfg.clientSecret, Timeout: cfg.upstreamTimeout,

@@ -588,12 +588,13 @@ func (c *Cache) verifyNow(callerCtx context.Context, l lookup, cl, replaced *cal
 	default:
 		return false // as many calls as MaxConcurrent are in flight
 	}
-	// held is whether this goroutine holds the slot, and settled whether
-	// cl is finished or handed on, for the recovery below.
-	held, settled := true, false
+	// held is whether this goroutine holds the slot, counted whether the
+	// Hooks were told, and settled whether cl is finished or handed on,
+	// for the recovery below.
+	held, counted, settled := true, false, false
 	release := func() {
 		c.slotTaken(-1)
-		held = false
+		counted, held = false, false
 		<-c.slots
 	}
 	defer func() {
@@ -608,10 +609,14 @@ func (c *Cache) verifyNow(callerCtx context.Context, l lookup, cl, replaced *cal
 			if held {
 				<-c.slots
 			}
+			if counted {
+				c.slotTaken(-1)
+			}
 			panic(p)
 		}
 	}()
 	c.slotTaken(1)
+	counted = true
 	c.calls.start(cl) // never abandoned: its first caller is here
 	gen := c.generation()
 	u := c.beginUpstream(callerCtx)
@@ -619,7 +624,7 @@ func (c *Cache) verifyNow(callerCtx context.Context, l lookup, cl, replaced *cal
 	info, err := c.callNext(ctx, l.token, true)
 	cancel()
 	if errors.Is(err, ErrWouldWait) || (errors.Is(err, ErrUnavailable) && callerCtx.Err() != nil) {
-		held, settled = false, true // the worker's now
+		held, counted, settled = false, false, true // the worker's now
 		c.workers.run(func() {
 			ctx, cancel := context.WithTimeout(context.WithoutCancel(u.ctx), c.timeout)
 			defer cancel()
@@ -742,9 +747,9 @@ func (c *Cache) callNext(ctx context.Context, token string, now bool) (info *Tok
 	info, err = c.next.Verify(ctx, token)
 	switch {
 	case errors.Is(err, ErrInvalidToken) || errors.Is(err, ErrUnavailable) || (now && errors.Is(err, ErrWouldWait)):
-		return nil, err
+		return nil, scrub(err, token)
 	case err != nil:
-		return nil, &UnavailableError{Reason: "verifier failed", Err: err}
+		return nil, &UnavailableError{Reason: "verifier failed", Err: scrub(err, token)}
 	case info == nil:
 		return nil, &UnavailableError{Reason: "verifier returned no result"}
 	case !info.Active:

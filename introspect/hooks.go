@@ -230,10 +230,10 @@ func BackendName(v Verifier) string {
 
 // JoinHooks returns Hooks that call each of hooks in turn, skipping nil
 // ones and nil fields. A Start hook gets the context the previous one
-// returned, and each Done hook the context its own Start returned (or, for
-// a Hooks without that Start, the last one's), so that two Hooks that
-// both start spans each end their own. It returns nil when every one of
-// hooks is nil.
+// returned, and each Done hook, called in reverse order, the context its
+// own Start returned (or, for a Hooks without that Start, the last one's),
+// so that two Hooks that both start spans each end their own, the inner
+// one first. It returns nil when every one of hooks is nil.
 func JoinHooks(hooks ...*Hooks) *Hooks {
 	var hs []*Hooks
 	for _, h := range hooks {
@@ -354,7 +354,10 @@ func joinPair[A, B any](j *Hooks, kind int, hs []*Hooks,
 	if nDones > 0 {
 		joinedDone = func(ctx context.Context, b B) {
 			own, _ := ctx.Value(key).([]context.Context)
-			for i, f := range dones {
+			// In reverse, as deferred calls run: a later Hooks' span
+			// started inside an earlier one's, and ends first.
+			for i := len(dones) - 1; i >= 0; i-- {
+				f := dones[i]
 				if f == nil {
 					continue
 				}

@@ -241,8 +241,8 @@ func TestJoinHooks(t *testing.T) {
 	j.Decision(ctx, introspect.Decision{Outcome: introspect.OutcomeAllowed})
 	j.Evicted()
 	assert.Nil(t, j.Lookup, "a field no Hooks sets stays nil, and costs nothing")
-	assert.Equal(t, []string{"a done in /a", "b done in /a/b", "a allowed", "b allowed", "evicted"}, got,
-		"each Done hook gets its own Start's context: two tracers each end their own span")
+	assert.Equal(t, []string{"b done in /a/b", "a done in /a", "a allowed", "b allowed", "evicted"}, got,
+		"each Done hook gets its own Start's context, in reverse: two tracers each end their own span, inner first")
 }
 
 // readyVerifier is a Verifier whose readiness a test sets.
@@ -317,8 +317,9 @@ func TestCacheReady(t *testing.T) {
 	fail = outage
 	next.err = errors.New("discovery failed")
 	require.Error(t, c.Ready(ctx))
+	clock.Advance(2 * time.Second) // requests fail after the probe
 	verify(3, "good")
-	require.Error(t, c.Ready(ctx))
+	clock.Advance(2 * time.Second)
 	next.err = nil
 	assert.NoError(t, c.Ready(ctx), "the failures were the Verifier's, which has recovered")
 	clock.Advance(time.Millisecond)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -365,6 +366,9 @@ func TestCacheLocalHookPanics(t *testing.T) {
 		_, err := c.Verify(ctx, token)
 		require.NoError(t, err, "%s: the slot is free and the call gone", token)
 	}
+	mu.Lock()
+	defer mu.Unlock()
+	assert.Zero(t, inFlight, "the gauge is back to 0")
 }
 
 // panickyTier is a SharedTier whose Get panics once: a bug in a tier
@@ -404,4 +408,36 @@ func TestCacheSharedReadPanics(t *testing.T) {
 	defer cancel()
 	_, err := c.Verify(ctx, "token")
 	require.NoError(t, err, "the token's call was not left unfinished")
+}
+
+// TestCacheScrubsTheToken: a Verifier that puts the token in its error
+// does not get it into the error the Cache returns, nor into Ready's.
+func TestCacheScrubsTheToken(t *testing.T) {
+	const token = "careless-5f3a9d1e7c2b8406"
+	failures := map[string]error{
+		"undocumented": errors.New("lookup of " + token + " failed"),
+		"invalid":      fmt.Errorf("%w: %s is revoked", introspect.ErrInvalidToken, token),
+		"unavailable":  &introspect.UnavailableError{Reason: "db down for " + token, RetryAfter: time.Second},
+	}
+	for name, failure := range failures {
+		t.Run(name, func(t *testing.T) {
+			next := introspect.VerifierFunc(func(context.Context, string) (*introspect.TokenInfo, error) { return nil, failure })
+			c := newCache(t, next, introspect.CacheConfig{})
+			var err error
+			for range 3 {
+				_, err = c.Verify(context.Background(), token)
+			}
+			require.Error(t, err)
+			assert.NotContains(t, err.Error(), token)
+			assert.Contains(t, err.Error(), "[token]")
+			assert.ErrorIs(t, err, failure, "the cause is still there for errors.Is")
+			if name != "invalid" {
+				var ue *introspect.UnavailableError
+				require.ErrorAs(t, err, &ue)
+				ready := c.Ready(context.Background())
+				require.Error(t, ready)
+				assert.NotContains(t, ready.Error(), token)
+			}
+		})
+	}
 }

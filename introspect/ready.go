@@ -70,7 +70,7 @@ const failuresToFail = 3
 func (c *Cache) Ready(ctx context.Context) error {
 	now := c.clock.instant()
 	if err := Ready(ctx, c.next); err != nil {
-		c.health.notReady(now)
+		c.health.notReady()
 		return err
 	}
 	return c.health.check(now, c.failingFor)
@@ -82,10 +82,9 @@ type health struct {
 	failures int     // upstream calls failed in a row
 	failed   instant // when the latest of them ended
 	err      error   // and how
-	// notReadySince is when the wrapped Verifier was last seen not ready,
-	// and sawNotReady whether it ever was.
-	notReadySince instant
-	sawNotReady   bool
+	// wasNotReady is whether the latest probe found the wrapped Verifier not
+	// ready.
+	wasNotReady bool
 }
 
 // record records the outcome err of an upstream call that ended at now.
@@ -104,21 +103,27 @@ func (h *health) record(now instant, err error) {
 	h.failed, h.err = now, err
 }
 
-// notReady records that the wrapped Verifier was not ready at now.
-func (h *health) notReady(now instant) {
+// notReady records that a probe found the wrapped Verifier not ready.
+func (h *health) notReady() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.notReadySince, h.sawNotReady = now, true
+	h.wasNotReady = true
 }
 
-// check returns the latest failure when failuresToFail calls or more have
-// failed in a row, the latest less than window before now and after the
-// wrapped Verifier was last seen not ready. A negative window turns it
-// off.
+// check is a probe that found the wrapped Verifier ready. It returns the
+// latest failure when failuresToFail calls or more have failed in a row,
+// the latest less than window before now; a negative window turns it off.
+// The failures up to a probe that finds the Verifier ready again, after
+// one that found it not ready, are forgotten: they were the Verifier's
+// own, which it reported, and a replica out of service gets no requests
+// to prove it is back.
 func (h *health) check(now instant, window time.Duration) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.failures < failuresToFail || window < 0 || (h.sawNotReady && h.failed <= h.notReadySince) {
+	if h.wasNotReady {
+		h.wasNotReady, h.failures, h.err = false, 0, nil
+	}
+	if h.failures < failuresToFail || window < 0 {
 		return nil
 	}
 	ago := time.Duration(now - h.failed)
