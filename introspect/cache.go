@@ -468,6 +468,11 @@ func mustSettle(replaced *call) bool {
 // the shared tier, or nil when it did not look.
 func (c *Cache) fetch(callerCtx context.Context, l lookup, cl *call, settleFirst bool, read *sharedRead) (info *TokenInfo, stored *entry, err error) {
 	gen := c.generation()
+	if read != nil {
+		// An invalidation since the caller's read must not let an answer
+		// of another replica's from before it into memory.
+		gen = read.gen
+	}
 
 	// A caller that missed the store just before the previous call for
 	// this token stored its answer, and entered only after that call was
@@ -481,7 +486,7 @@ func (c *Cache) fetch(callerCtx context.Context, l lookup, cl *call, settleFirst
 	var sf *sharedFill
 	if c.shared != nil {
 		if read == nil {
-			read = &sharedRead{}
+			read = &sharedRead{gen: gen}
 			if info, stored, err, done := c.readShared(callerCtx, l, gen, read); done {
 				c.dequeued()
 				cl.from = CacheSharedHit

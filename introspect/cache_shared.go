@@ -60,6 +60,9 @@ func (c *Cache) startShared(cfg CacheConfig) {
 // found, when it found no answer.
 type sharedRead struct {
 	fill sharedFill
+	// gen is the invalidation generation the read began at: the worker
+	// that goes on from it stores its answer only if it is unchanged.
+	gen uint64
 	// found tells what to do next: ask the authorization server at once
 	// (sharedNothing), claim the key first (sharedUnclaimed), or wait
 	// for the replica that claimed it (sharedClaimed).
@@ -104,8 +107,8 @@ func (c *Cache) sharedNow(callerCtx context.Context, l lookup, cl, replaced *cal
 			panic(p)
 		}
 	}()
-	read := &sharedRead{}
-	info, stored, err, done := c.readShared(callerCtx, l, c.generation(), read)
+	read := &sharedRead{gen: c.generation()}
+	info, stored, err, done := c.readShared(callerCtx, l, read.gen, read)
 	settled = true
 	if done {
 		cl.from = CacheSharedHit

@@ -28,7 +28,7 @@ var (
 	errAlphabet     = invalid("token holds a character outside base64url")
 	errNoSignature  = invalid("token has no signature")
 	errEncoding     = invalid("token segment is not canonical base64url (RFC 7515 §2): one token has one string")
-	errHeader       = invalid("token header is not a JSON object of strings")
+	errHeader       = invalid("token header is malformed: not a JSON object, a member named twice, or a member of the wrong form")
 	errAlg          = invalid("token is signed with an algorithm that is not allowed")
 	errCrit         = invalid("token header names critical extensions, none of which is supported")
 	errHeaderMember = invalid("token header has b64 or zip, which a JWT never has")

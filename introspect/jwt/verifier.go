@@ -221,7 +221,8 @@ func (v *Verifier) Ready(context.Context) error {
 
 // VerifiesLocally reports true: Verify honours [introspect.NoWait], which
 // makes the Verifier an [introspect.LocalVerifier], whose checks an
-// [introspect.Cache] makes on the caller's goroutine.
+// [introspect.Cache] without a shared tier makes on the caller's
+// goroutine when a slot is free.
 func (v *Verifier) VerifiesLocally() bool { return true }
 
 // BackendName returns "jwt", the Verifier's name in metrics and spans.
