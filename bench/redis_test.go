@@ -78,7 +78,7 @@ func BenchmarkSharedMiss(b *testing.B) {
 	ctx := context.Background()
 	b.Run("raw-get", func(b *testing.B) {
 		rdb := redisClient(b, rs.Addr)
-		if err := rdb.Set(ctx, "raw", make([]byte, 300), 0).Err(); err != nil {
+		if err := rdb.Set(ctx, "raw", make([]byte, 220), 0).Err(); err != nil {
 			b.Fatal(err)
 		}
 		b.ReportAllocs()

@@ -20,13 +20,16 @@ const slots = 16384
 // a redis-server on a loopback port with its cluster bus on another, the
 // slots split evenly between them in order, and waits until every node
 // says the cluster is ok. The nodes stop when the test ends. It skips the
-// test when redis-server is not on PATH, or fails it under CI=true.
+// test when redis-server is not on PATH or older than 7, or fails it
+// under CI=true.
 // A node's nodes.conf is in its own directory, which Restart keeps.
 func StartCluster(t testing.TB, n int) []*Server {
 	t.Helper()
 	if n < 1 || n > slots {
 		t.Fatalf("redistest: a cluster of %d nodes", n)
 	}
+	// --cluster-port and CLUSTER ADDSLOTSRANGE came with Redis 7.
+	requireMajor(t, 7, "a cluster")
 	nodes := make([]*Server, n)
 	buses := make([]int, n)
 	for i := range nodes {

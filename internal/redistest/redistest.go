@@ -85,6 +85,28 @@ func launch(t testing.TB, args func(dir string, port int) ([]string, error)) *Se
 	return s
 }
 
+// requireMajor skips the test, or fails it under CI=true, when
+// redis-server is older than major, which what needs.
+func requireMajor(t testing.TB, major int, what string) {
+	t.Helper()
+	path := lookPath(t)
+	out, err := exec.Command(path, "--version").Output()
+	if err != nil {
+		t.Fatalf("redistest: redis-server --version: %v", err)
+	}
+	// "Redis server v=7.0.15 sha=…"
+	_, v, _ := strings.Cut(string(out), " v=")
+	got, _, _ := strings.Cut(v, ".")
+	if n, err := strconv.Atoi(got); err == nil && n >= major {
+		return
+	}
+	msg := fmt.Sprintf("redistest: %s needs redis-server %d or later, and %s is %q", what, major, path, strings.TrimSpace(string(out)))
+	if os.Getenv("CI") == "true" {
+		t.Fatal(msg)
+	}
+	t.Skip(msg)
+}
+
 // lookPath returns the path of redis-server, or skips the test, or fails
 // it under CI=true.
 func lookPath(t testing.TB) string {
@@ -113,6 +135,9 @@ func (s *Server) start() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	cmd := exec.Command(s.path, s.args...)
+	// The server must not outlive a test binary that times out or
+	// crashes, and so never runs its Cleanup.
+	cmd.SysProcAttr = dieWithParent()
 	log := new(testutil.SyncBuffer)
 	cmd.Stdout, cmd.Stderr = log, log
 	if err := cmd.Start(); err != nil {

@@ -1,6 +1,6 @@
 package main
 
-// hooksExtraMax is the design's bound on what Hooks add to a cache hit, in
+// hooksExtraMax is tokengate's bound on what Hooks add to a cache hit, in
 // nanoseconds: a hit with hooks installed costs at most this much more
 // than without, and no allocation more.
 const hooksExtraMax = 50

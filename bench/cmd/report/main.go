@@ -197,8 +197,9 @@ func (r *results) med(name, unit string) float64 {
 
 func (r *results) runs(name string) int { return len(r.metrics[name].byUnit["ns/op"]) }
 
-// The design's targets. Each is a ratio to a baseline measured in the same
-// run, so that a slower or busier machine moves both sides.
+// tokengate's targets. A bound on time is a ratio to a baseline measured
+// in the same run, or what one part adds to another measured beside it,
+// so that a slower or busier machine moves both sides.
 const (
 	hitAllocsMax       = 1    // allocations of a net/http hit over the bare route
 	adapterOverheadMax = 1.5  // an adapter's hit overhead / the net/http hit overhead
@@ -342,7 +343,8 @@ func (r *results) write(w io.Writer, chart string) error {
 	}
 	cheaper := nsAuth0 / nsHTTP
 	naive := r.naiveFloor()
-	p("\n## Targets\n\nEvery target is a ratio to a baseline measured in the same run.\n\n")
+	p("\n## Targets\n\nEvery target of time is a ratio to a baseline measured in the same run, or a bound on\n")
+	p("what one part adds to another measured beside it; the others count allocations and upstream calls.\n\n")
 	p("| target | measured | |\n| --- | --- | --- |\n")
 	p("| net/http hit overhead within the naive hand-written floor (the SHA-256 key, the ristretto lookup, the clock read and `r.WithContext`, each measured alone) | %s against %s (%.2f×) | %s |\n",
 		duration(nsHTTP), duration(naive), nsHTTP/naive, mark(nsHTTP <= naive))

@@ -9,7 +9,7 @@ const (
 	sharedHerd = "BenchmarkSharedHerd"
 )
 
-// sharedHitMax is the design's target for a shared-tier hit: a memory miss
+// sharedHitMax is tokengate's target for a shared-tier hit: a memory miss
 // answered from Redis over a raw go-redis GET of a value as large.
 const sharedHitMax = 1.3
 
