@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/tokengate/tokengate/introspect"
 )
@@ -135,7 +136,7 @@ func (a *Authenticator) logRefusal(ctx context.Context, logger *slog.Logger, lev
 		slog.String("outcome", string(o)),
 		slog.String("reason", reason),
 		slog.String("method", r.Method),
-		slog.String("path", r.URL.Path),
+		slog.String("path", logPath(r.URL.Path)),
 	)
 	if e.Status == http.StatusForbidden {
 		attrs = append(attrs, slog.String("required_scope", e.Scope))
@@ -222,4 +223,21 @@ func zeros(s string) bool {
 		}
 	}
 	return true
+}
+
+// maxLoggedPath bounds the path a refusal line gives: the client chooses
+// it, and a line per refusal must not be as long as it likes.
+const maxLoggedPath = 256
+
+// logPath returns path, cut to maxLoggedPath bytes (at a rune boundary)
+// and marked as cut.
+func logPath(path string) string {
+	if len(path) <= maxLoggedPath {
+		return path
+	}
+	cut := maxLoggedPath
+	for cut > 0 && !utf8.RuneStart(path[cut]) {
+		cut--
+	}
+	return path[:cut] + "…"
 }

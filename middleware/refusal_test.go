@@ -13,6 +13,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -533,4 +534,20 @@ func TestRefusalLineRedactsTheToken(t *testing.T) {
 		}
 		assert.Equal(t, `introspect: invalid token: no such token "[token]"`, l.attrs["reason"])
 	}
+}
+
+// TestRefusalLineCutsALongPath: the client chooses the path; the line
+// gives at most maxLoggedPath bytes of it.
+func TestRefusalLineCutsALongPath(t *testing.T) {
+	l := newLogged(t, slog.LevelInfo)
+	long := "/group/" + strings.Repeat("é", 400) // no token: refused, and logged
+	r := httptest.NewRequest("GET", "/group/", nil)
+	r.URL.Path = long
+	l.h.ServeHTTP(httptest.NewRecorder(), r)
+	lines := l.rec.take()
+	require.Len(t, lines, 1)
+	path := lines[0].attrs["path"].(string)
+	assert.LessOrEqual(t, len(path), 256+len("…"))
+	assert.True(t, strings.HasPrefix(long, strings.TrimSuffix(path, "…")))
+	assert.True(t, utf8.ValidString(path))
 }
