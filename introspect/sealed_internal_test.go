@@ -1,6 +1,12 @@
 package introspect
 
 import (
+	"bytes"
+	"crypto/hkdf"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/binary"
 	"strings"
 	"testing"
 	"time"
@@ -57,6 +63,29 @@ func TestSealerRoundTripAndSeparation(t *testing.T) {
 			_, err := tt.s.open(tt.token, tt.key, tt.value)
 			require.ErrorIs(t, err, errUnreadable)
 		})
+	}
+}
+
+// TestSealerDerivesWhatItDocuments checks the key and the value key
+// against crypto/hmac and crypto/hkdf, for peppers shorter and longer than
+// a block and none, and tokens of every length around a block.
+func TestSealerDerivesWhatItDocuments(t *testing.T) {
+	for _, pepper := range [][]byte{nil, []byte("pepper"), bytes.Repeat([]byte{0xa5}, 100)} {
+		s := newSealer("https://authenticatie.vlaanderen.be/op", pepper)
+		for n := range 140 {
+			token := strings.Repeat("t", n)
+			m := hmac.New(sha256.New, pepper)
+			m.Write([]byte(keyLabel + "\x00https://authenticatie.vlaanderen.be/op\x00" + token))
+			sum := m.Sum(nil)
+			key, id := s.key(token)
+			require.Equal(t, "tokengate:v1:https://authenticatie.vlaanderen.be/op:{"+base64.RawURLEncoding.EncodeToString(sum)+"}", key)
+			require.Equal(t, binary.LittleEndian.Uint64(sum), id)
+
+			want, err := hkdf.Key(sha256.New, []byte(token), pepper, valueLabel+"\x00https://authenticatie.vlaanderen.be/op", 32)
+			require.NoError(t, err)
+			got := s.valueKey(token)
+			require.Equal(t, want, got[:], "pepper %q, token of %d bytes", pepper, n)
+		}
 	}
 }
 
@@ -141,4 +170,76 @@ func TestSealerKeepsEveryFact(t *testing.T) {
 	require.NoError(t, err)
 	_, err = s.open(token, key, value)
 	assert.ErrorIs(t, err, errUnreadable, "an inactive TokenInfo never opens as an answer")
+}
+
+// fullAnswer is a valid answer with every fact set.
+func fullAnswer() sharedAnswer {
+	return sharedAnswer{Until: 1893456000000, Info: &TokenInfo{
+		Active:    true,
+		Scopes:    scopes.New("MapRequest", "gipod_pdo_read"),
+		ClientID:  "38890",
+		Audience:  []string{"api://gipod"},
+		Subject:   "user-1",
+		Issuer:    "https://issuer.example",
+		TokenType: "Bearer",
+		ExpiresAt: time.Unix(1893456000, 999999999).UTC(),
+		IssuedAt:  time.Unix(-1, 0).UTC(),
+		NotBefore: time.Unix(1893455000, 0).UTC(),
+		Claims:    map[string]any{"vo_ovocode": "OVO002949"},
+	}}
+}
+
+// TestWireRejectsMalformed: a plaintext cut short anywhere, with a byte
+// more, an unknown flag, or an impossible field does not decode.
+func TestWireRejectsMalformed(t *testing.T) {
+	for _, a := range []sharedAnswer{fullAnswer(), {Until: 1, Invalid: "introspect: invalid token: revoked"}} {
+		plain, err := a.appendWire(nil)
+		require.NoError(t, err)
+		got, err := readWire(plain)
+		require.NoError(t, err)
+		require.Equal(t, a, got)
+		for n := range len(plain) {
+			_, err := readWire(plain[:n])
+			require.ErrorIs(t, err, errWire, "cut to %d of %d bytes", n, len(plain))
+		}
+		_, err = readWire(append(plain, 0))
+		require.ErrorIs(t, err, errWire, "a byte more")
+		_, err = readWire(append([]byte{plain[0] | 1<<7}, plain[1:]...))
+		require.ErrorIs(t, err, errWire, "an unknown flag")
+	}
+
+	for name, plain := range map[string][]byte{
+		"an empty invalid text":      {0, 2, 0},
+		"an invalid answer's flags":  {wireExp, 2, 1, 'x'},
+		"nanoseconds of a second":    {wireValid | wireExp, 2, 0, 0, 0, 0, 0, 0, 2, 0x80, 0x94, 0xeb, 0xdc, 0x03},
+		"more texts than bytes":      {wireValid, 2, 9, 1, 'a'},
+		"a text longer than the end": {wireValid, 2, 1, 9, 'a'},
+		"claims that are not JSON":   {wireValid | wireClaims, 2, 0, 0, 0, 0, 0, 0, 1, '{'},
+		"claims that are empty":      {wireValid | wireClaims, 2, 0, 0, 0, 0, 0, 0, 2, '{', '}'},
+		"an overlong varint":         {wireValid, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01},
+	} {
+		_, err := readWire(plain)
+		assert.ErrorIs(t, err, errWire, name)
+	}
+}
+
+// FuzzWire: no input makes the decoder panic, and what it decodes encodes
+// to a form that decodes to the same answer.
+func FuzzWire(f *testing.F) {
+	for _, a := range []sharedAnswer{fullAnswer(), {Until: 1, Invalid: "invalid"}, {Info: &TokenInfo{Active: true}}} {
+		plain, err := a.appendWire(nil)
+		require.NoError(f, err)
+		f.Add(plain)
+	}
+	f.Fuzz(func(t *testing.T, plain []byte) {
+		a, err := readWire(bytes.Clone(plain))
+		if err != nil {
+			return
+		}
+		again, err := a.appendWire(nil)
+		require.NoError(t, err)
+		b, err := readWire(again)
+		require.NoError(t, err)
+		require.Equal(t, a, b)
+	})
 }
