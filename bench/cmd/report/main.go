@@ -485,7 +485,8 @@ func (r *results) write(w io.Writer, chart string) error {
 	p("parts of a hit (and the hand-off of a miss) measured alone; see `BenchmarkFloor`. The `Shared…`\n")
 	p("rows and `InvalidationPropagation`, where present, run against a redis-server of their own on\n")
 	p("loopback: `SharedMiss/raw-get` is a raw go-redis GET of a value as large as a sealed answer,\n")
-	p("`SharedMiss/shared-hit` a memory miss answered from Redis, `SharedMemoryHit` a memory hit with\n")
+	p("`SharedMiss/shared-hit` a memory miss answered from Redis, `SharedMiss/paired` both and a GET with a\n")
+	p("memory fill timed in the same iterations (the target's measure), `SharedMemoryHit` a memory hit with\n")
 	p("the tier configured, `SharedHerd` a herd of 300 over 3 replicas, and `InvalidationPropagation`\n")
 	p("the time from `Invalidate` on one replica until another has forgotten the token.\n")
 
