@@ -36,9 +36,10 @@
 // HMAC-SHA-256, keyed by the pepper, over a domain label, the namespace and
 // the token: it is not the memory tier's key, nor the token's Fingerprint,
 // and differs per namespace. A value is the answer (TokenInfo or the
-// invalid-token answer, as JSON) sealed with AES-256-GCM under a key
-// derived from the token by HKDF-SHA-256 (salted with the pepper, bound to
-// the namespace), with the namespace and the key as associated data. A
+// invalid-token answer, in a compact binary form) sealed with AES-256-GCM
+// under a key derived from the token by HKDF-SHA-256 (salted with the
+// pepper, bound to the namespace), with the namespace and the key as
+// associated data. A
 // dump of Redis thus reveals no token, scope, subject, client or claim, and
 // a value copied to another key or namespace does not open. A published
 // invalidation is a key's name, never the token.

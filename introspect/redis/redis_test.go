@@ -104,8 +104,8 @@ func (f *fixture) dump() map[string]string {
 // valueKeys returns the keys of the values in Redis, without the claims.
 func (f *fixture) valueKeys() []string {
 	var keys []string
-	for k := range f.dump() {
-		if !strings.HasSuffix(k, ":claim") {
+	for k, v := range f.dump() {
+		if strings.HasPrefix(v, "v") {
 			keys = append(keys, k)
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
+	"strings"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -32,11 +33,13 @@ type Config struct {
 // Cluster, through the application's own go-redis client. Set it as
 // [introspect.CacheConfig.Shared].
 //
-// An entry's value is a string key with a TTL; a claim is a second key,
-// the value's name with ":claim" appended, set with SET NX PX and released
-// only by its holder; an invalidation deletes the value and publishes its
-// key's name on the channel. The names carry their hash in braces, so in a
-// Cluster a value and its claim share a slot.
+// An entry is one string key with a TTL, which holds either a value,
+// stored as "v" followed by its bytes, or a claim, "c" followed by a random
+// text only its holder knows. A claim is set with SET NX PX, so that it is
+// refused while a value or another claim stands; a value replaces a claim;
+// a claim is released only by its holder. An invalidation deletes the key,
+// value or claim, and publishes its name on the channel. Reading an entry
+// is one GET, whatever it holds.
 //
 // A Tier is safe for concurrent use. It does not close the client.
 type Tier struct {
@@ -84,28 +87,37 @@ func (t *Tier) ContextBounded() bool {
 	return false
 }
 
-func claimKey(key string) string { return key + ":claim" }
+// The first byte of an entry says what it holds.
+const (
+	valueMark = "v"
+	claimMark = "c"
+)
 
 // Get returns the value under key and whether a claim on it stands, in one
-// round trip.
+// round trip. An entry that is neither, which no Tier writes, is returned
+// as a value whole, so that the Cache finds it unreadable and counts it.
 func (t *Tier) Get(ctx context.Context, key string) ([]byte, bool, error) {
-	vals, err := t.client.MGet(ctx, key, claimKey(key)).Result()
-	if err != nil {
+	entry, err := t.client.Get(ctx, key).Result()
+	switch {
+	case errors.Is(err, goredis.Nil):
+		return nil, false, nil
+	case err != nil:
 		return nil, false, err
 	}
-	if len(vals) != 2 {
-		return nil, false, errors.New("redis: unexpected MGET answer")
+	if value, ok := strings.CutPrefix(entry, valueMark); ok {
+		return []byte(value), false, nil
 	}
-	var value []byte
-	if s, ok := vals[0].(string); ok {
-		value = []byte(s)
+	if strings.HasPrefix(entry, claimMark) {
+		return nil, true, nil
 	}
-	return value, vals[1] != nil, nil
+	return []byte(entry), false, nil
 }
 
-// Set stores value under key for ttl.
+// Set stores value under key for ttl, in place of a claim if one stands.
 func (t *Tier) Set(ctx context.Context, key string, value []byte, ttl time.Duration) error {
-	return t.client.Set(ctx, key, value, ttl).Err()
+	entry := make([]byte, 0, len(valueMark)+len(value))
+	entry = append(append(entry, valueMark...), value...)
+	return t.client.Set(ctx, key, entry, ttl).Err()
 }
 
 // Claim sets key's claim to a random value that only the holder knows,
@@ -115,30 +127,27 @@ func (t *Tier) Set(ctx context.Context, key string, value []byte, ttl time.Durat
 func (t *Tier) Claim(ctx context.Context, key string, ttl time.Duration) (string, error) {
 	b := make([]byte, 16)
 	_, _ = rand.Read(b) // never fails: crypto/rand panics instead
-	claim := base64.RawURLEncoding.EncodeToString(b)
-	got, err := claimScript.Run(ctx, t.client, []string{key, claimKey(key)}, claim, ttl.Milliseconds()).Int()
-	if err != nil || got == 0 {
+	claim := claimMark + base64.RawURLEncoding.EncodeToString(b)
+	set, err := t.client.SetNX(ctx, key, claim, ttl).Result()
+	if err != nil || !set { // not set: a value or a claim stands
 		return "", err
 	}
 	return claim, nil
 }
 
-// claimScript sets the claim KEYS[2] to ARGV[1] for ARGV[2] ms unless it or
-// the value KEYS[1] exists, and returns 1 when it did.
-var claimScript = goredis.NewScript(`if redis.call("EXISTS", KEYS[1]) == 1 then return 0 end
-if redis.call("SET", KEYS[2], ARGV[1], "NX", "PX", ARGV[2]) then return 1 end
-return 0`)
-
 // release deletes a claim only if it is still the caller's: one that
-// expired and was taken by another replica stays.
+// expired and was taken by another replica stays, and so does the value
+// that replaced it.
 var release = goredis.NewScript(`if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("DEL", KEYS[1]) end return 0`)
 
 // Release gives up claim on key.
 func (t *Tier) Release(ctx context.Context, key, claim string) error {
-	return release.Run(ctx, t.client, []string{claimKey(key)}, claim).Err()
+	return release.Run(ctx, t.client, []string{key}, claim).Err()
 }
 
-// Invalidate deletes the value under key and publishes key on the channel.
+// Invalidate deletes the entry under key, value or claim, and publishes key
+// on the channel. A replica whose claim it deletes stores its answer all
+// the same when it comes, unless it has heard the invalidation first.
 func (t *Tier) Invalidate(ctx context.Context, key string) error {
 	if err := t.client.Del(ctx, key).Err(); err != nil {
 		return err

@@ -74,7 +74,7 @@ func (r *results) writeSharedMisses(p func(string, ...any)) {
 	p("\n**Why a shared-tier hit costs %.2f× a raw Redis GET** (target %.1f×; %s against %s). Besides\n",
 		ratio, sharedHitMax, duration(r.med(sharedPaired, "shared-ns/op")), duration(r.med(sharedPaired, "raw-ns/op")))
 	p("the round trip, which the first caller makes on its own goroutine, a shared hit derives the key\n")
-	p("(an HMAC of the token), reads the value and the claim with one MGET under a bounded context,\n")
+	p("(an HMAC of the token), reads its entry (a value or a claim) with one GET under a bounded context,\n")
 	p("derives the value's key from the token (HKDF) to open it with AES-GCM, decodes the answer and\n")
 	p("stores it in memory. Storing a new entry in ristretto wakes its goroutine: a raw GET followed by\n")
 	p("such a set costs %.2f× the raw GET in the same iterations (`get-fill-ns/op`), %s of the %s that\n",
