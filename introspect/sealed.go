@@ -20,12 +20,15 @@ import (
 )
 
 // sharedFormat is the version of the shared tier's key names, sealing and
-// value encoding. A change to any of them changes it, so that replicas of
-// different versions never read each other's entries.
+// value encoding. From the first release that has the shared tier on, a
+// change to any of them changes it, so that replicas of different versions
+// never read each other's entries; until then they may change under v1.
 const sharedFormat = "v1"
 
 // Domain-separation labels: the key hash and the value key are derived from
-// the same token, and must never be equal or related.
+// the same token, and must never be equal or related. Both are HMACs keyed
+// with the pepper over a label and then the token; the labels differ within
+// their common length, so no input of one is an input of the other.
 const (
 	keyLabel   = "tokengate shared-tier key " + sharedFormat
 	valueLabel = "tokengate shared-tier value " + sharedFormat
@@ -41,14 +44,18 @@ const (
 // not computable from a token without the server's secret.
 //
 // A value is 1 ‖ nonce ‖ AES-256-GCM(k, nonce, answer, ad), where k =
-// HKDF-SHA-256(secret: token, salt: pepper, info: valueLabel ‖ 0 ‖
-// namespace) and ad = "tokengate:v1" ‖ 0 ‖ namespace ‖ 0 ‖ key: reading it
-// takes the token, and a value moved to another key or namespace does not
-// open.
+// HKDF-SHA-256(secret: valueLabel ‖ 0 ‖ token, salt: pepper, info:
+// valueLabel ‖ 0 ‖ namespace) and ad = "tokengate:v1" ‖ 0 ‖ namespace ‖ 0 ‖
+// key: reading it takes the token, and a value moved to another key or
+// namespace does not open. The label in the secret keeps HKDF-Extract's
+// HMAC from ever hashing what the key's does: with the token alone there,
+// a token made of keyLabel ‖ 0 ‖ namespace ‖ 0 ‖ t would have t's key hash,
+// which Redis shows, as its pseudorandom key.
 type sealer struct {
 	namespace string
 	prefix    string // "tokengate:v1:" + namespace + ":{"
 	keyInput  string // keyLabel ‖ 0 ‖ namespace ‖ 0
+	valueIKM  string // valueLabel ‖ 0: what HKDF's secret starts with
 	info      string // valueLabel ‖ 0 ‖ namespace: the value key's HKDF info
 	adPrefix  string // "tokengate:v1" ‖ 0 ‖ namespace ‖ 0
 	// macs holds HMAC-SHA-256 states keyed with the pepper, which both
@@ -78,6 +85,7 @@ func newSealer(namespace string, pepper []byte) sealer {
 		namespace: namespace,
 		prefix:    "tokengate:" + sharedFormat + ":" + namespace + ":{",
 		keyInput:  keyLabel + "\x00" + namespace + "\x00",
+		valueIKM:  valueLabel + "\x00",
 		info:      valueLabel + "\x00" + namespace,
 		adPrefix:  "tokengate:" + sharedFormat + "\x00" + namespace + "\x00",
 		macs:      &sync.Pool{New: func() any { return hmac.New(sha256.New, pepper) }},
@@ -131,7 +139,8 @@ func (s sealer) idOf(key string) (uint64, bool) {
 }
 
 // valueKey returns the key that seals token's value: HKDF-SHA-256 with
-// the token as secret, the pepper as salt and s.info as info, 32 bytes.
+// valueLabel ‖ 0 ‖ token as secret, the pepper as salt and s.info as info,
+// 32 bytes.
 //
 // That is HKDF-Extract, an HMAC keyed with the pepper, then one block of
 // HKDF-Expand, T(1) = HMAC(prk, info ‖ 1), an HMAC keyed with a new key
@@ -141,7 +150,7 @@ func (s sealer) idOf(key string) (uint64, bool) {
 // tests check it against crypto/hkdf.
 func (s sealer) valueKey(token string) [32]byte {
 	var prk, k [sha256.Size]byte
-	s.mac(&prk, token)
+	s.mac(&prk, s.valueIKM, token)
 	var pad [sha256.BlockSize]byte
 	for i := range pad {
 		pad[i] = 0x36

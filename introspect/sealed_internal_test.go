@@ -81,7 +81,7 @@ func TestSealerDerivesWhatItDocuments(t *testing.T) {
 			require.Equal(t, "tokengate:v1:https://authenticatie.vlaanderen.be/op:{"+base64.RawURLEncoding.EncodeToString(sum)+"}", key)
 			require.Equal(t, binary.LittleEndian.Uint64(sum), id)
 
-			want, err := hkdf.Key(sha256.New, []byte(token), pepper, valueLabel+"\x00https://authenticatie.vlaanderen.be/op", 32)
+			want, err := hkdf.Key(sha256.New, []byte(valueLabel+"\x00"+token), pepper, valueLabel+"\x00https://authenticatie.vlaanderen.be/op", 32)
 			require.NoError(t, err)
 			got := s.valueKey(token)
 			require.Equal(t, want, got[:], "pepper %q, token of %d bytes", pepper, n)
@@ -93,6 +93,35 @@ func flip(b []byte, i int) []byte {
 	b = append([]byte(nil), b...)
 	b[i] ^= 1
 	return b
+}
+
+// TestSealerKeyAndValueKeyUnrelated: a token that starts with the key
+// hash's label, namespace and separators does not get, as its value key's
+// secret material, the key hash of the rest, which Redis shows.
+func TestSealerKeyAndValueKeyUnrelated(t *testing.T) {
+	s := newSealer("ns", []byte("pepper"))
+	const rest = "a-token"
+	var keyHash [sha256.Size]byte
+	s.mac(&keyHash, s.keyInput, rest)
+	var prk [sha256.Size]byte
+	s.mac(&prk, s.valueIKM, s.keyInput+rest)
+	assert.NotEqual(t, keyHash, prk)
+	var bare [sha256.Size]byte
+	s.mac(&bare, s.keyInput+rest)
+	assert.Equal(t, keyHash, bare, "the probe itself: without the label the two are one HMAC")
+}
+
+// TestWireInvalidWins: an answer that says both, as sharedAnswer.answer
+// reads it, is invalid.
+func TestWireInvalidWins(t *testing.T) {
+	a := sharedAnswer{Until: 1, Invalid: "introspect: invalid token: revoked", Info: &TokenInfo{Active: true}}
+	plain, err := a.appendWire(nil)
+	require.NoError(t, err)
+	got, err := readWire(plain)
+	require.NoError(t, err)
+	info, err := got.answer()
+	assert.Nil(t, info)
+	require.ErrorIs(t, err, ErrInvalidToken)
 }
 
 func TestSharedInvalidAnswer(t *testing.T) {
@@ -217,6 +246,7 @@ func TestWireRejectsMalformed(t *testing.T) {
 		"claims that are not JSON":   {wireValid | wireClaims, 2, 0, 0, 0, 0, 0, 0, 1, '{'},
 		"claims that are empty":      {wireValid | wireClaims, 2, 0, 0, 0, 0, 0, 0, 2, '{', '}'},
 		"an overlong varint":         {wireValid, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01},
+		"a count of 2⁴⁰ texts":       {wireValid, 2, 0x80, 0x80, 0x80, 0x80, 0x80, 0x20},
 	} {
 		_, err := readWire(plain)
 		assert.ErrorIs(t, err, errWire, name)

@@ -40,8 +40,11 @@ var errWire = errors.New("malformed answer")
 // appendWire appends the wire form of a to b.
 func (a sharedAnswer) appendWire(b []byte) ([]byte, error) {
 	info := a.Info
-	if info != nil && !info.Active {
-		info = nil // an inactive one opens as unreadable
+	if a.Invalid != "" || info != nil && !info.Active {
+		// An invalid answer is one, as answer reads it, whatever else it
+		// holds; an inactive TokenInfo is not an answer, and opens as
+		// unreadable.
+		info = nil
 	}
 	var flags byte
 	var claims []byte

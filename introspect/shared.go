@@ -42,8 +42,8 @@ type SharedTier interface {
 	Claim(ctx context.Context, key string, ttl time.Duration) (claim string, err error)
 	// Release gives up a claim Claim returned, if it still stands.
 	Release(ctx context.Context, key, claim string) error
-	// Invalidate deletes the value stored under key and announces key to
-	// every replica's Listen.
+	// Invalidate deletes what is stored under key, a value or a claim, and
+	// announces key to every replica's Listen.
 	Invalidate(ctx context.Context, key string) error
 	// Listen calls invalidated with each key any replica announces through
 	// Invalidate, and subscribed each time it starts listening: at first,

@@ -525,3 +525,30 @@ func TestNewRejectsBadConfig(t *testing.T) {
 	}), introspect.CacheConfig{Shared: tier})
 	require.Error(t, err, "a shared tier without a namespace")
 }
+
+// An invalidation that reaches the replica holding a token's claim while
+// its upstream call is under way keeps that call's answer out of Redis and
+// out of the replica's memory: the caller gets it, nobody else does.
+func TestInvalidationHeardDuringAClaimKeepsTheAnswerOut(t *testing.T) {
+	f := newFixture(t)
+	a, b := f.replica(introspect.CacheConfig{}), f.replica(introspect.CacheConfig{})
+	token := f.token()
+
+	f.srv.Hold()
+	done := make(chan error, 1)
+	go func() {
+		_, err := a.Verify(context.Background(), token)
+		done <- err
+	}()
+	testutil.WaitFor(t, "A's call in flight", func() bool { return f.srv.Held() == 1 })
+	received := a.Stats().InvalidationsReceived
+	b.Invalidate(token)
+	testutil.WaitFor(t, "A to hear the invalidation", func() bool { return a.Stats().InvalidationsReceived > received })
+	f.srv.Release()
+	require.NoError(t, <-done, "the caller gets the answer its call brought")
+
+	assert.Empty(t, f.valueKeys(), "no value in Redis")
+	calls := f.srv.Calls(token)
+	verify(t, a, token)
+	assert.Equal(t, calls+1, f.srv.Calls(token), "A kept nothing in memory")
+}

@@ -31,9 +31,15 @@ func TestTierEntryProtocol(t *testing.T) {
 	}
 	claim := func() string {
 		t.Helper()
-		c, err := tier.Claim(ctx, key, time.Minute)
+		c, err := tier.Claim(ctx, key, 2*time.Second)
 		require.NoError(t, err)
 		return c
+	}
+	pttl := func() time.Duration {
+		t.Helper()
+		ttl, err := rdb.PTTL(ctx, key).Result()
+		require.NoError(t, err)
+		return ttl
 	}
 
 	value, claimed := get()
@@ -45,6 +51,8 @@ func TestTierEntryProtocol(t *testing.T) {
 	value, claimed = get()
 	assert.Nil(t, value)
 	assert.True(t, claimed)
+	assert.Greater(t, pttl(), time.Duration(0), "a claim expires")
+	assert.LessOrEqual(t, pttl(), 2*time.Second)
 	assert.Empty(t, claim(), "a second claim while one stands")
 	require.NoError(t, tier.Release(ctx, key, first+"x"))
 	_, claimed = get()
@@ -58,9 +66,7 @@ func TestTierEntryProtocol(t *testing.T) {
 	require.NoError(t, tier.Release(ctx, key, first))
 	value, _ = get()
 	assert.Equal(t, []byte("\x01sealed"), value, "the holder's release leaves the value that replaced its claim")
-	ttl, err := rdb.PTTL(ctx, key).Result()
-	require.NoError(t, err)
-	assert.Greater(t, ttl, 59*time.Second)
+	assert.Greater(t, pttl(), 59*time.Second, "the value's own TTL, not the claim's")
 
 	require.NoError(t, tier.Invalidate(ctx, key))
 	value, claimed = get()
@@ -73,9 +79,14 @@ func TestTierEntryProtocol(t *testing.T) {
 	require.NoError(t, tier.Release(ctx, key, second))
 	_, claimed = get()
 	assert.False(t, claimed, "released by its holder")
-	ttl, err = rdb.PTTL(ctx, key).Result()
-	require.NoError(t, err)
-	assert.Equal(t, time.Duration(-2), ttl, "no key left behind")
+	assert.Equal(t, time.Duration(-2), pttl(), "no key left behind")
+
+	// An invalidation deletes a claim too: the replicas waiting for its
+	// holder's answer ask the authorization server themselves.
+	require.NotEmpty(t, claim())
+	require.NoError(t, tier.Invalidate(ctx, key))
+	_, claimed = get()
+	assert.False(t, claimed, "a claim invalidated")
 
 	// An entry no Tier wrote reads as a value, whole, which the Cache
 	// finds unreadable, and a claim is refused over it.
