@@ -117,8 +117,15 @@ func startHalland(clientID, audience string) *demoServer {
 	issue("gipod_pdo_read gipod_pdo_write", "/v1/occupations", "POST", "201", 0, "gipod_pdo_read", "gipod_pdo_write")
 	issue("gipod_pdo_read, on a route that needs MapRequest", "/v1/maps", "GET", "403", 0, "gipod_pdo_read")
 	issue("MapRequest, expires in a minute", "/v1/token", "GET", "200, then 401", time.Minute, "MapRequest")
+	// Issued two minutes ago, before the API fetched the key set: the
+	// issuer would have published a key it signed with, so the kid it
+	// lacks makes the token invalid. A token issued since the last fetch
+	// could name a key published meanwhile, and within the refresh
+	// cooldown would be answered 503 with Retry-After instead.
+	unpublished := claims(0, audience, "MapRequest")
+	unpublished.IssuedAt = time.Now().Add(-2 * time.Minute)
 	d.tokens = append(d.tokens,
-		demoToken{"MapRequest, signed with a key the issuer never published", iss.IssueUnpublished(claims(0, audience, "MapRequest")), "/v1/maps", "GET", "401"},
+		demoToken{"MapRequest, signed with a key the issuer never published", iss.IssueUnpublished(unpublished), "/v1/maps", "GET", "401"},
 		demoToken{"MapRequest, for another API (aud " + hallandOtherAudience + ")", iss.IssueJWT(claims(0, hallandOtherAudience, "MapRequest")), "/v1/maps", "GET", "401"},
 	)
 	return d

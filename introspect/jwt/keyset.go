@@ -318,9 +318,11 @@ func (s *keySet) waitReady(ctx context.Context) error {
 //     resolution of "iat") after the token was issued, the issuer did not
 //     publish the kid when it signed the token: invalid;
 //   - otherwise the kid may be a key published since the last refresh:
-//     unavailable until the cooldown ends, never invalid, so that a token
-//     with a random kid cannot get a rotated key's tokens refused (and
-//     an invalid answer cached) until the cooldown ends.
+//     unavailable, never invalid, so that a token with a random kid cannot
+//     get a rotated key's tokens refused (and an invalid answer cached)
+//     until the cooldown ends. Its Retry-After is the end of the cooldown,
+//     or firstRetry while a fetch is in flight, whose keys the client
+//     finds when it comes back.
 func (s *keySet) unknownKID(ctx context.Context, kid, alg string, issued time.Time, leeway time.Duration, mayWait bool) (*keys, error) {
 	s.mu.Lock()
 	if ks := s.current.Load(); ks.knows(kid, alg) {
@@ -363,7 +365,17 @@ func (s *keySet) unknownKID(ctx context.Context, kid, alg string, issued time.Ti
 	if !issued.IsZero() && !s.current.Load().seen.Before(issued.Add(leeway+time.Second)) {
 		return nil, errUnknownKID
 	}
+	if s.pending != nil {
+		return nil, retryLater(errBeingFetched, firstRetry)
+	}
 	return nil, retryLater(errNotRefreshed, wait)
+}
+
+// errBeingFetched is the cause of an unknown kid's answer within the
+// cooldown while the key set is being fetched again.
+var errBeingFetched = &introspect.UnavailableError{
+	Reason:    "jwt: token names a key not in the key set, which is being fetched again",
+	TokenOnly: true,
 }
 
 // errNotRefreshed is the cause of an unknown kid's answer within the

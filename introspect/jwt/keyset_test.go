@@ -34,6 +34,8 @@ func isUnavailable(t *testing.T, err error) *introspect.UnavailableError {
 // request has already been answered: none waits for it. The others are
 // unavailable (503, never cached), not invalid: the key set was not seen
 // after they were issued, so one of them may name a key published since.
+// While the fetch is in flight they are told to come back in a second,
+// when its keys are in; once it is done, when the cooldown ends.
 func TestUnknownKIDFlood(t *testing.T) {
 	is := newIssuer(t)
 	is.publish(map[string]crypto.Signer{"k1": rsa1, "e1": ec1})
@@ -82,23 +84,25 @@ func TestUnknownKIDFlood(t *testing.T) {
 		select {
 		case err := <-errs:
 			var ue *introspect.UnavailableError
-			if !errors.As(err, &ue) || ue.RetryAfter != DefaultRefreshCooldown {
+			if !errors.As(err, &ue) || ue.RetryAfter != firstRetry {
 				wrong = append(wrong, err)
 			}
 		case <-time.After(10 * time.Second):
 			t.Fatalf("requests wait behind the held fetch: %d answered so far", refused.Load())
 		}
 	}
-	assert.Empty(t, wrong, "unavailable, Retry-After the cooldown left")
+	assert.Empty(t, wrong, "unavailable, Retry-After a second while the fetch is in flight")
 	assert.EqualValues(t, n-1, refused.Load())
 	assert.EqualValues(t, 2, is.fetches.Load(), "one fetch for 10,000 unknown kids")
 	close(hold)
 	wg.Wait()
 	assert.Equal(t, errUnknownKID, <-errs, "the request that triggered the refresh waited for it")
+	_, err := v.Verify(context.Background(), tokens[3])
+	assert.Equal(t, DefaultRefreshCooldown, isUnavailable(t, err).RetryAfter, "the fetch done: Retry-After the cooldown left")
 
 	// Still within the cooldown: unavailable at once, no fetch.
 	clock.Add(DefaultRefreshCooldown - time.Second)
-	_, err := v.Verify(context.Background(), tokens[0])
+	_, err = v.Verify(context.Background(), tokens[0])
 	ue := isUnavailable(t, err)
 	assert.Equal(t, time.Second, ue.RetryAfter)
 	assert.EqualValues(t, 2, is.fetches.Load())
