@@ -34,6 +34,13 @@
 // answers preflights itself, with the Access-Control-* headers this answer
 // lacks.
 //
+// The middleware sees only requests Echo routes to it. An OPTIONS request
+// for a path whose routes have no OPTIONS handler is answered by Echo's
+// router itself, 204 with an Allow header, before any route or group
+// middleware runs, and so without a token whatever AllowPreflight says;
+// no handler runs. Middleware added with e.Use, or an OPTIONS route, sees
+// it.
+//
 // # Security
 //
 // Everything package middleware says under Security holds here: the

@@ -52,7 +52,8 @@ type Config struct {
 	Optional bool
 	// AllowPreflight makes the middleware answer CORS preflights itself,
 	// with 204 No Content, never calling the handler. False: a preflight
-	// is a request without a token.
+	// that reaches the middleware is a request without a token (see the
+	// package doc for the OPTIONS requests Echo answers before it).
 	AllowPreflight bool
 	// RetryAfter is the Retry-After of a 503 when the authorization server
 	// sent none. Zero means 5 s; negative is an error, since every 503
