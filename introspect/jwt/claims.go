@@ -31,10 +31,11 @@ var scopeNames = [3]string{ScopeClaim, SCPClaim, RolesClaim}
 
 // mapped are the claims that become fields of introspect.TokenInfo and
 // are left out of its Claims: RFC 7662's names, so that a token validated
-// here and one introspected give the same TokenInfo. "scp", "roles",
+// here and one introspected give the same TokenInfo. "scope" is one of
+// them only when it makes up Scopes (see tokenInfo). "scp", "roles",
 // "azp" and "appid" also feed fields but stay in Claims, where they tell
 // delegated scopes from app roles.
-var mapped = []string{"iss", "sub", "aud", "exp", "iat", "nbf", "client_id", "scope"}
+var mapped = []string{"iss", "sub", "aud", "exp", "iat", "nbf", "client_id"}
 
 // parseClaims decodes a JWT's claims and checks the registered ones'
 // types. A claim of the wrong type makes the token invalid: it was signed
@@ -175,6 +176,10 @@ func (c *claims) tokenInfo(use [3]bool) *introspect.TokenInfo {
 	info.Scopes = scopes.New(granted...)
 	for _, name := range mapped {
 		delete(c.all, name)
+	}
+	if use[0] {
+		// In Scopes; otherwise it stays a claim like any other.
+		delete(c.all, ScopeClaim)
 	}
 	if len(c.all) > 0 {
 		info.Claims = c.all

@@ -220,12 +220,19 @@ func TestMapping(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, []string{scopeHalland}, info.Scopes.List())
 		assert.Equal(t, []any{"Admin"}, info.Claims["roles"])
+		assert.Equal(t, "x", info.StringClaim("scope"), "a scope claim not counted stays a claim")
 	})
 	t.Run("unknown ScopeClaims", func(t *testing.T) {
 		cfg := testConfig(is, clock)
 		cfg.ScopeClaims = []string{"groups"}
 		_, err := newVerifier(cfg)
 		assert.Error(t, err)
+	})
+	t.Run("empty ScopeClaims", func(t *testing.T) {
+		cfg := testConfig(is, clock)
+		cfg.ScopeClaims = []string{}
+		_, err := newVerifier(cfg)
+		assert.ErrorContains(t, err, "ScopeClaims is empty")
 	})
 }
 

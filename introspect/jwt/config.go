@@ -109,9 +109,10 @@ type Config struct {
 
 	// ScopeClaims names the claims whose values make up
 	// [introspect.TokenInfo.Scopes]: any of [ScopeClaim], [SCPClaim] and
-	// [RolesClaim]. Nil means all three. "roles" and "scp" stay in
-	// [introspect.TokenInfo.Claims] as well, so a handler can tell an app
-	// role from a delegated scope.
+	// [RolesClaim]. Nil means all three; empty is an error. "roles" and
+	// "scp" stay in [introspect.TokenInfo.Claims] as well, so a handler
+	// can tell an app role from a delegated scope; "scope" stays there
+	// only when it is not named.
 	ScopeClaims []string
 
 	// Leeway is the clock skew tolerated when checking "exp", "nbf" and
@@ -123,9 +124,10 @@ type Config struct {
 	// RefreshCooldown is the least time between two refreshes of the key
 	// set triggered by tokens with an unknown "kid", counted from the last
 	// such refresh. Within it such tokens are answered at once, none
-	// waits: unavailable, with the cooldown left as Retry-After, unless
-	// the keys were fetched well after the token was issued (see the
-	// package documentation's Security section).
+	// waits: unavailable, with the cooldown left as Retry-After (a second
+	// while a fetch is in flight), unless the keys were fetched well after
+	// the token was issued (see the package documentation's Security
+	// section).
 	// While no key set has been loaded, it also bounds the wait between
 	// attempts. Zero means [DefaultRefreshCooldown].
 	RefreshCooldown time.Duration

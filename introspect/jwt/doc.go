@@ -13,8 +13,9 @@
 // would: "scope", "scp" and "roles" (see [Config.ScopeClaims]) into
 // Scopes; "client_id", else "azp", else "appid" into ClientID; "sub",
 // "iss", "aud", "exp", "iat" and "nbf" into their fields; every other
-// claim, "scp" and "roles" included, into Claims, so the Flemish "vo_*"
-// claims and [introspect.TokenInfo.VO] work unchanged.
+// claim, "scp" and "roles" included (and "scope" when ScopeClaims leaves
+// it out), into Claims, so the Flemish "vo_*" claims and
+// [introspect.TokenInfo.VO] work unchanged.
 //
 // # Region Halland (ADFS)
 //
@@ -91,15 +92,22 @@
 //     issued would hold its key (a cache's Age counts against the fetch
 //     time);
 //   - otherwise unavailable, with Retry-After the time left in the
-//     cooldown (or until a scheduled refresh, if that comes first): the
-//     kid may be a key published since the last refresh,
-//     and the verifier may not look yet. A client holding a good token is
+//     cooldown (or until a scheduled refresh, if that comes first; a
+//     second while a fetch is in flight, whose keys the client finds when
+//     it comes back): the kid may be a key published since the last
+//     refresh, and the verifier may not look yet. A client holding a good token is
 //     never told it is invalid for that, and an [introspect.Cache] stores
 //     no answer (it stores no failure), so the token is accepted once the
 //     cooldown ends. A token without "iat" is always answered so.
 //
 // So a token with a random kid costs a 503 and no fetch; it cannot get a
 // rotated key's tokens refused. A failed refresh keeps the known keys.
+//
+// A token without a "kid" is verified with the set's one key that fits
+// its algorithm (none, or several, make it invalid). Nothing in it says
+// that the issuer has rotated, so after a rotation such tokens are
+// invalid until the scheduled refresh finds the new key: an issuer that
+// rotates should name its keys, as ADFS, Entra ID and most others do.
 // While no key set has loaded, Verify is unavailable at once — no request waits for the
 // fetch in flight — and the key set is asked for again within the
 // cooldown; [Verifier.WaitReady] waits for the first keys.

@@ -9,6 +9,7 @@ import (
 	"crypto/rsa"
 	"encoding/json"
 	"fmt"
+	"math"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -194,7 +195,7 @@ func lifetime(h http.Header) time.Duration {
 			name, value, _ := strings.Cut(strings.TrimSpace(dir), "=")
 			switch strings.ToLower(name) {
 			case "max-age":
-				if n, err := strconv.Atoi(strings.Trim(value, `"`)); err == nil && n >= 0 && maxAge < 0 {
+				if n, ok := deltaSeconds(strings.Trim(value, `"`)); ok && maxAge < 0 {
 					maxAge = n
 				}
 			case "no-cache", "no-store":
@@ -212,11 +213,25 @@ func lifetime(h http.Header) time.Duration {
 // age reads the Age header a cache sends with a stored answer (RFC 9111
 // §5.1), capped at MaxKeySetLifetime; 0 when there is none.
 func age(h http.Header) time.Duration {
-	a, err := strconv.Atoi(strings.TrimSpace(h.Get("Age")))
-	if err != nil || a <= 0 {
+	a, ok := deltaSeconds(strings.TrimSpace(h.Get("Age")))
+	if !ok || a <= 0 {
 		return 0
 	}
 	return time.Duration(min(a, int(MaxKeySetLifetime/time.Second))) * time.Second
+}
+
+// deltaSeconds reads RFC 9111's delta-seconds, one or more digits. A value
+// too large to represent counts as the largest that can be (RFC 9111
+// §1.2.2), not as none.
+func deltaSeconds(s string) (int, bool) {
+	if s == "" || strings.TrimLeft(s, "0123456789") != "" {
+		return 0, false
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil { // digits only: too large
+		return math.MaxInt, true
+	}
+	return n, true
 }
 
 // source finds the key set's URL and the accepted issuers: fixed by the

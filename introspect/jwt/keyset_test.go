@@ -448,6 +448,11 @@ func TestLifetime(t *testing.T) {
 		{"max-age=nonsense", "", DefaultKeySetLifetime},
 		{"max-age=-5", "", DefaultKeySetLifetime},
 		{`max-age="900"`, "", 15 * time.Minute},
+		{"max-age=+900", "", DefaultKeySetLifetime},
+		// Too large to represent: the largest, so the cap (RFC 9111
+		// §1.2.2), not the default.
+		{"max-age=99999999999999999999999", "", MaxKeySetLifetime},
+		{"max-age=7200", "99999999999999999999999", MinKeySetLifetime},
 	} {
 		h := http.Header{}
 		if tt.cc != "" {

@@ -153,8 +153,11 @@ func newVerifier(cfg Config) (*Verifier, error) {
 		}
 	}
 
-	if cfg.ScopeClaims == nil {
+	switch {
+	case cfg.ScopeClaims == nil:
 		v.scopeClaims = [3]bool{true, true, true}
+	case len(cfg.ScopeClaims) == 0:
+		return nil, errors.New("jwt: ScopeClaims is empty: no token would have a scope (nil means all three)")
 	}
 	for _, name := range cfg.ScopeClaims {
 		i := slices.Index(scopeNames[:], name)
