@@ -292,6 +292,20 @@ func BenchmarkHitParallel(b *testing.B) {
 	}
 }
 
+// newStore returns a ristretto cache as a Cache configures one, keyed by
+// the leading bytes of a hash, closed when b ends.
+func newStore(b *testing.B) *ristretto.Cache[uint64, *introspect.TokenInfo] {
+	store, err := ristretto.NewCache(&ristretto.Config[uint64, *introspect.TokenInfo]{
+		NumCounters: 1e6, MaxCost: 64 << 20, BufferItems: 64,
+		KeyToHash: func(key uint64) (uint64, uint64) { return key, 0 },
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(store.Close)
+	return store
+}
+
 // hooksBlock is how many requests each route of BenchmarkHooksPaired
 // serves in a row, between two reads of the clock.
 const hooksBlock = 64
@@ -377,14 +391,7 @@ func BenchmarkFloor(b *testing.B) {
 		}
 	})
 	b.Run("ristretto-get", func(b *testing.B) {
-		store, err := ristretto.NewCache(&ristretto.Config[uint64, *introspect.TokenInfo]{
-			NumCounters: 1e6, MaxCost: 64 << 20, BufferItems: 64,
-			KeyToHash: func(key uint64) (uint64, uint64) { return key, 0 },
-		})
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer store.Close()
+		store := newStore(b)
 		store.Set(1, info, 1)
 		store.Wait()
 		b.ReportAllocs()

@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dgraph-io/ristretto/v2"
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/tokengate/tokengate/internal/redistest"
@@ -107,14 +106,7 @@ func BenchmarkSharedMiss(b *testing.B) {
 	})
 	b.Run("paired", func(b *testing.B) {
 		get := rawGetter(b, rs.Addr)
-		store, err := ristretto.NewCache(&ristretto.Config[uint64, *introspect.TokenInfo]{
-			NumCounters: 1e6, MaxCost: 64 << 20, BufferItems: 64,
-			KeyToHash: func(key uint64) (uint64, uint64) { return key, 0 },
-		})
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer store.Close()
+		store := newStore(b)
 		reader, tokens, check := sharedHits(b, rs.Addr)
 		info := &introspect.TokenInfo{}
 		var spent [3]time.Duration

@@ -23,20 +23,7 @@ var hookedRows = []struct{ name, sub, unit string }{
 // route costs per request more than the route without hooks, each run's
 // against the same run's.
 func (r *results) hooksExtra(unit string) float64 {
-	s, ok := r.metrics[hooksPaired]
-	if !ok {
-		return math.NaN()
-	}
-	hooked, plain := s.byUnit[unit], s.byUnit["plain-ns/op"]
-	if len(hooked) == 0 || len(hooked) != len(plain) {
-		return math.NaN()
-	}
-	extra := &samples{byUnit: map[string][]float64{}}
-	for i := range hooked {
-		extra.byUnit["x"] = append(extra.byUnit["x"], hooked[i]-plain[i])
-	}
-	v, _ := extra.median("x")
-	return v
+	return r.perRun(hooksPaired, unit, "plain-ns/op", func(hooked, plain float64) float64 { return hooked - plain })
 }
 
 // writeHooksTargets adds a row per metrics adapter to the targets table:

@@ -23,19 +23,27 @@ const sharedPaired = sharedMiss + "/paired"
 // pairedRatio is the median over the runs of sharedPaired of one of its
 // units over its raw GET, each run's over the same run's.
 func (r *results) pairedRatio(unit string) float64 {
-	s, ok := r.metrics[sharedPaired]
+	return r.perRun(sharedPaired, unit, "raw-ns/op", func(x, raw float64) float64 { return x / raw })
+}
+
+// perRun is the median over the runs of benchmark name of f of its units
+// a and b, each run's with the same run's: the figure of a benchmark that
+// times two things in the same iterations. NaN when name did not report
+// both in every run.
+func (r *results) perRun(name, a, b string, f func(a, b float64) float64) float64 {
+	s, ok := r.metrics[name]
 	if !ok {
 		return math.NaN()
 	}
-	num, raw := s.byUnit[unit], s.byUnit["raw-ns/op"]
-	if len(num) == 0 || len(num) != len(raw) {
+	as, bs := s.byUnit[a], s.byUnit[b]
+	if len(as) == 0 || len(as) != len(bs) {
 		return math.NaN()
 	}
-	ratios := &samples{byUnit: map[string][]float64{}}
-	for i := range num {
-		ratios.byUnit["x"] = append(ratios.byUnit["x"], num[i]/raw[i])
+	per := &samples{byUnit: map[string][]float64{}}
+	for i := range as {
+		per.byUnit[a] = append(per.byUnit[a], f(as[i], bs[i]))
 	}
-	v, _ := ratios.median("x")
+	v, _ := per.median(a)
 	return v
 }
 
