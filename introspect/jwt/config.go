@@ -112,7 +112,9 @@ type Config struct {
 	// [RolesClaim]. Nil means all three; empty is an error. "roles" and
 	// "scp" stay in [introspect.TokenInfo.Claims] as well, so a handler
 	// can tell an app role from a delegated scope; "scope" stays there
-	// only when it is not named.
+	// only when it is not named. A claim left out still has its type
+	// checked (a string or an array of strings): a token that carries a
+	// malformed one is invalid, whichever claims count.
 	ScopeClaims []string
 
 	// Leeway is the clock skew tolerated when checking "exp", "nbf" and
@@ -125,9 +127,9 @@ type Config struct {
 	// set triggered by tokens with an unknown "kid", counted from the last
 	// such refresh. Within it such tokens are answered at once, none
 	// waits: unavailable, with the cooldown left as Retry-After (a second
-	// while a fetch is in flight), unless the keys were fetched well after
-	// the token was issued (see the package documentation's Security
-	// section).
+	// while a fetch is in flight, which may bring the key), unless the
+	// keys were fetched well after the token was issued (see the package
+	// documentation's Security section).
 	// While no key set has been loaded, it also bounds the wait between
 	// attempts. Zero means [DefaultRefreshCooldown].
 	RefreshCooldown time.Duration

@@ -338,5 +338,6 @@ func TestCallerClientRedirectNotFollowed(t *testing.T) {
 	})
 	assert.EqualValues(t, 2, sent.Load(), "the caller's transport sent the requests")
 	assert.Zero(t, consulted.Load(), "the caller's CheckRedirect was consulted")
-	assert.NotNil(t, hc.CheckRedirect, "the caller's client is left as it was")
+	require.NoError(t, hc.CheckRedirect(nil, nil))
+	assert.EqualValues(t, 1, consulted.Load(), "the caller's client is left as it was: its own CheckRedirect")
 }

@@ -93,9 +93,9 @@
 //     time);
 //   - otherwise unavailable, with Retry-After the time left in the
 //     cooldown (or until a scheduled refresh, if that comes first; a
-//     second while a fetch is in flight, whose keys the client finds when
-//     it comes back): the kid may be a key published since the last
-//     refresh, and the verifier may not look yet. A client holding a good token is
+//     second while a fetch is in flight, which may bring the key): the
+//     kid may be a key published since the last refresh, and the
+//     verifier may not look yet. A client holding a good token is
 //     never told it is invalid for that, and an [introspect.Cache] stores
 //     no answer (it stores no failure), so the token is accepted once the
 //     cooldown ends. A token without "iat" is always answered so.
@@ -104,13 +104,14 @@
 // rotated key's tokens refused. A failed refresh keeps the known keys.
 //
 // A token without a "kid" is verified with the set's one key that fits
-// its algorithm (none, or several, make it invalid). Nothing in it says
-// that the issuer has rotated, so after a rotation such tokens are
-// invalid until the scheduled refresh finds the new key: an issuer that
-// rotates should name its keys, as ADFS, Entra ID and most others do.
-// While no key set has loaded, Verify is unavailable at once — no request waits for the
-// fetch in flight — and the key set is asked for again within the
-// cooldown; [Verifier.WaitReady] waits for the first keys.
+// its algorithm; with none, or with several (as while an issuer publishes
+// its next key beside the current one), it is invalid. Nothing in it says
+// that the issuer has rotated, so no refresh is started for it: an issuer
+// that rotates must name its keys, as ADFS, Entra ID and most others do.
+//
+// While no key set has loaded, Verify is unavailable at once (no request
+// waits for the fetch in flight) and the key set is asked for again within
+// the cooldown; [Verifier.WaitReady] waits for the first keys.
 //
 // A locally validated JWT is accepted until it expires: revocation at the
 // issuer is not seen. An application that must end a token sooner (at

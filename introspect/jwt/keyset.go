@@ -321,8 +321,9 @@ func (s *keySet) waitReady(ctx context.Context) error {
 //     unavailable, never invalid, so that a token with a random kid cannot
 //     get a rotated key's tokens refused (and an invalid answer cached)
 //     until the cooldown ends. Its Retry-After is the end of the cooldown,
-//     or firstRetry while a fetch is in flight, whose keys the client
-//     finds when it comes back.
+//     or firstRetry while a fetch is in flight, which may bring the key:
+//     a client told so comes back at most for as long as that fetch
+//     takes, bounded by the Timeout.
 func (s *keySet) unknownKID(ctx context.Context, kid, alg string, issued time.Time, leeway time.Duration, mayWait bool) (*keys, error) {
 	s.mu.Lock()
 	if ks := s.current.Load(); ks.knows(kid, alg) {

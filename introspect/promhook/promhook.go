@@ -317,10 +317,10 @@ func (c *Collector) Hooks() *introspect.Hooks {
 	}
 }
 
-// decision and lookup compare what a cache hit reports with constants
-// first: the compiler makes that a load and a compare, where looking it up
-// in the tables calls the runtime's string comparison for each entry.
-
+// decision counts d. It compares what a cache hit reports with a constant
+// first, as lookup does: the compiler makes that a load and a compare,
+// where looking it up in the tables calls the runtime's string comparison
+// for each entry.
 func (c *Collector) decision(_ context.Context, d introspect.Decision) {
 	if d.Outcome == introspect.OutcomeAllowed {
 		c.requests[0].Inc()

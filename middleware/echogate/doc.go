@@ -35,11 +35,11 @@
 // lacks.
 //
 // The middleware sees only requests Echo routes to it. An OPTIONS request
-// for a path whose routes have no OPTIONS handler is answered by Echo's
-// router itself, 204 with an Allow header, before any route or group
-// middleware runs, and so without a token whatever AllowPreflight says;
-// no handler runs. Middleware added with e.Use, or an OPTIONS route, sees
-// it.
+// for a path whose routes have no OPTIONS handler never reaches route-level
+// middleware (e.GET(path, h, m.Require(…))): Echo's router answers it
+// itself, 204 with an Allow header, whatever AllowPreflight says, and no
+// handler runs. Group middleware (e.Group(prefix, m.Authenticate())),
+// middleware added with e.Use, and an OPTIONS route do see it.
 //
 // # Security
 //

@@ -53,7 +53,8 @@ type Config struct {
 	// AllowPreflight makes the middleware answer CORS preflights itself,
 	// with 204 No Content, never calling the handler. False: a preflight
 	// that reaches the middleware is a request without a token (see the
-	// package doc for the OPTIONS requests Echo answers before it).
+	// package doc for the OPTIONS requests Echo answers before route-level
+	// middleware).
 	AllowPreflight bool
 	// RetryAfter is the Retry-After of a 503 when the authorization server
 	// sent none. Zero means 5 s; negative is an error, since every 503
