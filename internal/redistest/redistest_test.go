@@ -109,6 +109,24 @@ func assertStopped(t *testing.T, addrs []string) {
 	t.Helper()
 	require.NotEmpty(t, addrs)
 	for _, addr := range addrs {
-		assert.Error(t, ping(addr), fmt.Sprintf("%s still answers", addr))
+		_, err := processID(addr)
+		assert.Error(t, err, fmt.Sprintf("%s still answers", addr))
 	}
+}
+
+// TestStartRefusesAnotherServersPort: a server started on a port another
+// one holds fails to bind and exits; the one that answers there is not
+// taken for it.
+func TestStartRefusesAnotherServersPort(t *testing.T) {
+	first := Start(t)
+	_, port, err := net.SplitHostPort(first.Addr)
+	require.NoError(t, err)
+	p, err := strconv.Atoi(port)
+	require.NoError(t, err)
+	s := &Server{t: t, path: lookPath(t), dir: t.TempDir(), Addr: first.Addr}
+	s.args = serverArgs(s.dir, p)
+	require.ErrorContains(t, s.start(), "exited at start")
+	pid, err := processID(first.Addr)
+	require.NoError(t, err)
+	assert.Equal(t, first.cmd.Process.Pid, pid)
 }
