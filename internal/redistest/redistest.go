@@ -132,6 +132,18 @@ func freePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
+// freePortBut returns a free port other than port. The kernel may hand
+// out the port a closed listener had again, so it asks a few times.
+func freePortBut(port int) (int, error) {
+	for range 8 {
+		p, err := freePort()
+		if err != nil || p != port {
+			return p, err
+		}
+	}
+	return 0, fmt.Errorf("no free port but %d", port)
+}
+
 // start runs the process and waits until it answers on s.Addr as itself:
 // a server that another test started on the port meanwhile, while this
 // one failed to bind it, answers with another process id.
