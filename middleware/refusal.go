@@ -42,9 +42,10 @@ type logWindow struct {
 }
 
 // take reports whether a refusal at now gets a line at the window's level,
-// and how many refusals were suppressed before it; or counts it as one
-// more suppressed. A refusal counted while another takes the window goes
-// to the next line's count: none is lost or counted twice.
+// and how many refusals were suppressed since the last line; or counts it
+// as one more suppressed. A refusal counted while another takes the
+// window goes to that line's count or to the next's: none is lost or
+// counted twice.
 func (w *logWindow) take(now int64, window time.Duration) (suppressed int64, ok bool) {
 	next := w.next.Load()
 	if now < next || !w.next.CompareAndSwap(next, now+int64(window)) {

@@ -435,7 +435,9 @@ func TestUnavailableAtWarn(t *testing.T) {
 }
 
 // TestSummaryUnderConcurrency: refusals racing for a window are each
-// logged or counted once.
+// logged or counted once. One counted while another takes the window may
+// land in that line's count or the next's, so the two lines' counts are
+// checked together.
 func TestSummaryUnderConcurrency(t *testing.T) {
 	l := newLogged(t, slog.LevelInfo)
 	const goroutines, each = 8, 250
@@ -448,12 +450,14 @@ func TestSummaryUnderConcurrency(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	require.Len(t, l.rec.take(), 1)
+	first := l.rec.take()
+	require.Len(t, first, 1)
 	l.clock.Advance(time.Minute)
 	l.do("/v1/maps", "Bearer "+badToken, nil)
 	lines := l.rec.take()
 	require.Len(t, lines, 1)
-	assert.Equal(t, int64(goroutines*each-1), lines[0].attrs["suppressed"])
+	early, late := first[0].attrs["suppressed"].(int64), lines[0].attrs["suppressed"].(int64)
+	assert.Equal(t, int64(goroutines*each-1), early+late, "%d in the first line, %d in the next", early, late)
 }
 
 // TestRefusalLogAllocations: a refusal that is not logged, its level
