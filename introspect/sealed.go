@@ -4,10 +4,10 @@ import (
 	"bytes"
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/hkdf"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
@@ -140,46 +140,20 @@ func (s sealer) idOf(key string) (uint64, bool) {
 
 // valueKey returns the key that seals token's value: HKDF-SHA-256 with
 // valueLabel ‖ 0 ‖ token as secret, the pepper as salt and s.info as info,
-// 32 bytes.
-//
-// That is HKDF-Extract, an HMAC keyed with the pepper, then one block of
-// HKDF-Expand, T(1) = HMAC(prk, info ‖ 1), an HMAC keyed with a new key
-// each time, which is computed here from its definition, H((prk ⊕ opad) ‖
-// H((prk ⊕ ipad) ‖ info ‖ 1)), on a pooled SHA-256: crypto/hmac.New costs
-// more than the rest of a shared hit's hashing together. The sealer's
-// tests check it against crypto/hkdf.
-func (s sealer) valueKey(token string) [32]byte {
-	var prk, k [sha256.Size]byte
+// 32 bytes. HKDF-Extract is an HMAC keyed with the salt, so it takes one of
+// the pooled states; HKDF-Expand is crypto/hkdf's.
+func (s sealer) valueKey(token string) ([]byte, error) {
+	var prk [sha256.Size]byte
 	s.mac(&prk, s.valueIKM, token)
-	var pad [sha256.BlockSize]byte
-	for i := range pad {
-		pad[i] = 0x36
-	}
-	subtle.XORBytes(pad[:], pad[:], prk[:])
-	h := digests.Get().(hash.Hash)
-	h.Reset()
-	h.Write(pad[:])
-	h.Write(bytesOf(s.info))
-	h.Write([]byte{1})
-	h.Sum(k[:0])
-	for i := range pad {
-		pad[i] = 0x5c
-	}
-	subtle.XORBytes(pad[:], pad[:], prk[:])
-	h.Reset()
-	h.Write(pad[:])
-	h.Write(k[:])
-	h.Sum(k[:0])
-	digests.Put(h)
-	return k
+	return hkdf.Expand(sha256.New, prk[:], s.info, 32)
 }
 
-// digests holds SHA-256 states for valueKey.
-var digests = sync.Pool{New: func() any { return sha256.New() }}
-
 func (s sealer) aead(token string) (cipher.AEAD, error) {
-	k := s.valueKey(token)
-	block, err := aes.NewCipher(k[:])
+	k, err := s.valueKey(token)
+	if err != nil {
+		return nil, err
+	}
+	block, err := aes.NewCipher(k)
 	if err != nil {
 		return nil, err
 	}

@@ -82,7 +82,7 @@ func (a sharedAnswer) appendWire(b []byte) ([]byte, error) {
 		}
 	}
 	if flags&wireClaims != 0 {
-		b = appendText(b, unsafe.String(unsafe.SliceData(claims), len(claims)))
+		b = appendText(b, claims)
 	}
 	return b, nil
 }
@@ -94,7 +94,7 @@ func wireFlag(t time.Time, flag byte) byte {
 	return flag
 }
 
-func appendText(b []byte, s string) []byte {
+func appendText[T string | []byte](b []byte, s T) []byte {
 	return append(binary.AppendUvarint(b, uint64(len(s))), s...)
 }
 
@@ -173,14 +173,11 @@ func (r *wireReader) uvarint() uint64 {
 	return v
 }
 
+// varint reads a signed varint: a uvarint of the zig-zag encoding that
+// binary.AppendVarint writes.
 func (r *wireReader) varint() int64 {
-	v, n := binary.Varint(bytesOf(r.rest))
-	if n <= 0 {
-		r.fail()
-		return 0
-	}
-	r.rest = r.rest[n:]
-	return v
+	u := r.uvarint()
+	return int64(u>>1) ^ -int64(u&1)
 }
 
 func (r *wireReader) text() string {
