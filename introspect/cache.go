@@ -7,12 +7,13 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/dgraph-io/ristretto/v2"
+
+	"github.com/tokengate/tokengate/internal/redact"
 )
 
 // Defaults of [CacheConfig].
@@ -598,8 +599,11 @@ func (c *Cache) verifyNow(callerCtx context.Context, l lookup, cl, replaced *cal
 	// for the recovery below.
 	held, counted, settled := true, false, false
 	release := func() {
+		// Cleared first: a hook that panics in slotTaken must not be
+		// told twice by the recovery, which still frees the slot.
+		counted = false
 		c.slotTaken(-1)
-		counted, held = false, false
+		held = false
 		<-c.slots
 	}
 	defer func() {
@@ -739,10 +743,7 @@ func (c *Cache) callNext(ctx context.Context, token string, now bool) (info *Tok
 		if p := recover(); p != nil {
 			// The panic's text ends up in logs; a careless Verifier may
 			// have put the token in it.
-			msg := fmt.Sprint(p)
-			if token != "" {
-				msg = strings.ReplaceAll(msg, token, "[token]")
-			}
+			msg := redact.Text(fmt.Sprint(p), token)
 			info, err = nil, &UnavailableError{Reason: "verifier panicked", Err: errors.New("panic: " + msg)}
 		}
 	}()
@@ -752,9 +753,9 @@ func (c *Cache) callNext(ctx context.Context, token string, now bool) (info *Tok
 	info, err = c.next.Verify(ctx, token)
 	switch {
 	case errors.Is(err, ErrInvalidToken) || errors.Is(err, ErrUnavailable) || (now && errors.Is(err, ErrWouldWait)):
-		return nil, scrub(err, token)
+		return nil, redact.Error(err, token)
 	case err != nil:
-		return nil, &UnavailableError{Reason: "verifier failed", Err: scrub(err, token)}
+		return nil, &UnavailableError{Reason: "verifier failed", Err: redact.Error(err, token)}
 	case info == nil:
 		return nil, &UnavailableError{Reason: "verifier returned no result"}
 	case !info.Active:

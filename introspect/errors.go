@@ -24,31 +24,6 @@ var ErrUnavailable = errors.New("introspect: authorization server unavailable")
 // an answer to cache.
 var ErrWouldWait = errors.New("introspect: verification would wait")
 
-// scrubbed is an error whose text has a token replaced by "[token]". It
-// unwraps to the error it stands for, so that errors.Is and errors.As see
-// what they would have.
-type scrubbed struct {
-	err  error
-	text string
-}
-
-func (s *scrubbed) Error() string { return s.text }
-func (s *scrubbed) Unwrap() error { return s.err }
-
-// scrub returns err, or when err's text holds token, err with the token
-// replaced: a Verifier must keep the token out of its errors, and one that
-// does not must not get it into a log line or a readiness answer.
-func scrub(err error, token string) error {
-	if err == nil || token == "" {
-		return err
-	}
-	text := err.Error()
-	if !strings.Contains(text, token) {
-		return err
-	}
-	return &scrubbed{err: err, text: strings.ReplaceAll(text, token, "[token]")}
-}
-
 // invalidToken returns an error matching [ErrInvalidToken] that gives reason.
 // reason must be a fixed text: never the token, never text from upstream.
 func invalidToken(reason string) error {

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tokengate/tokengate/internal/redact"
 	"github.com/tokengate/tokengate/internal/tokenctx"
 	"github.com/tokengate/tokengate/introspect"
 )
@@ -385,7 +386,9 @@ func (a *Authenticator) authorize(r *http.Request, p Policy) (Result, *Error) {
 		err = errors.New("middleware: verifier returned no result")
 	}
 	if err != nil {
-		return Result{}, a.refuse(r, a.ErrorFor(err), token, nil)
+		// A Verifier must keep the token out of its errors; the refusal's
+		// Err, which its caller may log, keeps it out all the same.
+		return Result{}, a.refuse(r, a.ErrorFor(redact.Error(err, token)), token, nil)
 	}
 	if e := a.check(r, info, p); e != nil {
 		return Result{}, a.refuse(r, e, token, info)

@@ -538,6 +538,12 @@ func TestRefusalLineRedactsTheToken(t *testing.T) {
 		}
 		assert.Equal(t, `introspect: invalid token: no such token "[token]"`, l.attrs["reason"])
 	}
+
+	// Nor does the error Authorize returns, which its caller may log.
+	_, err = a.Authorize(r, middleware.AllOf("MapRequest"))
+	require.ErrorIs(t, err, introspect.ErrInvalidToken)
+	assert.NotContains(t, err.Error(), token)
+	assert.Contains(t, err.Error(), "[token]")
 }
 
 // TestRefusalLineCutsALongPath: the client chooses the path; the line
