@@ -61,7 +61,7 @@ type api struct {
 
 	mu          sync.Mutex
 	occupations []occupation
-	notReady    string // the latest reason logged, "" while ready
+	notReady    bool // the latest probe found the service not ready
 }
 
 // problem is a refusal by a handler that is not about the token.
@@ -206,18 +206,16 @@ func (a *api) ready(ctx context.Context) (status int, body string) {
 	defer cancel()
 	err := introspect.Ready(ctx, a.cache)
 	// The reason names internal hosts and addresses, so it goes to the
-	// log, once each time it changes, and not to whoever asks.
-	reason := ""
-	if err != nil {
-		reason = err.Error()
-	}
+	// log, once each time readiness changes, and not to whoever asks. (Its
+	// text changes on every probe: it says how long ago the latest
+	// failure was.)
 	a.mu.Lock()
-	changed := reason != a.notReady
-	a.notReady = reason
+	changed := (err != nil) != a.notReady
+	a.notReady = err != nil
 	a.mu.Unlock()
 	if changed && a.logger != nil {
 		if err != nil {
-			a.logger.Warn("not ready", "reason", reason)
+			a.logger.Warn("not ready", "reason", err.Error())
 		} else {
 			a.logger.Info("ready again")
 		}

@@ -38,10 +38,15 @@ func TestReadiness(t *testing.T) {
 		assert.Contains(t, ex.logs.String(), "502")
 		assert.NotContains(t, ex.logs.String(), f.mapTok)
 		assert.Equal(t, 200, ex.do(t, "GET", "/healthz", nil, "").status, "/healthz is liveness only")
+		assert.Equal(t, 503, ex.do(t, "GET", "/readyz", nil, "").status, "still failing")
 
 		f.as.SetFault(introspecttest.Fault{})
 		assert.Equal(t, 200, ex.do(t, "GET", "/v1/maps", bearer(f.mapTok), "").status)
 		assert.Equal(t, 200, ex.do(t, "GET", "/readyz", nil, "").status)
+		// The log is written in order: once "ready again" is in, so is
+		// every line before it.
+		testutil.WaitFor(t, "ready again logged", func() bool { return strings.Contains(ex.logs.String(), "msg=\"ready again\"") })
+		assert.Equal(t, 1, strings.Count(ex.logs.String(), "msg=\"not ready\""), "logged once while not ready, not on every probe")
 	})
 }
 
