@@ -13,7 +13,7 @@ const (
 )
 
 // sharedHitMax is tokengate's target for a shared-tier hit: a memory miss
-// answered from Redis over a raw go-redis GET of a value as large.
+// answered from Redis over a raw go-redis GET of a key and value as large.
 const sharedHitMax = 1.3
 
 // sharedPaired is the sub-benchmark that times a raw GET, a raw GET and a
