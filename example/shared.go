@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -63,34 +64,24 @@ func (c *config) redactedRedisURL() string {
 	return u.Redacted()
 }
 
-// sharedNamespace names what the answers in the shared tier depend on, so
-// that two services share them only when they would have got the same
-// ones: the backend (Geosecure's verify URL, the RFC 7662 issuer or, without
-// one, the introspection endpoint), for RFC 7662 the client that asks (an
-// authorization server may answer each client differently), and for local
-// JWT validation the issuer, key set and accepted audiences. One that is
-// too long or has characters a namespace may not hold is replaced by its
-// SHA-256.
+// sharedNamespace names the backend whose answers the shared tier holds:
+// Geosecure's verify URL, the RFC 7662 issuer or, without one, the
+// introspection endpoint, or for local JWT validation alone the issuer.
+// The Verifiers mix in what else their answers depend on (the client that
+// asks, the audiences accepted: see introspect.AnswerScoper), so it names
+// no client and no audience, which every key in Redis would show. One
+// that is too long or has characters a namespace may not hold is replaced
+// by its SHA-256.
 func (c *config) sharedNamespace() string {
-	var parts []string
+	var ns string
 	switch {
 	case c.geosecure():
-		parts = append(parts, c.verifyURL)
+		ns = c.verifyURL
 	case c.rfc7662():
-		ns := c.issuer
-		if ns == "" {
-			ns = c.introspectionURL
-		}
-		parts = append(parts, ns, "client_id="+c.clientID)
+		ns = cmp.Or(c.issuer, c.introspectionURL)
+	default:
+		ns = cmp.Or(c.issuer, c.jwksURL)
 	}
-	if c.localJWT() {
-		jwt := "jwt=" + c.issuer
-		if c.jwksURL != "" {
-			jwt += ";jwks=" + c.jwksURL
-		}
-		parts = append(parts, jwt, "aud="+strings.Join(c.audiences, ","))
-	}
-	ns := strings.Join(parts, ";")
 	if len(ns) > 256 || strings.ContainsFunc(ns, func(r rune) bool { return r <= ' ' || r > '~' || r == '{' || r == '}' }) {
 		sum := sha256.Sum256([]byte(ns))
 		ns = "sha256:" + hex.EncodeToString(sum[:])

@@ -87,6 +87,14 @@ type CacheConfig struct {
 	// Shared: replicas share entries only within a namespace, and one
 	// namespace's values do not open in another. Required with Shared:
 	// printable ASCII without spaces or braces, at most 256 bytes.
+	//
+	// Within a namespace, Caches share entries only when their Verifiers
+	// have the same [AnswerScope], which every Verifier of this module
+	// has: the settings that change its answers, such as the client that
+	// introspects or the audiences a JWT Verifier accepts. For a Verifier
+	// that is not an [AnswerScoper], make the namespace change with every
+	// such setting: two services whose Verifiers could answer one token
+	// differently must never share a namespace.
 	SharedNamespace string
 	// SharedPepper, when set, is a server secret mixed into the shared
 	// keys and value keys, so that someone who holds a token but not the

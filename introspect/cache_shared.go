@@ -41,7 +41,7 @@ const (
 
 func (c *Cache) startShared(cfg CacheConfig) {
 	c.shared = cfg.Shared
-	c.sealer = newSealer(cfg.SharedNamespace, cfg.SharedPepper)
+	c.sealer = newSealer(cfg.SharedNamespace, AnswerScope(c.next), cfg.SharedPepper)
 	c.sharedTimeout = cmp.Or(cfg.SharedTimeout, DefaultSharedTimeout)
 	c.breaker = newBreaker()
 	if b, ok := cfg.Shared.(ContextBounded); ok {

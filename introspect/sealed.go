@@ -35,29 +35,32 @@ const (
 )
 
 // sealer names and seals a token's entries in the shared tier of one
-// namespace.
+// namespace and answer scope (see [AnswerScoper]). Both go into every
+// derivation as the context c = namespace ‖ 0 ‖ SHA-256(scope): the
+// namespace has no 0 byte and the hash a fixed length, so no two pairs
+// give one c.
 //
 // A key is "tokengate:v1:" + namespace + ":{" + base64url(mac) + "}", where
-// mac = HMAC-SHA-256(pepper, keyLabel ‖ 0 ‖ namespace ‖ 0 ‖ token): not the
-// memory tier's key (the plain SHA-256 of the token, whose prefix is the
-// Fingerprint in logs), different in every namespace, and, with a pepper,
-// not computable from a token without the server's secret.
+// mac = HMAC-SHA-256(pepper, keyLabel ‖ 0 ‖ c ‖ 0 ‖ token): not the memory
+// tier's key (the plain SHA-256 of the token, whose prefix is the
+// Fingerprint in logs), different in every namespace and scope, and, with
+// a pepper, not computable from a token without the server's secret.
 //
 // A value is 1 ‖ nonce ‖ AES-256-GCM(k, nonce, answer, ad), where k =
 // HKDF-SHA-256(secret: valueLabel ‖ 0 ‖ token, salt: pepper, info:
-// valueLabel ‖ 0 ‖ namespace) and ad = "tokengate:v1" ‖ 0 ‖ namespace ‖ 0 ‖
-// key: reading it takes the token, and a value moved to another key or
-// namespace does not open. The label in the secret keeps HKDF-Extract's
-// HMAC from ever hashing what the key's does: with the token alone there,
-// a token made of keyLabel ‖ 0 ‖ namespace ‖ 0 ‖ t would have t's key hash,
-// which Redis shows, as its pseudorandom key.
+// valueLabel ‖ 0 ‖ c) and ad = "tokengate:v1" ‖ 0 ‖ c ‖ 0 ‖ key: reading it
+// takes the token, and a value moved to another key, namespace or scope
+// does not open. The label in the secret keeps HKDF-Extract's HMAC from
+// ever hashing what the key's does: with the token alone there, a token
+// made of keyLabel ‖ 0 ‖ c ‖ 0 ‖ t would have t's key hash, which Redis
+// shows, as its pseudorandom key.
 type sealer struct {
 	namespace string
 	prefix    string // "tokengate:v1:" + namespace + ":{"
-	keyInput  string // keyLabel ‖ 0 ‖ namespace ‖ 0
+	keyInput  string // keyLabel ‖ 0 ‖ c ‖ 0
 	valueIKM  string // valueLabel ‖ 0: what HKDF's secret starts with
-	info      string // valueLabel ‖ 0 ‖ namespace: the value key's HKDF info
-	adPrefix  string // "tokengate:v1" ‖ 0 ‖ namespace ‖ 0
+	info      string // valueLabel ‖ 0 ‖ c: the value key's HKDF info
+	adPrefix  string // "tokengate:v1" ‖ 0 ‖ c ‖ 0
 	// macs holds HMAC-SHA-256 states keyed with the pepper, which both
 	// the key and the value key start from (HKDF-Extract is an HMAC keyed
 	// with the salt): keying one costs more than the rest of the hash.
@@ -79,15 +82,17 @@ func validNamespace(ns string) bool {
 	return true
 }
 
-func newSealer(namespace string, pepper []byte) sealer {
+func newSealer(namespace, scope string, pepper []byte) sealer {
 	pepper = bytes.Clone(pepper)
+	scopeSum := sha256.Sum256([]byte(scope))
+	c := namespace + "\x00" + string(scopeSum[:])
 	return sealer{
 		namespace: namespace,
 		prefix:    "tokengate:" + sharedFormat + ":" + namespace + ":{",
-		keyInput:  keyLabel + "\x00" + namespace + "\x00",
+		keyInput:  keyLabel + "\x00" + c + "\x00",
 		valueIKM:  valueLabel + "\x00",
-		info:      valueLabel + "\x00" + namespace,
-		adPrefix:  "tokengate:" + sharedFormat + "\x00" + namespace + "\x00",
+		info:      valueLabel + "\x00" + c,
+		adPrefix:  "tokengate:" + sharedFormat + "\x00" + c + "\x00",
 		macs:      &sync.Pool{New: func() any { return hmac.New(sha256.New, pepper) }},
 	}
 }

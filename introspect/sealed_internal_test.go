@@ -18,7 +18,7 @@ import (
 )
 
 func TestSealerRoundTripAndSeparation(t *testing.T) {
-	s := newSealer("https://authenticatie.vlaanderen.be/op", []byte("pepper"))
+	s := newSealer("https://authenticatie.vlaanderen.be/op", "", []byte("pepper"))
 	token := "a-token-of-43-characters-aaaaaaaaaaaaaaaaaa"
 	key, id := s.key(token)
 	assert.True(t, strings.HasPrefix(key, "tokengate:v1:https://authenticatie.vlaanderen.be/op:{"))
@@ -36,11 +36,19 @@ func TestSealerRoundTripAndSeparation(t *testing.T) {
 	assert.True(t, opened.Info.HasScope("MapRequest"))
 	assert.Equal(t, "38890", opened.Info.ClientID)
 
-	other := newSealer("https://authenticatie-ti.vlaanderen.be/op", []byte("pepper"))
+	other := newSealer("https://authenticatie-ti.vlaanderen.be/op", "", []byte("pepper"))
 	otherKey, _ := other.key(token)
 	assert.NotEqual(t, key, otherKey)
 	_, ok = other.idOf(key)
 	assert.False(t, ok, "a key of another namespace")
+
+	// The same namespace, as a Verifier with other settings: another key,
+	// in the same namespace, and a value that does not open.
+	scoped := newSealer(s.namespace, "jwt aud=api-b", []byte("pepper"))
+	scopedKey, _ := scoped.key(token)
+	assert.NotEqual(t, key, scopedKey)
+	_, ok = scoped.idOf(key)
+	assert.True(t, ok, "a key of the same namespace")
 
 	tests := []struct {
 		name       string
@@ -49,8 +57,10 @@ func TestSealerRoundTripAndSeparation(t *testing.T) {
 		value      []byte
 	}{
 		{"another namespace", other, token, otherKey, value},
-		{"another pepper", newSealer(s.namespace, []byte("other")), token, key, value},
-		{"no pepper", newSealer(s.namespace, nil), token, key, value},
+		{"another pepper", newSealer(s.namespace, "", []byte("other")), token, key, value},
+		{"no pepper", newSealer(s.namespace, "", nil), token, key, value},
+		{"another answer scope", scoped, token, key, value},
+		{"another answer scope, its own key", scoped, token, scopedKey, value},
 		{"another token", s, token + "x", key, value},
 		{"another key", s, token, otherKey, value},
 		{"truncated", s, token, key, value[:10]},
@@ -70,22 +80,28 @@ func TestSealerRoundTripAndSeparation(t *testing.T) {
 // against crypto/hmac and crypto/hkdf, for peppers shorter and longer than
 // a block and none, and tokens of every length around a block.
 func TestSealerDerivesWhatItDocuments(t *testing.T) {
-	for _, pepper := range [][]byte{nil, []byte("pepper"), bytes.Repeat([]byte{0xa5}, 100)} {
-		s := newSealer("https://authenticatie.vlaanderen.be/op", pepper)
-		for n := range 140 {
-			token := strings.Repeat("t", n)
-			m := hmac.New(sha256.New, pepper)
-			m.Write([]byte(keyLabel + "\x00https://authenticatie.vlaanderen.be/op\x00" + token))
-			sum := m.Sum(nil)
-			key, id := s.key(token)
-			require.Equal(t, "tokengate:v1:https://authenticatie.vlaanderen.be/op:{"+base64.RawURLEncoding.EncodeToString(sum)+"}", key)
-			require.Equal(t, binary.LittleEndian.Uint64(sum), id)
+	const ns = "https://authenticatie.vlaanderen.be/op"
+	for _, scope := range []string{"", "jwt aud=api-a"} {
+		scopeSum := sha256.Sum256([]byte(scope))
+		c := ns + "\x00" + string(scopeSum[:])
+		for _, pepper := range [][]byte{nil, []byte("pepper"), bytes.Repeat([]byte{0xa5}, 100)} {
+			s := newSealer(ns, scope, pepper)
+			for n := range 140 {
+				token := strings.Repeat("t", n)
+				m := hmac.New(sha256.New, pepper)
+				m.Write([]byte(keyLabel + "\x00" + c + "\x00" + token))
+				sum := m.Sum(nil)
+				key, id := s.key(token)
+				require.Equal(t, "tokengate:v1:"+ns+":{"+base64.RawURLEncoding.EncodeToString(sum)+"}", key)
+				require.Equal(t, binary.LittleEndian.Uint64(sum), id)
 
-			want, err := hkdf.Key(sha256.New, []byte(valueLabel+"\x00"+token), pepper, valueLabel+"\x00https://authenticatie.vlaanderen.be/op", 32)
-			require.NoError(t, err)
-			got, err := s.valueKey(token)
-			require.NoError(t, err)
-			require.Equal(t, want, got, "pepper %q, token of %d bytes", pepper, n)
+				want, err := hkdf.Key(sha256.New, []byte(valueLabel+"\x00"+token), pepper, valueLabel+"\x00"+c, 32)
+				require.NoError(t, err)
+				got, err := s.valueKey(token)
+				require.NoError(t, err)
+				require.Equal(t, want, got, "scope %q, pepper %q, token of %d bytes", scope, pepper, n)
+				require.Equal(t, []byte("tokengate:v1\x00"+c+"\x00"+key), s.ad(key))
+			}
 		}
 	}
 }
@@ -100,7 +116,7 @@ func flip(b []byte, i int) []byte {
 // hash's label, namespace and separators does not get, as its value key's
 // secret material, the key hash of the rest, which Redis shows.
 func TestSealerKeyAndValueKeyUnrelated(t *testing.T) {
-	s := newSealer("ns", []byte("pepper"))
+	s := newSealer("ns", "", []byte("pepper"))
 	const rest = "a-token"
 	var keyHash [sha256.Size]byte
 	s.mac(&keyHash, s.keyInput, rest)
@@ -169,7 +185,7 @@ func TestBreaker(t *testing.T) {
 // was sealed, field for field: times to the nanosecond, zero times zero,
 // and the Unix epoch not taken for one.
 func TestSealerKeepsEveryFact(t *testing.T) {
-	s := newSealer("ns", nil)
+	s := newSealer("ns", "", nil)
 	token := "a-token"
 	key, _ := s.key(token)
 	info := &TokenInfo{

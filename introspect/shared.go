@@ -63,6 +63,34 @@ type ContextBounded interface {
 	ContextBounded() bool
 }
 
+// An AnswerScoper is a [Verifier] whose answer for a token depends on
+// its own settings as well as on the token and the authorization server:
+// the client it asks as, the issuers and audiences it accepts, how it
+// maps claims to scopes. Two Caches that share a tier and a
+// [CacheConfig.SharedNamespace] share answers only when their Verifiers
+// have the same AnswerScope (or neither has one): the Cache mixes it into
+// every shared key and sealed value. So a service that accepts audience
+// "api-a" never takes the answers of one that accepts "api-b" for its own,
+// even where both name the issuer as their namespace. Every Verifier of
+// this module is one.
+type AnswerScoper interface {
+	Verifier
+	// AnswerScope returns a text, fixed for the Verifier's life, that is
+	// the same for two Verifiers only when they would give every token
+	// the same answer. The Cache hashes it and never stores or shows it;
+	// it should hold no secret all the same.
+	AnswerScope() string
+}
+
+// AnswerScope returns v's AnswerScope when v is an [AnswerScoper], and ""
+// otherwise.
+func AnswerScope(v Verifier) string {
+	if s, ok := v.(AnswerScoper); ok {
+		return s.AnswerScope()
+	}
+	return ""
+}
+
 // ErrSharedSkipped is the error [Hooks.SharedDone] reports for an
 // operation on the shared tier that was not tried, because the tier had
 // failed repeatedly and the Cache is leaving it alone for a while (see

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/tokengate/tokengate/internal/upstream"
@@ -100,3 +101,9 @@ func (v *Verifier) Close() { v.client.Close() }
 // BackendName returns "geosecure", the Verifier's name in metrics and
 // spans.
 func (v *Verifier) BackendName() string { return "geosecure" }
+
+// AnswerScope returns the verify endpoint, which alone, with the token,
+// decides the answer. An [introspect.Cache] with a shared tier shares
+// answers only with Caches whose Verifiers have the same one (see
+// [introspect.AnswerScoper]).
+func (v *Verifier) AnswerScope() string { return "geosecure url=" + strconv.Quote(v.url) }

@@ -234,3 +234,15 @@ func TestNewConfig(t *testing.T) {
 	_, err = geosecure.New(geosecure.Config{URL: geosecure.ProductionURL})
 	assert.NoError(t, err, "zero is the default")
 }
+
+// TestAnswerScope: the verify endpoint alone, with the token, decides the
+// answer, and so the Verifier's AnswerScope.
+func TestAnswerScope(t *testing.T) {
+	scope := func(url string) string {
+		v, err := geosecure.New(geosecure.Config{URL: url})
+		require.NoError(t, err)
+		return introspect.AnswerScope(v)
+	}
+	assert.Equal(t, scope("https://127.0.0.1:1/verify"), scope("https://127.0.0.1:1/verify"))
+	assert.NotEqual(t, scope("https://127.0.0.1:1/verify"), scope("https://127.0.0.1:2/verify"))
+}

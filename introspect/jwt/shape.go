@@ -3,6 +3,7 @@ package jwt
 import (
 	"context"
 	"encoding/base64"
+	"strconv"
 	"strings"
 	"time"
 
@@ -146,6 +147,16 @@ func (f *Fallback) BackendName() string {
 		return f.local.BackendName()
 	}
 	return f.local.BackendName() + "+" + introspect.BackendName(f.opaque)
+}
+
+// AnswerScope returns the local Verifier's AnswerScope and the other's
+// (see [introspect.AnswerScoper]), so that a shared tier holds the answers
+// of a Fallback apart from those of any Verifier set up otherwise.
+func (f *Fallback) AnswerScope() string {
+	if f.opaque == nil {
+		return f.local.AnswerScope()
+	}
+	return strconv.Quote(f.local.AnswerScope()) + "+" + strconv.Quote(introspect.BackendName(f.opaque)+" "+introspect.AnswerScope(f.opaque))
 }
 
 // Ready reports whether both Verifiers are ready (see

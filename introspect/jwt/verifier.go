@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"context"
 	"crypto/elliptic"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/big"
@@ -230,6 +231,35 @@ func (v *Verifier) VerifiesLocally() bool { return true }
 
 // BackendName returns "jwt", the Verifier's name in metrics and spans.
 func (v *Verifier) BackendName() string { return "jwt" }
+
+// AnswerScope returns what, besides the token and the issuer's keys, the
+// Verifier's answers depend on: where its keys come from, the issuers,
+// audiences and algorithms it accepts, the claims it counts as scopes, its
+// profile, leeway and size limit. An [introspect.Cache] with a shared tier
+// shares answers only with Caches whose Verifiers have the same one (see
+// [introspect.AnswerScoper]).
+func (v *Verifier) AnswerScope() string {
+	src := v.keys.src
+	scope, err := json.Marshal(struct {
+		JWKSURL, MetadataURL string
+		Issuer               string
+		Issuers              []string
+		Audiences            []string
+		AnyAudience          bool
+		Algorithms           []jose.SignatureAlgorithm
+		HighS, RFC9068       bool
+		ScopeClaims          [3]bool
+		Leeway               time.Duration
+		MaxBytes             int
+	}{
+		src.jwksURL, src.metadataURL, src.issuer, src.issuers, v.audiences, v.skipAud,
+		v.algs, v.allowHighS, v.rfc9068, v.scopeClaims, v.leeway, v.maxBytes,
+	})
+	if err != nil { // cannot happen: the fields are strings, bools and numbers
+		panic(err)
+	}
+	return "jwt " + string(scope)
+}
 
 // Leeway returns the clock skew the Verifier tolerates past a token's
 // "exp"; an [introspect.Cache] in front of it keeps a result that much

@@ -8,9 +8,14 @@
 //	…
 //	cache, err := introspect.NewCache(verifier, introspect.CacheConfig{
 //		Shared:          tier,
-//		SharedNamespace: issuer, // one per backend
+//		SharedNamespace: issuer, // the backend
 //		SharedPepper:    pepper, // optional server secret, the same on every replica
 //	})
+//
+// Replicas share an entry only when their namespaces and their
+// Verifiers' answer scopes are the same (see [introspect.AnswerScoper]):
+// two services that accept different audiences, or introspect as
+// different clients, never read each other's answers.
 //
 // Any [goredis.UniversalClient] does: a standalone client, a Sentinel
 // failover client or a Cluster client. The Cache bounds every operation by

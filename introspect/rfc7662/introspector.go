@@ -180,6 +180,17 @@ func (in *Introspector) Ready(ctx context.Context) error {
 // spans.
 func (in *Introspector) BackendName() string { return "rfc7662" }
 
+// AnswerScope returns what, besides the token, the authorization server's
+// answers depend on: the server (its issuer, or the endpoint), the client
+// that asks (a server may answer each client differently), whether it asks
+// for "credential_manager", and the leeway. An [introspect.Cache] with a
+// shared tier shares answers only with Caches whose Verifiers have the
+// same one (see [introspect.AnswerScoper]).
+func (in *Introspector) AnswerScope() string {
+	return fmt.Sprintf("rfc7662 issuer=%q endpoint=%q client_id=%q credential_manager=%t leeway=%s",
+		in.issuer, in.endpoint, in.clientID, in.credentialManager, in.leeway)
+}
+
 // Verify asks the introspection endpoint about token.
 func (in *Introspector) Verify(ctx context.Context, token string) (*introspect.TokenInfo, error) {
 	if err := upstream.CheckToken(token); err != nil {
