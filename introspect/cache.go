@@ -180,6 +180,10 @@ type CacheStats struct {
 	// replicas; InvalidationsReceived those heard and applied (the token
 	// forgotten from memory), this replica's own included.
 	InvalidationsSent, InvalidationsReceived uint64
+	// InvalidationsPending is how many invalidations the shared tier has
+	// not taken yet: they are sent again until it does (see
+	// [Cache.Invalidate]).
+	InvalidationsPending int64
 	// SharedFlushes counts the times the memory tier was emptied because
 	// the tier's invalidations (re)started, after a gap in which some may
 	// have been lost.
@@ -259,6 +263,8 @@ type Cache struct {
 	index         sharedIndex
 	stopListen    context.CancelFunc
 	listening     chan struct{} // closed when Listen has returned
+	retrying      chan struct{} // closed when retryInvalidations has returned
+	pending       *pendingInvalidations
 
 	sharedHits, sharedMisses, sharedUnreadable, sharedErrors, sharedSkipped atomic.Uint64
 	lockWaits, invalidationsSent, invalidationsReceived, sharedFlushes      atomic.Uint64
@@ -813,9 +819,15 @@ func (c *Cache) put(l lookup, gen uint64, e *entry, ttl, staleTTL time.Duration,
 //
 // With a shared tier, Invalidate also deletes the token's entry there and
 // tells every replica to forget it, within milliseconds; it waits for the
-// tier at most [CacheConfig.SharedTimeout]. When the tier is down the
-// other replicas cannot hear it, but they empty their memory when they
-// hear the tier again.
+// tier at most [CacheConfig.SharedTimeout], and tries it even while the
+// tier's recent failures keep other operations away. When the tier does
+// not take the invalidation, it is sent again in the background, at
+// intervals growing to a second, until the tier takes it or every entry it
+// would delete has expired ([CacheStats.InvalidationsPending]); until
+// then this Cache reads nothing from the tier for the token, so that it
+// cannot take back the answer it forgot. The other replicas cannot hear
+// an invalidation the tier has not taken, but they empty their memory
+// when they hear the tier again after a gap.
 func (c *Cache) Invalidate(token string) {
 	if c.shared != nil {
 		c.invalidateShared(token)
@@ -845,7 +857,7 @@ func (c *Cache) forget(sum [sha256.Size]byte) {
 // Stats returns the counts since the cache was made. It is safe to call at
 // any time.
 func (c *Cache) Stats() CacheStats {
-	return CacheStats{
+	st := CacheStats{
 		Hits:          c.hits.Load(),
 		Misses:        c.misses.Load(),
 		UpstreamCalls: c.upstream.Load(),
@@ -868,6 +880,10 @@ func (c *Cache) Stats() CacheStats {
 		InvalidationsReceived: c.invalidationsReceived.Load(),
 		SharedFlushes:         c.sharedFlushes.Load(),
 	}
+	if c.pending != nil {
+		st.InvalidationsPending = c.pending.n.Load()
+	}
+	return st
 }
 
 // Close releases the cache's memory and background goroutines. A closed
@@ -877,6 +893,7 @@ func (c *Cache) Close() {
 		// Before taking life: the listener takes it to apply what it hears.
 		c.stopListen()
 		<-c.listening
+		<-c.retrying
 	}
 	c.life.Lock()
 	defer c.life.Unlock()

@@ -4,7 +4,9 @@ import (
 	"cmp"
 	"context"
 	"encoding/binary"
+	"maps"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -49,11 +51,13 @@ func (c *Cache) startShared(cfg CacheConfig) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	c.stopListen = cancel
-	c.listening = make(chan struct{})
+	c.listening, c.retrying = make(chan struct{}), make(chan struct{})
+	c.pending = newPendingInvalidations()
 	go func() {
 		defer close(c.listening)
 		c.shared.Listen(ctx, c.invalidated, c.resubscribed)
 	}()
+	go c.retryInvalidations(ctx)
 }
 
 // sharedRead is what the first read of a token's entry in the shared tier
@@ -125,6 +129,12 @@ func (c *Cache) sharedNow(callerCtx context.Context, l lookup, cl, replaced *cal
 func (c *Cache) readShared(ctx context.Context, l lookup, gen uint64, read *sharedRead) (info *TokenInfo, stored *entry, err error, done bool) {
 	sf := &read.fill
 	sf.key, sf.id = c.sealer.key(l.token)
+	if c.pending.has(sf.key) {
+		// This replica forgot the token, but the tier has not yet taken
+		// the invalidation: what it holds must not come back.
+		read.found = sharedNothing
+		return nil, nil, nil, false
+	}
 	got, gotErr := c.sharedGet(ctx, sf.key)
 	switch {
 	case gotErr != nil:
@@ -295,6 +305,16 @@ func (c *Cache) releaseClaim(ctx context.Context, sf *sharedFill) {
 // it to every replica.
 func (c *Cache) invalidateShared(token string) {
 	key, _ := c.sealer.key(token)
+	if c.sendInvalidation(key) != nil {
+		// Every entry stored under key before now is gone by then.
+		c.pending.add(key, time.Now().Add(max(c.maxTTL, c.invalidTTL)))
+	}
+}
+
+// sendInvalidation deletes key's entry from the shared tier and announces
+// it. Unlike every other operation, it is tried even while the breaker is
+// open: a logout must not be lost because the tier was slow a moment ago.
+func (c *Cache) sendInvalidation(key string) error {
 	_, err := sharedCall(c, context.Background(), SharedInvalidate, c.sharedTimeout, func(ctx context.Context) (struct{}, error) {
 		return struct{}{}, c.shared.Invalidate(ctx, key)
 	})
@@ -304,6 +324,105 @@ func (c *Cache) invalidateShared(token string) {
 			c.hooks.Invalidation(DirectionSent)
 		}
 	}
+	return err
+}
+
+// Invalidations the shared tier did not take are tried again after
+// retryFirst, and then at intervals doubling up to retryMax.
+const (
+	retryFirst = 50 * time.Millisecond
+	retryMax   = time.Second
+)
+
+// retryInvalidations sends the pending invalidations again until the tier
+// takes each, or the entries it would delete have expired, until ctx ends.
+func (c *Cache) retryInvalidations(ctx context.Context) {
+	defer close(c.retrying)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-c.pending.wake:
+		}
+		for delay := retryFirst; ; delay = min(2*delay, retryMax) {
+			t := time.NewTimer(delay)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return
+			case <-t.C:
+			}
+			if c.pending.retry(func(key string) bool { return c.sendInvalidation(key) == nil }) == 0 {
+				break
+			}
+		}
+	}
+}
+
+// pendingInvalidations are the invalidations the shared tier did not take,
+// by key, each with the time every entry stored under the key before it
+// has expired. While one is pending, its replica reads nothing from the
+// tier for the key: the entry there may be the very answer it forgot.
+// The zero value is empty.
+type pendingInvalidations struct {
+	n    atomic.Int64 // len(m), read without the lock on every shared read
+	wake chan struct{}
+	mu   sync.Mutex
+	m    map[string]time.Time
+}
+
+func newPendingInvalidations() *pendingInvalidations {
+	return &pendingInvalidations{wake: make(chan struct{}, 1)}
+}
+
+func (p *pendingInvalidations) add(key string, until time.Time) {
+	p.mu.Lock()
+	if p.m == nil {
+		p.m = make(map[string]time.Time)
+	}
+	p.m[key] = until
+	p.n.Store(int64(len(p.m)))
+	p.mu.Unlock()
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+}
+
+// has reports whether an invalidation of key is pending.
+func (p *pendingInvalidations) has(key string) bool {
+	if p.n.Load() == 0 {
+		return false
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	_, ok := p.m[key]
+	return ok
+}
+
+// retry calls send for each pending key whose entries may still stand,
+// forgetting those it took and those that have expired, and returns how
+// many are left.
+func (p *pendingInvalidations) retry(send func(key string) bool) int {
+	p.mu.Lock()
+	keys := make(map[string]time.Time, len(p.m))
+	maps.Copy(keys, p.m)
+	p.mu.Unlock()
+	now := time.Now()
+	for key, until := range keys {
+		if now.Before(until) && !send(key) {
+			continue
+		}
+		p.mu.Lock()
+		if p.m[key] == until { // not added again meanwhile
+			delete(p.m, key)
+		}
+		p.mu.Unlock()
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.n.Store(int64(len(p.m)))
+	return len(p.m)
 }
 
 // invalidated applies an invalidation another replica (or this one)

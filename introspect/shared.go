@@ -110,8 +110,8 @@ type sharedResult[T any] struct {
 // sharedCall runs op against the shared tier, bounded by timeout however
 // the tier's client is configured: on the caller's goroutine when the tier
 // is ContextBounded, and otherwise on a goroutine of its own whose late
-// answer is dropped. The breaker decides whether op runs at all, and
-// learns from its outcome. parent lends its values, not its cancellation.
+// answer is dropped. The breaker decides whether op runs at all, except
+// for an invalidation, which always runs, and learns from its outcome. parent lends its values, not its cancellation.
 // name is the operation, for the Cache's Hooks.
 func sharedCall[T any](c *Cache, parent context.Context, name SharedOp, timeout time.Duration, op func(context.Context) (T, error)) (_ T, err error) {
 	var zero T
@@ -121,7 +121,7 @@ func sharedCall[T any](c *Cache, parent context.Context, name SharedOp, timeout 
 	if c.hooks.SharedDone != nil {
 		defer func() { c.hooks.SharedDone(parent, name, err) }()
 	}
-	if !c.breaker.allow() {
+	if name != SharedInvalidate && !c.breaker.allow() {
 		// Reported as failed, so that the tier's error rate stays up
 		// while it is left alone.
 		c.sharedSkipped.Add(1)

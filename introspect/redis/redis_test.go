@@ -552,3 +552,65 @@ func TestInvalidationHeardDuringAClaimKeepsTheAnswerOut(t *testing.T) {
 	verify(t, a, token)
 	assert.Equal(t, calls+1, f.srv.Calls(token), "A kept nothing in memory")
 }
+
+// TestInvalidationTheTierMissedIsSentAgain: an invalidation made while
+// Redis is hung is not lost. It is sent again once Redis answers, so the
+// entry there is deleted and the other replica forgets the token, instead
+// of serving the revoked token for as long as the entry lives.
+func TestInvalidationTheTierMissedIsSentAgain(t *testing.T) {
+	f := newFixture(t)
+	a, b := f.replica(introspect.CacheConfig{}), f.replica(introspect.CacheConfig{})
+	token := f.token()
+	verify(t, a, token)
+	verify(t, b, token)
+	f.srv.RevokeToken(token)
+
+	f.redis.Pause()
+	t.Cleanup(f.redis.Resume)
+	a.Invalidate(token)
+	assert.Zero(t, a.Stats().InvalidationsSent)
+	assert.EqualValues(t, 1, a.Stats().InvalidationsPending)
+	flushes := b.Stats().SharedFlushes
+	f.redis.Resume()
+
+	testutil.WaitFor(t, "the invalidation to be sent again", func() bool { return a.Stats().InvalidationsPending == 0 })
+	assert.EqualValues(t, 1, a.Stats().InvalidationsSent)
+	testutil.WaitFor(t, "B to hear it, or to empty its memory after a lost subscription", func() bool {
+		st := b.Stats()
+		return st.InvalidationsReceived >= 1 || st.SharedFlushes > flushes
+	})
+	_, err := b.Verify(context.Background(), token)
+	require.ErrorIs(t, err, introspect.ErrInvalidToken, "B served the revoked token")
+	_, err = a.Verify(context.Background(), token)
+	require.ErrorIs(t, err, introspect.ErrInvalidToken, "A served the revoked token")
+}
+
+// TestInvalidateGoesThroughAnOpenBreaker: a logout right after Redis was
+// slow, while the breaker keeps other operations away, still reaches Redis
+// and the other replicas.
+func TestInvalidateGoesThroughAnOpenBreaker(t *testing.T) {
+	f := newFixture(t)
+	a, b := f.replica(introspect.CacheConfig{}), f.replica(introspect.CacheConfig{})
+	token := f.token()
+	verify(t, a, token)
+	verify(t, b, token)
+	f.srv.RevokeToken(token)
+
+	f.redis.Pause()
+	for range 3 {
+		verify(t, a, f.token()) // failures of the tier: the breaker opens
+	}
+	f.redis.Resume()
+	skipped := a.Stats().SharedSkipped
+	verify(t, a, f.token())
+	require.Greater(t, a.Stats().SharedSkipped, skipped, "the breaker is not open")
+	// Within the breaker's second: a slower machine would find it
+	// half-open, and let the invalidation through as its probe.
+	a.Invalidate(token)
+	assert.EqualValues(t, 1, a.Stats().InvalidationsSent)
+	assert.Zero(t, a.Stats().InvalidationsPending)
+
+	testutil.WaitFor(t, "B to hear the invalidation", func() bool { return b.Stats().InvalidationsReceived >= 1 })
+	_, err := b.Verify(context.Background(), token)
+	require.ErrorIs(t, err, introspect.ErrInvalidToken, "B served the revoked token")
+}
