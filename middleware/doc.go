@@ -47,7 +47,8 @@
 // # Responses
 //
 // Refusals follow RFC 6750 §3, with a JSON body
-// {"error":…,"error_description":…}:
+// {"error":…,"error_description":…} ({"error_description":…} alone for
+// the 401 of a request without a token, whose challenge has no error):
 //
 //	no token in any enabled source   401  WWW-Authenticate: Bearer realm="…"
 //	malformed request                400  … error="invalid_request"
