@@ -199,8 +199,8 @@ func (a *api) logout(token string) { a.cache.Invalidate(token) }
 
 // ready answers GET /readyz: 200 when tokens can be verified now (the
 // endpoint discovered, the keys loaded, the authorization server not
-// failing lately), and 503 with the reason otherwise. The reason names no
-// token or secret. GET /healthz stays plain liveness.
+// failing lately), and 503 with a fixed "not ready" otherwise; the reason
+// is logged, not served. GET /healthz stays plain liveness.
 func (a *api) ready(ctx context.Context) (status int, body string) {
 	ctx, cancel := context.WithTimeout(ctx, a.readyTimeout)
 	defer cancel()

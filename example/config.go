@@ -146,7 +146,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	fs.IntVar(&c.upstreamConcurrency, "upstream-concurrency", 64, "most calls to the authorization server in flight at once")
 	fs.StringVar(&c.realm, "realm", "example", "realm in WWW-Authenticate challenges")
 	fs.StringVar(&c.resource, "resource", "", "resource identifier `URL` of the API for RFC 9728: served in the metadata document at "+
-		"/.well-known/oauth-protected-resource (with the URL's path appended, if it has one) and named in every 401 and 403 challenge; "+
+		"/.well-known/oauth-protected-resource (with the URL's path appended, if it has one) and named in every challenge (401, 403 and 400); "+
 		"an https URL, or http on a loopback host (default http:// and the address as bound, localhost for an unspecified one)")
 	fs.StringVar(&c.redisURL, "redis-url", "", "`URL` of a Redis the replicas share verification results through, "+
 		"redis://[USER:PASSWORD@]HOST:PORT/DB (rediss:// for TLS); empty keeps them in this process's memory only")

@@ -6,9 +6,13 @@
 //
 // The backends live in packages of their own below this one:
 // introspect/rfc7662, for ACM/IDM and any other server with RFC 7662 token
-// introspection, and introspect/geosecure, for Digitaal Vlaanderen's legacy
-// Geosecure verify and profile endpoints. introspect/introspecttest is a
-// fake authorization server for tests. A [Cache] wraps any Verifier.
+// introspection; introspect/geosecure, for Digitaal Vlaanderen's legacy
+// Geosecure verify and profile endpoints; and introspect/jwt, which
+// validates JWT access tokens locally with the issuer's key set (ADFS,
+// Entra ID, RFC 9068). introspect/introspecttest is a fake authorization
+// server for tests. A [Cache] wraps any Verifier; introspect/redis
+// implements its shared tier ([SharedTier]) on Redis, so that the Caches
+// of several replicas share answers.
 //
 // Every error a Verifier returns falls in one of two classes, told apart
 // with [errors.Is]: [ErrInvalidToken] (the token is bad; answer 401) and

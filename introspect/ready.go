@@ -29,7 +29,8 @@ type ReadyChecker interface {
 //
 //	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 //		if err := introspect.Ready(r.Context(), cache); err != nil {
-//			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+//			slog.WarnContext(r.Context(), "not ready", "reason", err)
+//			http.Error(w, "not ready", http.StatusServiceUnavailable)
 //			return
 //		}
 //		io.WriteString(w, "ready\n")
@@ -37,6 +38,8 @@ type ReadyChecker interface {
 //
 // The errors of this module's Verifiers name no token and no secret; a
 // Cache's wrap those of the Verifier it wraps, whose own may say more.
+// They may name internal hosts and addresses: log them, and answer the
+// probe with a fixed text.
 func Ready(ctx context.Context, v Verifier) error {
 	if r, ok := v.(ReadyChecker); ok {
 		return r.Ready(ctx)

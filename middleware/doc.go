@@ -47,7 +47,8 @@
 // # Responses
 //
 // Refusals follow RFC 6750 §3, with a JSON body
-// {"error":…,"error_description":…}:
+// {"error":…,"error_description":…} ({"error_description":…} alone for
+// the 401 of a request without a token, whose challenge has no error):
 //
 //	no token in any enabled source   401  WWW-Authenticate: Bearer realm="…"
 //	malformed request                400  … error="invalid_request"
@@ -57,7 +58,9 @@
 //
 // A request is malformed when its token breaks the b64token syntax, is
 // longer than Config.MaxTokenLength, is empty, is sent twice (two
-// Authorization headers, a repeated parameter) or in more than one way.
+// Authorization headers, a repeated parameter) or in more than one way,
+// and, with [FromForm], when a form-encoded POST, PUT or PATCH body is
+// larger than Config.MaxFormBytes, whatever source holds the token.
 // Parameter names are decoded as net/url decodes them, so that an escaped
 // spelling such as "access%5Ftoken" is the parameter the handler's
 // FormValue sees, and escapes none of these checks.

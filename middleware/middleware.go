@@ -64,7 +64,9 @@ type Config struct {
 	// length is always bounded.
 	MaxTokenLength int
 	// MaxFormBytes bounds the form body read to find a token when
-	// [FromForm] is enabled. Zero means 1 MiB.
+	// [FromForm] is enabled. A form-encoded POST, PUT or PATCH body larger
+	// than that makes the request malformed (400), whatever source holds
+	// the token. Zero means 1 MiB.
 	// Negative is an error: the body read is always bounded.
 	MaxFormBytes int64
 	// Audiences, when not empty, is the allow-list of token audiences: a
