@@ -89,12 +89,14 @@ type CacheConfig struct {
 	// printable ASCII without spaces or braces, at most 256 bytes.
 	//
 	// Within a namespace, Caches share entries only when their Verifiers
-	// have the same [AnswerScope], which every Verifier of this module
-	// has: the settings that change its answers, such as the client that
-	// introspects or the audiences a JWT Verifier accepts. For a Verifier
-	// that is not an [AnswerScoper], make the namespace change with every
-	// such setting: two services whose Verifiers could answer one token
-	// differently must never share a namespace.
+	// are of one type and have the same [AnswerScope]: the settings that
+	// change their answers, such as the client that introspects or the
+	// audiences a JWT Verifier accepts (see [AnswerScoper]). For a
+	// Verifier that is not an AnswerScoper, a [VerifierFunc] say, make the
+	// namespace change with every such setting: two services whose
+	// Verifiers could answer one token differently must never share a
+	// namespace. Invalidations travel within a namespace and answer scope
+	// too: a service set up otherwise keeps its own answers.
 	SharedNamespace string
 	// SharedPepper, when set, is a server secret mixed into the shared
 	// keys and value keys, so that someone who holds a token but not the
@@ -813,6 +815,12 @@ func (c *Cache) put(l lookup, gen uint64, e *entry, ttl, staleTTL time.Duration,
 	return e
 }
 
+// AnswerScope returns what the Cache's answers depend on besides the
+// token: the type and [AnswerScope] of the Verifier it wraps, which also
+// separate its entries in a shared tier. It makes a Cache an
+// [AnswerScoper].
+func (c *Cache) AnswerScope() string { return sharingScope(c.next) }
+
 // Invalidate forgets what the cache knows about token, for example at
 // logout: the next call for it asks the authorization server again. A call
 // already under way for token is not stopped, but its answer is not stored.
@@ -822,12 +830,13 @@ func (c *Cache) put(l lookup, gen uint64, e *entry, ttl, staleTTL time.Duration,
 // tier at most [CacheConfig.SharedTimeout], and tries it even while the
 // tier's recent failures keep other operations away. When the tier does
 // not take the invalidation, it is sent again in the background, at
-// intervals growing to a second, until the tier takes it or every entry it
-// would delete has expired ([CacheStats.InvalidationsPending]); until
-// then this Cache reads nothing from the tier for the token, so that it
-// cannot take back the answer it forgot. The other replicas cannot hear
-// an invalidation the tier has not taken, but they empty their memory
-// when they hear the tier again after a gap.
+// intervals growing to a second, until the tier takes it
+// ([CacheStats.InvalidationsPending]); until then this Cache reads nothing
+// from the tier for the token, so that it cannot take back the answer it
+// forgot. Past 100,000 pending, it reads nothing from the tier at all,
+// until it is closed. The other replicas cannot hear an invalidation the
+// tier has not taken, but they empty their memory when they hear the tier
+// again after a gap. A closed Cache sends no invalidation again.
 func (c *Cache) Invalidate(token string) {
 	if c.shared != nil {
 		c.invalidateShared(token)

@@ -43,7 +43,7 @@ const (
 
 func (c *Cache) startShared(cfg CacheConfig) {
 	c.shared = cfg.Shared
-	c.sealer = newSealer(cfg.SharedNamespace, AnswerScope(c.next), cfg.SharedPepper)
+	c.sealer = newSealer(cfg.SharedNamespace, sharingScope(c.next), cfg.SharedPepper)
 	c.sharedTimeout = cmp.Or(cfg.SharedTimeout, DefaultSharedTimeout)
 	c.breaker = newBreaker()
 	if b, ok := cfg.Shared.(ContextBounded); ok {
@@ -305,9 +305,13 @@ func (c *Cache) releaseClaim(ctx context.Context, sf *sharedFill) {
 // it to every replica.
 func (c *Cache) invalidateShared(token string) {
 	key, _ := c.sealer.key(token)
-	if c.sendInvalidation(key) != nil {
-		// Every entry stored under key before now is gone by then.
-		c.pending.add(key, time.Now().Add(max(c.maxTTL, c.invalidTTL)))
+	if c.sendInvalidation(key) == nil {
+		return
+	}
+	c.life.RLock()
+	defer c.life.RUnlock()
+	if !c.closed { // a closed Cache retries nothing
+		c.pending.add(key)
 	}
 }
 
@@ -334,8 +338,8 @@ const (
 	retryMax   = time.Second
 )
 
-// retryInvalidations sends the pending invalidations again until the tier
-// takes each, or the entries it would delete have expired, until ctx ends.
+// retryInvalidations sends the pending invalidations again, as the breaker
+// allows, until the tier takes each or ctx ends.
 func (c *Cache) retryInvalidations(ctx context.Context) {
 	defer close(c.retrying)
 	for {
@@ -352,35 +356,48 @@ func (c *Cache) retryInvalidations(ctx context.Context) {
 				return
 			case <-t.C:
 			}
-			if c.pending.retry(func(key string) bool { return c.sendInvalidation(key) == nil }) == 0 {
+			left := c.pending.retry(func(key string) bool {
+				// Only the caller's own attempt goes past an open
+				// breaker: retries wait for it like any operation.
+				return ctx.Err() == nil && c.breaker.allow() && c.sendInvalidation(key) == nil
+			})
+			if left == 0 {
 				break
 			}
 		}
 	}
 }
 
+// maxPending is how many invalidations the shared tier has not taken that
+// a Cache keeps to send again.
+const maxPending = 100_000
+
 // pendingInvalidations are the invalidations the shared tier did not take,
-// by key, each with the time every entry stored under the key before it
-// has expired. While one is pending, its replica reads nothing from the
-// tier for the key: the entry there may be the very answer it forgot.
-// The zero value is empty.
+// by key. While one is pending, its replica reads nothing from the tier
+// for the key: the entry there may be the very answer it forgot, or one
+// another replica stored, whose MaxTTL this one does not know. It is sent
+// again until the tier takes it, however long that is. Past maxPending,
+// the replica stops reading the tier for every token, until it is closed:
+// an invalidation it could not keep must not be undone.
 type pendingInvalidations struct {
-	n    atomic.Int64 // len(m), read without the lock on every shared read
-	wake chan struct{}
-	mu   sync.Mutex
-	m    map[string]time.Time
+	n        atomic.Int64 // len(m), read without the lock on every shared read
+	overflow atomic.Bool
+	wake     chan struct{}
+	mu       sync.Mutex
+	m        map[string]uint64 // key → how many times it was added
 }
 
 func newPendingInvalidations() *pendingInvalidations {
-	return &pendingInvalidations{wake: make(chan struct{}, 1)}
+	return &pendingInvalidations{wake: make(chan struct{}, 1), m: make(map[string]uint64)}
 }
 
-func (p *pendingInvalidations) add(key string, until time.Time) {
+func (p *pendingInvalidations) add(key string) {
 	p.mu.Lock()
-	if p.m == nil {
-		p.m = make(map[string]time.Time)
+	if _, ok := p.m[key]; ok || len(p.m) < maxPending {
+		p.m[key]++
+	} else {
+		p.overflow.Store(true)
 	}
-	p.m[key] = until
 	p.n.Store(int64(len(p.m)))
 	p.mu.Unlock()
 	select {
@@ -389,10 +406,13 @@ func (p *pendingInvalidations) add(key string, until time.Time) {
 	}
 }
 
-// has reports whether an invalidation of key is pending.
+// has reports whether the tier must not be read for key.
 func (p *pendingInvalidations) has(key string) bool {
-	if p.n.Load() == 0 {
+	if p.n.Load() == 0 && !p.overflow.Load() {
 		return false
+	}
+	if p.overflow.Load() {
+		return true
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -400,28 +420,25 @@ func (p *pendingInvalidations) has(key string) bool {
 	return ok
 }
 
-// retry calls send for each pending key whose entries may still stand,
-// forgetting those it took and those that have expired, and returns how
-// many are left.
+// retry calls send for each pending key, forgetting those it took unless
+// they were added again meanwhile, and returns how many are left.
 func (p *pendingInvalidations) retry(send func(key string) bool) int {
 	p.mu.Lock()
-	keys := make(map[string]time.Time, len(p.m))
-	maps.Copy(keys, p.m)
+	keys := maps.Clone(p.m)
 	p.mu.Unlock()
-	now := time.Now()
-	for key, until := range keys {
-		if now.Before(until) && !send(key) {
+	for key, added := range keys {
+		if !send(key) {
 			continue
 		}
 		p.mu.Lock()
-		if p.m[key] == until { // not added again meanwhile
+		if p.m[key] == added {
 			delete(p.m, key)
+			p.n.Store(int64(len(p.m)))
 		}
 		p.mu.Unlock()
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.n.Store(int64(len(p.m)))
 	return len(p.m)
 }
 

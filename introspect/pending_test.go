@@ -3,6 +3,7 @@ package introspect_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -105,4 +106,75 @@ func TestPendingInvalidationKeepsTheTierOut(t *testing.T) {
 	_, err = c.Verify(ctx, token)
 	require.NoError(t, err)
 	assert.Greater(t, tier.gets.Load(), gets, "the tier is not read again")
+}
+
+// scoped is a Verifier with an AnswerScope; picky embeds it and refuses
+// what it accepts without the scope "admin", as a user's type might.
+type scoped struct{ scope string }
+
+func (s scoped) Verify(context.Context, string) (*introspect.TokenInfo, error) {
+	return &introspect.TokenInfo{Active: true, ClientID: "38890", ExpiresAt: time.Now().Add(time.Hour)}, nil
+}
+
+func (s scoped) AnswerScope() string { return s.scope }
+
+type picky struct{ scoped }
+
+func (p picky) Verify(ctx context.Context, token string) (*introspect.TokenInfo, error) {
+	info, err := p.scoped.Verify(ctx, token)
+	if err == nil && !info.HasScope("admin") {
+		return nil, fmt.Errorf("%w: not an admin", introspect.ErrInvalidToken)
+	}
+	return info, err
+}
+
+// TestSharingNeedsTheSameTypeAndAnswerScope: Caches on one tier and
+// namespace share answers only when their Verifiers have the same type
+// and AnswerScope. A type that embeds a Verifier to refuse more inherits
+// its AnswerScope, and must still not take the plain one's answers.
+func TestSharingNeedsTheSameTypeAndAnswerScope(t *testing.T) {
+	tier := &downTier{values: map[string][]byte{}}
+	cache := func(v introspect.Verifier) *introspect.Cache {
+		c, err := introspect.NewCache(v, introspect.CacheConfig{Shared: tier, SharedNamespace: "ns"})
+		require.NoError(t, err)
+		t.Cleanup(c.Close)
+		testutil.WaitFor(t, "the Cache listening", func() bool { return c.Stats().SharedFlushes == 1 })
+		return c
+	}
+	plain, same, other, embedding := cache(scoped{"a"}), cache(scoped{"a"}), cache(scoped{"b"}), cache(picky{scoped{"a"}})
+	ctx := context.Background()
+	const token = "a-token"
+	_, err := plain.Verify(ctx, token)
+	require.NoError(t, err)
+	testutil.WaitFor(t, "the answer in the tier", func() bool {
+		tier.mu.Lock()
+		defer tier.mu.Unlock()
+		return len(tier.values) == 1
+	})
+
+	_, err = same.Verify(ctx, token)
+	require.NoError(t, err)
+	assert.EqualValues(t, 1, same.Stats().SharedHits, "the same type and scope")
+	_, err = other.Verify(ctx, token)
+	require.NoError(t, err)
+	assert.Zero(t, other.Stats().SharedHits, "another scope")
+	_, err = embedding.Verify(ctx, token)
+	require.ErrorIs(t, err, introspect.ErrInvalidToken, "the embedding type took the plain one's answer")
+	assert.Zero(t, embedding.Stats().SharedHits)
+
+	assert.Equal(t, plain.AnswerScope(), same.AnswerScope())
+	assert.NotEqual(t, plain.AnswerScope(), embedding.AnswerScope())
+	assert.Equal(t, plain.AnswerScope(), introspect.AnswerScope(plain))
+}
+
+// TestInvalidateAfterCloseLeavesNothingPending: a closed Cache sends no
+// invalidation again, so it keeps none pending.
+func TestInvalidateAfterCloseLeavesNothingPending(t *testing.T) {
+	tier := &downTier{values: map[string][]byte{}}
+	tier.down.Store(true)
+	c, err := introspect.NewCache(scoped{"a"}, introspect.CacheConfig{Shared: tier, SharedNamespace: "ns"})
+	require.NoError(t, err)
+	c.Close()
+	c.Invalidate("a-token")
+	assert.Zero(t, c.Stats().InvalidationsPending)
 }

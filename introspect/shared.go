@@ -3,6 +3,8 @@ package introspect
 import (
 	"context"
 	"errors"
+	"reflect"
+	"strconv"
 	"time"
 )
 
@@ -68,17 +70,24 @@ type ContextBounded interface {
 // the client it asks as, the issuers and audiences it accepts, how it
 // maps claims to scopes. Two Caches that share a tier and a
 // [CacheConfig.SharedNamespace] share answers only when their Verifiers
-// have the same AnswerScope (or neither has one): the Cache mixes it into
-// every shared key and sealed value. So a service that accepts audience
-// "api-a" never takes the answers of one that accepts "api-b" for its own,
-// even where both name the issuer as their namespace. Every Verifier of
-// this module is one.
+// are of the same type and have the same AnswerScope (or neither has
+// one): the Cache mixes both into every shared key and sealed value. So a
+// service that accepts audience "api-a" never takes the answers of one
+// that accepts "api-b" for its own, even where both name the issuer as
+// their namespace. The Verifiers of introspect/jwt, introspect/rfc7662 and
+// introspect/geosecure are AnswerScopers, and so is a Cache, which reports
+// the one it wraps.
+//
+// A type that embeds an AnswerScoper inherits its AnswerScope. When it
+// changes what Verify answers by a setting of its own, it should override
+// AnswerScope to add that setting: its type alone tells it from the
+// embedded Verifier, not from another value of its type.
 type AnswerScoper interface {
 	Verifier
 	// AnswerScope returns a text, fixed for the Verifier's life, that is
-	// the same for two Verifiers only when they would give every token
-	// the same answer. The Cache hashes it and never stores or shows it;
-	// it should hold no secret all the same.
+	// the same for two Verifiers of one type only when they would give
+	// every token the same answer. The Cache hashes it and never stores
+	// or shows it; it should hold no secret all the same.
 	AnswerScope() string
 }
 
@@ -89,6 +98,20 @@ func AnswerScope(v Verifier) string {
 		return s.AnswerScope()
 	}
 	return ""
+}
+
+// sharingScope is what the shared tier separates v's answers by besides
+// the namespace: v's type, with its package path, and its AnswerScope.
+func sharingScope(v Verifier) string {
+	t := reflect.TypeOf(v)
+	if t == nil {
+		return ""
+	}
+	name := t.String()
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	return strconv.Quote(t.PkgPath()+" "+name) + " " + strconv.Quote(AnswerScope(v))
 }
 
 // ErrSharedSkipped is the error [Hooks.SharedDone] reports for an
@@ -111,8 +134,9 @@ type sharedResult[T any] struct {
 // the tier's client is configured: on the caller's goroutine when the tier
 // is ContextBounded, and otherwise on a goroutine of its own whose late
 // answer is dropped. The breaker decides whether op runs at all, except
-// for an invalidation, which always runs, and learns from its outcome. parent lends its values, not its cancellation.
-// name is the operation, for the Cache's Hooks.
+// for an invalidation, which always runs, and learns from its outcome.
+// parent lends its values, not its cancellation. name is the operation,
+// for the Cache's Hooks.
 func sharedCall[T any](c *Cache, parent context.Context, name SharedOp, timeout time.Duration, op func(context.Context) (T, error)) (_ T, err error) {
 	var zero T
 	if c.hooks.SharedStart != nil {

@@ -1,6 +1,7 @@
 package jwt_test
 
 import (
+	"context"
 	"net/http"
 	"testing"
 	"time"
@@ -18,7 +19,8 @@ import (
 // leave it alone, so that replicas tuned differently still share.
 func TestAnswerScope(t *testing.T) {
 	base := func() jwt.Config {
-		return jwt.Config{JWKSURL: "https://127.0.0.1:1/jwks", Issuer: "https://idp.example", Audiences: []string{"api-a"}}
+		// Loopback addresses, as the metadata cases fetch from the issuer.
+		return jwt.Config{JWKSURL: "https://127.0.0.1:1/jwks", Issuer: "https://127.0.0.1:1", Audiences: []string{"api-a"}}
 	}
 	scope := func(cfg jwt.Config) string {
 		t.Helper()
@@ -32,8 +34,8 @@ func TestAnswerScope(t *testing.T) {
 
 	changes := map[string]func(*jwt.Config){
 		"JWKSURL":                   func(c *jwt.Config) { c.JWKSURL = "https://127.0.0.1:2/jwks" },
-		"Issuer":                    func(c *jwt.Config) { c.Issuer = "https://other.example" },
-		"Issuers":                   func(c *jwt.Config) { c.Issuers = []string{"https://idp.example", "https://other.example"} },
+		"Issuer":                    func(c *jwt.Config) { c.Issuer = "https://127.0.0.1:2" },
+		"Issuers":                   func(c *jwt.Config) { c.Issuers = []string{"https://127.0.0.1:1", "https://127.0.0.1:2"} },
 		"Audiences":                 func(c *jwt.Config) { c.Audiences = []string{"api-b"} },
 		"more Audiences":            func(c *jwt.Config) { c.Audiences = []string{"api-a", "api-b"} },
 		"InsecureSkipAudienceCheck": func(c *jwt.Config) { c.InsecureSkipAudienceCheck = true },
@@ -62,13 +64,17 @@ func TestAnswerScope(t *testing.T) {
 	}
 
 	same := map[string]func(*jwt.Config){
-		"Timeout":         func(c *jwt.Config) { c.Timeout = time.Second },
-		"RefreshCooldown": func(c *jwt.Config) { c.RefreshCooldown = time.Minute },
-		"HTTPClient":      func(c *jwt.Config) { c.HTTPClient = &http.Client{} },
-		"Hooks":           func(c *jwt.Config) { c.Hooks = &introspect.Hooks{} },
-		"Now":             func(c *jwt.Config) { c.Now = time.Now },
-		"default Leeway":  func(c *jwt.Config) { c.Leeway = introspect.DefaultLeeway },
+		"Timeout":            func(c *jwt.Config) { c.Timeout = time.Second },
+		"RefreshCooldown":    func(c *jwt.Config) { c.RefreshCooldown = time.Minute },
+		"HTTPClient":         func(c *jwt.Config) { c.HTTPClient = &http.Client{} },
+		"Hooks":              func(c *jwt.Config) { c.Hooks = &introspect.Hooks{} },
+		"Now":                func(c *jwt.Config) { c.Now = time.Now },
+		"default Leeway":     func(c *jwt.Config) { c.Leeway = introspect.DefaultLeeway },
+		"Audiences repeated": func(c *jwt.Config) { c.Audiences = []string{"api-a", "api-a"} },
 	}
+	ab, ba := base(), base()
+	ab.Audiences, ba.Audiences = []string{"api-a", "api-b"}, []string{"api-b", "api-a"}
+	assert.Equal(t, scope(ab), scope(ba), "the same audiences in another order")
 	for name, change := range same {
 		cfg := base()
 		change(&cfg)
@@ -79,14 +85,20 @@ func TestAnswerScope(t *testing.T) {
 // TestFallbackAnswerScope: a Fallback's scope is neither its local
 // Verifier's alone nor the same for two other Verifiers.
 func TestFallbackAnswerScope(t *testing.T) {
-	local := mustNew(t, jwt.Config{JWKSURL: "https://127.0.0.1:1/jwks", Issuer: "https://idp.example", Audiences: []string{"api-a"}})
+	local := mustNew(t, jwt.Config{JWKSURL: "https://127.0.0.1:1/jwks", Issuer: "https://127.0.0.1:1", Audiences: []string{"api-a"}})
 	custom := introspect.VerifierFunc(nil)
 	withCustom := jwt.WithFallback(local, custom).AnswerScope()
 	assert.NotEqual(t, local.AnswerScope(), withCustom)
-	other := mustNew(t, jwt.Config{JWKSURL: "https://127.0.0.1:1/jwks", Issuer: "https://idp.example", Audiences: []string{"api-b"}})
+	other := mustNew(t, jwt.Config{JWKSURL: "https://127.0.0.1:1/jwks", Issuer: "https://127.0.0.1:1", Audiences: []string{"api-b"}})
 	assert.NotEqual(t, withCustom, jwt.WithFallback(other, custom).AnswerScope())
+	assert.NotEqual(t, withCustom, jwt.WithFallback(local, otherCustom{}).AnswerScope(), "two opaque Verifiers of other types")
 	assert.Equal(t, local.AnswerScope(), jwt.WithFallback(local, nil).AnswerScope())
 }
+
+// otherCustom is an opaque Verifier of a type of its own.
+type otherCustom struct{}
+
+func (otherCustom) Verify(context.Context, string) (*introspect.TokenInfo, error) { return nil, nil }
 
 func mustNew(t *testing.T, cfg jwt.Config) *jwt.Verifier {
 	t.Helper()

@@ -3,6 +3,7 @@ package jwt
 import (
 	"context"
 	"encoding/base64"
+	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -150,13 +151,15 @@ func (f *Fallback) BackendName() string {
 }
 
 // AnswerScope returns the local Verifier's AnswerScope and the other's
-// (see [introspect.AnswerScoper]), so that a shared tier holds the answers
-// of a Fallback apart from those of any Verifier set up otherwise.
+// type and AnswerScope (see [introspect.AnswerScoper]), so that a shared
+// tier holds the answers of a Fallback apart from those of any Verifier
+// set up otherwise. An opaque Verifier that is not an AnswerScoper is told
+// apart from another by its type alone.
 func (f *Fallback) AnswerScope() string {
 	if f.opaque == nil {
 		return f.local.AnswerScope()
 	}
-	return strconv.Quote(f.local.AnswerScope()) + "+" + strconv.Quote(introspect.BackendName(f.opaque)+" "+introspect.AnswerScope(f.opaque))
+	return strconv.Quote(f.local.AnswerScope()) + " " + strconv.Quote(fmt.Sprintf("%T", f.opaque)) + " " + strconv.Quote(introspect.AnswerScope(f.opaque))
 }
 
 // Ready reports whether both Verifiers are ready (see

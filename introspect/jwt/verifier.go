@@ -252,14 +252,18 @@ func (v *Verifier) AnswerScope() string {
 		Leeway               time.Duration
 		MaxBytes             int
 	}{
-		src.jwksURL, src.metadataURL, src.issuer, src.issuers, v.audiences, v.skipAud,
-		v.algs, v.allowHighS, v.rfc9068, v.scopeClaims, v.leeway, v.maxBytes,
+		src.jwksURL, src.metadataURL, src.issuer, set(src.issuers), set(v.audiences), v.skipAud,
+		set(v.algs), v.allowHighS, v.rfc9068, v.scopeClaims, v.leeway, v.maxBytes,
 	})
 	if err != nil { // cannot happen: the fields are strings, bools and numbers
 		panic(err)
 	}
 	return "jwt " + string(scope)
 }
+
+// set returns the values of s sorted, each once: lists that differ only in
+// order accept the same tokens.
+func set[S ~[]E, E cmp.Ordered](s S) S { return slices.Compact(slices.Sorted(slices.Values(s))) }
 
 // Leeway returns the clock skew the Verifier tolerates past a token's
 // "exp"; an [introspect.Cache] in front of it keeps a result that much
