@@ -54,26 +54,32 @@ func newEchoHandler(a *api, cfg *config, verifier introspect.Verifier, logger *s
 	})
 	e.Use(echomw.Recover())
 
+	// Echo routes HEAD only where it is registered; net/http's ServeMux
+	// answers it for every GET route. get registers both, so that the two
+	// stacks answer alike.
+	get := func(path string, h echo.HandlerFunc, m ...echo.MiddlewareFunc) {
+		e.Match([]string{http.MethodGet, http.MethodHead}, path, h, m...)
+	}
 	// The RFC 9728 document is public: no gate.
 	e.Any(gate.ResourceMetadataHandler())
-	e.GET("/healthz", func(c echo.Context) error {
+	get("/healthz", func(c echo.Context) error {
 		return c.String(http.StatusOK, "ok")
 	})
 	// Metrics hold no token, client or subject; a real deployment serves
 	// them on an internal port or behind its own access control.
-	e.GET("/metrics", echo.WrapHandler(a.metrics))
-	e.GET("/readyz", func(c echo.Context) error {
+	get("/metrics", echo.WrapHandler(a.metrics))
+	get("/readyz", func(c echo.Context) error {
 		status, body := a.ready(c.Request().Context())
 		c.Response().Header().Set("Cache-Control", "no-store")
 		return c.String(status, body)
 	})
-	e.GET("/v1/token", func(c echo.Context) error {
+	get("/v1/token", func(c echo.Context) error {
 		return c.JSON(http.StatusOK, a.token(introspect.FromContext(c.Request().Context())))
 	}, gate.Authenticate())
-	e.GET("/v1/maps", func(c echo.Context) error {
+	get("/v1/maps", func(c echo.Context) error {
 		return c.JSON(http.StatusOK, a.maps())
 	}, gate.Require(echogate.AllOf(scopesMaps...)))
-	e.GET("/v1/occupations", func(c echo.Context) error {
+	get("/v1/occupations", func(c echo.Context) error {
 		return c.JSON(http.StatusOK, a.listOccupations())
 	}, gate.Require(echogate.AnyOf(scopesOccupations...)))
 	e.POST("/v1/occupations", func(c echo.Context) error {
@@ -88,7 +94,7 @@ func newEchoHandler(a *api, cfg *config, verifier introspect.Verifier, logger *s
 		a.logout(token)
 		return c.NoContent(http.StatusNoContent)
 	}, gate.Authenticate())
-	e.GET("/v1/profile", func(c echo.Context) error {
+	get("/v1/profile", func(c echo.Context) error {
 		token, _ := gate.Token(c) // there is one: the middleware verified it
 		p, err := a.profile(c.Request().Context(), token)
 		var pr *problem

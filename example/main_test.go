@@ -247,6 +247,13 @@ func TestContract(t *testing.T) {
 
 		r = ex.do(t, "GET", "/v1/maps", bearer(f.mapTok), "")
 		assert.Equal(t, 200, r.status)
+		// HEAD as GET, on both stacks.
+		r = ex.do(t, "HEAD", "/v1/maps", bearer(f.mapTok), "")
+		assert.Equal(t, 200, r.status)
+		assert.Empty(t, r.body)
+		r = ex.do(t, "HEAD", "/v1/maps", nil, "")
+		assert.Equal(t, 401, r.status)
+		assert.Equal(t, `Bearer realm="example", resource_metadata="`+ex.metadataURL()+`"`, r.challenge)
 		r = ex.do(t, "GET", "/v1/maps", bearer(f.readTok), "")
 		assert.Equal(t, 403, r.status)
 		assert.Contains(t, r.challenge, `error="insufficient_scope"`)
