@@ -553,17 +553,26 @@ func TestInvalidationHeardDuringAClaimKeepsTheAnswerOut(t *testing.T) {
 	assert.Equal(t, calls+1, f.srv.Calls(token), "A kept nothing in memory")
 }
 
+// revokedOnTwoReplicas returns two replicas that have both verified token,
+// which the authorization server has since revoked: what a logout must
+// make them forget.
+func (f *fixture) revokedOnTwoReplicas() (a, b *introspect.Cache, token string) {
+	f.t.Helper()
+	a, b = f.replica(introspect.CacheConfig{}), f.replica(introspect.CacheConfig{})
+	token = f.token()
+	verify(f.t, a, token)
+	verify(f.t, b, token)
+	f.srv.RevokeToken(token)
+	return a, b, token
+}
+
 // TestInvalidationTheTierMissedIsSentAgain: an invalidation made while
 // Redis is hung is not lost. It is sent again once Redis answers, so the
 // entry there is deleted and the other replica forgets the token, instead
 // of serving the revoked token for as long as the entry lives.
 func TestInvalidationTheTierMissedIsSentAgain(t *testing.T) {
 	f := newFixture(t)
-	a, b := f.replica(introspect.CacheConfig{}), f.replica(introspect.CacheConfig{})
-	token := f.token()
-	verify(t, a, token)
-	verify(t, b, token)
-	f.srv.RevokeToken(token)
+	a, b, token := f.revokedOnTwoReplicas()
 
 	f.redis.Pause()
 	t.Cleanup(f.redis.Resume)
@@ -590,11 +599,7 @@ func TestInvalidationTheTierMissedIsSentAgain(t *testing.T) {
 // and the other replicas.
 func TestInvalidateGoesThroughAnOpenBreaker(t *testing.T) {
 	f := newFixture(t)
-	a, b := f.replica(introspect.CacheConfig{}), f.replica(introspect.CacheConfig{})
-	token := f.token()
-	verify(t, a, token)
-	verify(t, b, token)
-	f.srv.RevokeToken(token)
+	a, b, token := f.revokedOnTwoReplicas()
 
 	f.redis.Pause()
 	for range 3 {
