@@ -30,23 +30,26 @@
 // evicting keys never fails a request: each failure is a miss, counted in
 // [introspect.CacheStats], and the Cache goes on with memory and the
 // authorization server. After three failures in a row it stops calling
-// Redis for a second, then tries one call. When the subscription to
-// invalidations is lost and comes back, the Cache empties its memory tier,
-// since invalidations may have been missed in between.
+// Redis for a second, then tries one call; an invalidation is tried all
+// the same, and one Redis does not take is sent again until it does. When
+// the subscription to invalidations is lost and comes back, the Cache
+// empties its memory tier, since invalidations may have been missed in
+// between.
 //
 // # Security
 //
 // Redis never holds a token or a plaintext fact. A key is
 // "tokengate:v1:" + namespace + ":{" + hash + "}", where hash is
-// HMAC-SHA-256, keyed by the pepper, over a domain label, the namespace and
-// the token: it is not the memory tier's key, nor the token's Fingerprint,
-// and differs per namespace. A value is the answer (TokenInfo or the
+// HMAC-SHA-256, keyed by the pepper, over a domain label, the namespace,
+// the hash of the Verifier's type and answer scope, and the token: it is
+// not the memory tier's key, nor the token's Fingerprint, and differs per
+// namespace and answer scope. A value is the answer (TokenInfo or the
 // invalid-token answer, in a compact binary form) sealed with AES-256-GCM
 // under a key derived from the token by HKDF-SHA-256 (salted with the
-// pepper, bound to the namespace), with the namespace and the key as
-// associated data. A
-// dump of Redis thus reveals no token, scope, subject, client or claim, and
-// a value copied to another key or namespace does not open. A published
+// pepper, bound to the namespace and answer scope), with those and the
+// key as associated data. A dump of Redis thus reveals no token, scope,
+// subject, client or claim, only the namespace, and a value copied to
+// another key, namespace or answer scope does not open. A published
 // invalidation is a key's name, never the token.
 //
 // Someone who holds a token and a dump can read that token's entry, as the
