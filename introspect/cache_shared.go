@@ -356,16 +356,19 @@ func (c *Cache) retryInvalidations(ctx context.Context) {
 				return
 			case <-t.C:
 			}
-			left := c.pending.retry(func(key string) bool {
-				// Only the caller's own attempt goes past an open
-				// breaker: retries wait for it like any operation.
-				return ctx.Err() == nil && c.breaker.allow() && c.sendInvalidation(key) == nil
-			})
-			if left == 0 {
+			if c.pending.retry(func(key string) bool { return c.resend(ctx, key) }) == 0 {
 				break
 			}
 		}
 	}
+}
+
+// resend sends a pending invalidation of key again, unless ctx has ended
+// or the breaker is open: only the caller's own attempt goes past an open
+// breaker, retries wait for it like any operation. It reports whether the
+// tier took it.
+func (c *Cache) resend(ctx context.Context, key string) bool {
+	return ctx.Err() == nil && c.breaker.allow() && c.sendInvalidation(key) == nil
 }
 
 // maxPending is how many invalidations the shared tier has not taken that
@@ -408,11 +411,11 @@ func (p *pendingInvalidations) add(key string) {
 
 // has reports whether the tier must not be read for key.
 func (p *pendingInvalidations) has(key string) bool {
-	if p.n.Load() == 0 && !p.overflow.Load() {
-		return false
-	}
 	if p.overflow.Load() {
 		return true
+	}
+	if p.n.Load() == 0 {
+		return false
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
