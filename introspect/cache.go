@@ -217,13 +217,14 @@ type Cache struct {
 	// at most MaxWaiting calls wait so, and a call whose callers have all
 	// gone before it got a slot is abandoned without being made. Its answer
 	// is stored in ristretto (valid or invalid, never a failure) and handed
-	// to the waiting callers. Ristretto applies a Set asynchronously, so a
-	// finished call stays in calls for a moment (keepFinished): callers
-	// that miss the store in that window take its answer instead of
-	// calling again.
+	// to the waiting callers. New entries reach ristretto in batches (see
+	// fills), which it applies asynchronously, so a finished call stays in
+	// calls for a moment (keepFinished): callers that miss the store in
+	// that window take its answer instead of calling again.
 	next       Verifier
 	local      bool // next is a LocalVerifier that verifies locally
 	store      *ristretto.Cache[uint64, *entry]
+	fills      fills
 	calls      calls
 	workers    workers
 	slots      chan struct{}
@@ -344,6 +345,7 @@ func NewCache(next Verifier, cfg CacheConfig) (*Cache, error) {
 		return nil, fmt.Errorf("introspect: creating cache: %w", err)
 	}
 	c.store = store
+	c.fills.flush = c.flushFills
 	if cfg.Shared != nil {
 		c.startShared(cfg)
 	}
@@ -389,10 +391,14 @@ func (c *Cache) Verify(ctx context.Context, token string) (*TokenInfo, error) {
 // still serve if the authorization server fails.
 func (c *Cache) miss(ctx context.Context, l lookup, stale *entry) (*TokenInfo, error) {
 	cl, replaced, isNew := c.calls.enter(l.sum, c.clock.instant())
-	if stale == nil && replaced != nil {
-		// The store may not show the previous answer yet, but it is there.
-		if e := replaced.lastStored(); e != nil && c.clock.instant() < e.staleUntil {
-			stale = e
+	if replaced != nil {
+		// The store may not show the previous answer yet, or show one
+		// older than it, but the previous answer is the latest there is.
+		if e := replaced.lastStored(); e != nil {
+			stale = nil
+			if c.clock.instant() < e.staleUntil {
+				stale = e
+			}
 		}
 	}
 	if !isNew && cl.finished() && cl.stored != nil {
@@ -741,8 +747,9 @@ func errAbandoned() error {
 	return &UnavailableError{Reason: "every caller gave up waiting for the authorization server"}
 }
 
-// waitForStore waits until the store has applied every set made so far.
+// waitForStore waits until the store has applied every put made so far.
 func (c *Cache) waitForStore() {
+	c.flushFills()
 	c.life.RLock()
 	defer c.life.RUnlock()
 	if !c.closed {
@@ -782,8 +789,8 @@ func (c *Cache) callNext(ctx context.Context, token string, now bool) (info *Tok
 
 // put stores e for ttl, and as a stale answer until staleTTL, unless ttl
 // is not positive or the token was invalidated since its fetch began at
-// generation gen. It returns e if the store accepted it, which it applies
-// asynchronously, and nil otherwise.
+// generation gen. It returns e if it queued it for the store (see fills),
+// and nil otherwise.
 func (c *Cache) put(l lookup, gen uint64, e *entry, ttl, staleTTL time.Duration, now time.Time) *entry {
 	if ttl <= 0 {
 		return nil
@@ -806,13 +813,37 @@ func (c *Cache) put(l lookup, gen uint64, e *entry, ttl, staleTTL time.Duration,
 		// from the index, at once.
 		c.index.add(e)
 	}
-	if !c.store.Set(l.key, e, e.cost()) {
-		if e.indexed {
-			c.index.remove(e)
-		}
-		return nil
-	}
+	c.setAll(c.fills.add(l.key, e))
 	return e
+}
+
+// flushFills sets every queued fill in the store.
+func (c *Cache) flushFills() {
+	c.invalidation.RLock()
+	defer c.invalidation.RUnlock()
+	c.life.RLock()
+	defer c.life.RUnlock()
+	if !c.closed {
+		c.setAll(c.fills.take())
+	}
+}
+
+// setAll sets fills in the store. The caller holds the invalidation and
+// life locks, and the store is open.
+func (c *Cache) setAll(fills []fill) {
+	for _, f := range fills {
+		if !c.store.Set(f.key, f.e, f.e.cost()) && f.e.indexed {
+			c.index.remove(f.e)
+		}
+	}
+}
+
+// unqueued removes from the index an entry dropped from the fills before
+// the store saw it, which therefore never leaves it through OnExit.
+func (c *Cache) unqueued(e *entry) {
+	if e != nil && e.indexed {
+		c.index.remove(e)
+	}
 }
 
 // AnswerScope returns what the Cache's answers depend on besides the
@@ -856,10 +887,13 @@ func (c *Cache) forget(sum [sha256.Size]byte) {
 	if c.closed {
 		return
 	}
-	// Ristretto applies sets and deletes asynchronously, in order: waiting
-	// until it has applied this delete means a set of the token's answer
-	// still queued cannot make it visible again after Invalidate returns.
-	c.store.Del(binary.LittleEndian.Uint64(sum[:8]))
+	// A fill of the token's answer still queued is dropped. Ristretto
+	// applies sets and deletes asynchronously, in order: waiting until it
+	// has applied this delete means a set of the answer already made
+	// cannot make it visible again after Invalidate returns.
+	key := binary.LittleEndian.Uint64(sum[:8])
+	c.unqueued(c.fills.drop(key))
+	c.store.Del(key)
 	c.store.Wait()
 }
 
@@ -909,6 +943,7 @@ func (c *Cache) Close() {
 	if !c.closed {
 		c.closed = true
 		c.workers.stop()
+		c.fills.stop()
 		c.store.Close()
 	}
 }

@@ -485,6 +485,9 @@ func (c *Cache) resubscribed() {
 	if c.closed {
 		return
 	}
+	for _, f := range c.fills.take() {
+		c.unqueued(f.e)
+	}
 	for _, e := range c.index.all() {
 		c.store.Del(binary.LittleEndian.Uint64(e.sum[:8]))
 	}

@@ -70,7 +70,8 @@ func isClosed(ch <-chan struct{}) bool {
 }
 
 // calls are the upstream calls under way, by token hash, and those that
-// have finished with an answer the store may not show yet: ristretto
+// have finished with an answer the store may not show yet: the Cache sets
+// new entries in batches, within fillDelay (see fills), and ristretto
 // applies sets asynchronously, within microseconds. A caller that misses
 // the store in that window takes the finished call's answer at once,
 // instead of making a second upstream call. Finished calls are removed once
