@@ -78,8 +78,9 @@ func sharedReplica(b *testing.B, addr string, v introspect.Verifier) *introspect
 // value as large as a sealed answer.
 //
 // paired is the target's measure: each iteration makes a raw GET, a raw
-// GET followed by a ristretto set of a new entry (get-fill, what storing
-// the answer in memory adds to the round trip), and a shared hit, in an
+// GET followed by a ristretto set of a new entry (get-fill: what storing
+// the answer in memory would add to the round trip if the Cache set each
+// new entry at once, rather than in batches), and a shared hit, in an
 // order that turns every iteration, timing each on its own. A drift of the
 // machine's speed during the run then reaches all three alike, where the
 // separate sub-benchmarks, which run one after the other, can differ by
