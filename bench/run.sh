@@ -2,7 +2,7 @@
 # Reproduces BENCHMARKS.md: every benchmark COUNT times (default 6) with
 # -benchmem, then the end-to-end load run, all into results/raw.txt; then
 # cmd/report renders the report and the chart from that file alone.
-# Loopback only; takes about five minutes on two cores. Run it on a quiet
+# Loopback only; takes about twelve minutes on two cores. Run it on a quiet
 # machine.
 set -euo pipefail
 cd "$(dirname "$0")"

@@ -1,9 +1,12 @@
 // Command load measures tokengate end to end: a real HTTP server on a
 // loopback port serves the same handler unprotected (A) and protected by
 // tokengate on a cache hit (B), and a pool of keep-alive clients in this
-// process drives it for a fixed time per round, alternating A B A B, so that
-// drift of a noisy machine hits both alike. It prints requests per second per
-// round and the median of the paired B/A ratios.
+// process drives it for a fixed time per round and side. Within a round the
+// sides take turns in short slices, A B B A A B …, so that drift of a noisy
+// machine hits both alike: whole rounds of A then B differed by a tenth and
+// more either way on two cores, with nothing changed in between. It prints
+// requests per second per round and side, and the median of the rounds' B/A
+// ratios.
 //
 //	go run ./cmd/load -rounds 6 -duration 3s
 package main
@@ -34,19 +37,20 @@ import (
 
 func main() {
 	rounds := flag.Int("rounds", 6, "number of A B pairs")
-	duration := flag.Duration("duration", 3*time.Second, "length of one round")
+	duration := flag.Duration("duration", 3*time.Second, "time each side is driven in one round")
+	slices := flag.Int("slices", 10, "turns each side takes in one round")
 	concurrency := flag.Int("concurrency", 32, "clients sending requests at once")
 	stack := flag.String("stack", "http", "server stack: http (net/http) or echo")
 	flag.Parse()
-	if err := run(*stack, *rounds, *duration, *concurrency); err != nil {
+	if err := run(*stack, *rounds, *slices, *duration, *concurrency); err != nil {
 		fmt.Fprintln(os.Stderr, "load:", err)
 		os.Exit(1)
 	}
 }
 
-func run(stack string, rounds int, duration time.Duration, concurrency int) error {
-	if rounds < 1 || duration <= 0 || concurrency < 1 {
-		return errors.New("-rounds, -duration and -concurrency must be positive")
+func run(stack string, rounds, turns int, duration time.Duration, concurrency int) error {
+	if rounds < 1 || turns < 1 || duration <= 0 || concurrency < 1 {
+		return errors.New("-rounds, -slices, -duration and -concurrency must be positive")
 	}
 	token := newToken()
 	handler, err := newHandler(stack, token)
@@ -65,25 +69,34 @@ func run(stack string, rounds int, duration time.Duration, concurrency int) erro
 	client := &http.Client{Transport: &http.Transport{
 		MaxIdleConns: concurrency, MaxIdleConnsPerHost: concurrency, IdleConnTimeout: time.Minute,
 	}}
-	fmt.Printf("load: stack=%s rounds=%d duration=%v concurrency=%d\n", stack, rounds, duration, concurrency)
+	fmt.Printf("load: stack=%s rounds=%d slices=%d duration=%v concurrency=%d\n", stack, rounds, turns, duration, concurrency)
 
 	// A short warm-up of both, so that neither pays for connections,
 	// caches and the heap's growth.
 	for _, path := range []string{"/bare", "/protected"} {
-		if _, err := drive(client, base+path, token, duration/3, concurrency); err != nil {
+		if _, _, err := drive(client, base+path, token, duration/3, concurrency); err != nil {
 			return err
 		}
 	}
 	var ratios []float64
+	paths := [2]string{base + "/bare", base + "/protected"}
 	for i := 1; i <= rounds; i++ {
-		a, err := drive(client, base+"/bare", token, duration, concurrency)
-		if err != nil {
-			return err
+		// Turn t goes to A when t mod 4 is 0 or 3: A B B A A B B A …
+		var n [2]int64
+		var took [2]time.Duration
+		for t := range 2 * turns {
+			side := 0
+			if t%4 == 1 || t%4 == 2 {
+				side = 1
+			}
+			done, d, err := drive(client, paths[side], token, duration/time.Duration(turns), concurrency)
+			if err != nil {
+				return err
+			}
+			n[side] += done
+			took[side] += d
 		}
-		b, err := drive(client, base+"/protected", token, duration, concurrency)
-		if err != nil {
-			return err
-		}
+		a, b := float64(n[0])/took[0].Seconds(), float64(n[1])/took[1].Seconds()
 		fmt.Printf("load: round %d A bare %.0f req/s\n", i, a)
 		fmt.Printf("load: round %d B protected %.0f req/s\n", i, b)
 		ratios = append(ratios, b/a)
@@ -150,10 +163,10 @@ func newHandler(stack, token string) (http.Handler, error) {
 	return nil, fmt.Errorf("-stack must be http or echo, not %q", stack)
 }
 
-// drive sends requests from concurrency clients for d and returns the rate
-// of successful ones. Any failed request fails the run: a rate of errors is
-// no throughput.
-func drive(client *http.Client, url, token string, d time.Duration, concurrency int) (float64, error) {
+// drive sends requests from concurrency clients for d and returns how many
+// succeeded and how long they took. Any failed request fails the run: a
+// rate of errors is no throughput.
+func drive(client *http.Client, url, token string, d time.Duration, concurrency int) (int64, time.Duration, error) {
 	var done atomic.Int64
 	var firstErr error
 	var errOnce sync.Once
@@ -175,9 +188,9 @@ func drive(client *http.Client, url, token string, d time.Duration, concurrency 
 	}
 	wg.Wait()
 	if firstErr != nil {
-		return 0, firstErr
+		return 0, 0, firstErr
 	}
-	return float64(done.Load()) / time.Since(start).Seconds(), nil
+	return done.Load(), time.Since(start), nil
 }
 
 func get(client *http.Client, url, token string) error {

@@ -514,7 +514,7 @@ func (r *results) write(w io.Writer, chart string) error {
 func (r *results) writeLoad(p func(string, ...any)) {
 	p("\n## End-to-end load\n\n`bench/cmd/load` (%s): a real HTTP server on a loopback port and keep-alive\n", r.loadCfg)
 	p("clients in the same process; the same handler unprotected (A) and protected on a cache hit (B),\n")
-	p("alternating A B per round.\n\n| round | A unprotected req/s | B protected req/s | B/A |\n| ---: | ---: | ---: | ---: |\n")
+	p("taking turns in short slices within each round (A B B A A B …).\n\n| round | A unprotected req/s | B protected req/s | B/A |\n| ---: | ---: | ---: | ---: |\n")
 	for i := range r.load["A"] {
 		a, bb := r.load["A"][i], r.load["B"][i]
 		p("| %d | %.0f | %.0f | %.3f |\n", i+1, a, bb, bb/a)
