@@ -507,6 +507,10 @@ func (c *Cache) fetch(callerCtx context.Context, l lookup, cl *call, settleFirst
 	}
 
 	var sf *sharedFill
+	if settleFirst {
+		// Before anything is stored, the shared tier's answer included.
+		c.waitForStore()
+	}
 	if c.shared != nil {
 		if read == nil {
 			read = &sharedRead{gen: gen}
@@ -552,9 +556,6 @@ func (c *Cache) fetch(callerCtx context.Context, l lookup, cl *call, settleFirst
 	info, err = c.callNext(u.ctx, l.token, false)
 	c.endUpstream(u, err)
 	c.releaseSlot()
-	if settleFirst {
-		c.waitForStore()
-	}
 	return c.answer(callerCtx, l, gen, sf, info, err)
 }
 
@@ -832,8 +833,13 @@ func (c *Cache) flushFills() {
 // life locks, and the store is open.
 func (c *Cache) setAll(fills []fill) {
 	for _, f := range fills {
-		if !c.store.Set(f.key, f.e, f.e.cost()) && f.e.indexed {
-			c.index.remove(f.e)
+		if !c.store.Set(f.key, f.e, f.e.cost()) {
+			// Dropped: its call must not go on serving an answer that an
+			// invalidation, which looks in the index, could not reach.
+			c.calls.removeStored(f.e.sum, f.e)
+			if f.e.indexed {
+				c.index.remove(f.e)
+			}
 		}
 	}
 }
@@ -880,6 +886,11 @@ func (c *Cache) Invalidate(token string) {
 func (c *Cache) forget(sum [sha256.Size]byte) {
 	c.invalidation.Lock()
 	defer c.invalidation.Unlock()
+	c.forgetLocked(sum)
+}
+
+// forgetLocked is forget for a caller that holds the invalidation lock.
+func (c *Cache) forgetLocked(sum [sha256.Size]byte) {
 	c.gen++
 	c.calls.discard(sum)
 	c.life.RLock()

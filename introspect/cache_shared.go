@@ -460,15 +460,17 @@ func (c *Cache) invalidated(key string) {
 	if !ok {
 		return
 	}
+	// Under the lock, so that no answer is stored between the look in
+	// the index and the forgetting.
+	c.invalidation.Lock()
+	defer c.invalidation.Unlock()
 	if e := c.index.get(id); e != nil {
-		c.forget(e.sum)
+		c.forgetLocked(e.sum)
 		return
 	}
 	// Nothing in memory, but a call under way must not store what it
 	// fetched before the invalidation.
-	c.invalidation.Lock()
 	c.gen++
-	c.invalidation.Unlock()
 }
 
 // resubscribed empties the memory tier when the shared tier starts

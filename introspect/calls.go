@@ -173,6 +173,16 @@ func (cs *calls) remove(sum [sha256.Size]byte, cl *call) {
 	}
 }
 
+// removeStored removes the finished call for sum whose stored answer is
+// e, if it is still there.
+func (cs *calls) removeStored(sum [sha256.Size]byte, e *entry) {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	if cl, ok := cs.m[sum]; ok && cl.finished() && cl.stored == e {
+		delete(cs.m, sum)
+	}
+}
+
 // discard removes whatever call there is for sum, so that later callers
 // start afresh; callers already waiting still get its answer.
 func (cs *calls) discard(sum [sha256.Size]byte) {

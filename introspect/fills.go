@@ -15,9 +15,11 @@ import (
 // by its finished call (see calls), which stays shared for keepFinished,
 // far longer than fillDelay.
 //
-// The Cache sets, drops and takes its fills under its invalidation and
+// The Cache queues, sets and drops its fills under its invalidation and
 // life locks, read or write, so that an invalidation or a flush of the
-// memory tier never races a set of an answer it removed.
+// memory tier never races a set of an answer it removed; Close stops them
+// under the life lock alone. The put that fills a batch sets it on its
+// caller's goroutine: one caller in fillBatch pays for the batch.
 type fills struct {
 	mu    sync.Mutex
 	queue []fill

@@ -96,6 +96,30 @@ func TestFillsAreSetAfterTheDelay(t *testing.T) {
 	assert.Zero(t, queued(c))
 }
 
+// TestTimerIsArmedForEveryBatch: a lone fill reaches the store after the
+// timer has fired once, and after a full batch stopped it.
+func TestTimerIsArmedForEveryBatch(t *testing.T) {
+	c, _ := heldFills(t, CacheConfig{})
+	c.fills.delay = time.Millisecond
+	ctx := context.Background()
+	lone := func(token string) {
+		t.Helper()
+		_, err := c.Verify(ctx, token)
+		require.NoError(t, err)
+		require.Eventually(t, func() bool { return inStore(c, token) }, 10*time.Second, time.Millisecond, token)
+	}
+	lone("first")
+	lone("second")
+	c.fills.delay = time.Hour
+	for i := range fillBatch {
+		_, err := c.Verify(ctx, "batch-"+strconv.Itoa(i))
+		require.NoError(t, err)
+	}
+	require.Zero(t, queued(c))
+	c.fills.delay = time.Millisecond
+	lone("after the batch")
+}
+
 // TestQueuedFillsAreDropped: an answer still waiting for its batch when
 // the token is invalidated, or when the shared tier listens again after a
 // gap, never reaches the store, nor stays in the tier's index.
@@ -149,5 +173,5 @@ func TestCloseStopsTheFills(t *testing.T) {
 	c.Close()
 	assert.Zero(t, queued(c))
 	assert.False(t, c.fills.timer.Stop(), "the timer still runs")
-	c.flushFills() // the store is closed: a set would panic
+	c.flushFills() // a late timer sets nothing
 }
