@@ -814,7 +814,9 @@ func (c *Cache) put(l lookup, gen uint64, e *entry, ttl, staleTTL time.Duration,
 		// from the index, at once.
 		c.index.add(e)
 	}
-	c.setAll(c.fills.add(l.key, e))
+	if !c.setAll(c.fills.add(l.key, e), e) {
+		return nil // its own batch, set at once, and dropped
+	}
 	return e
 }
 
@@ -825,23 +827,32 @@ func (c *Cache) flushFills() {
 	c.life.RLock()
 	defer c.life.RUnlock()
 	if !c.closed {
-		c.setAll(c.fills.take())
+		c.setAll(c.fills.take(), nil)
 	}
 }
 
-// setAll sets fills in the store. The caller holds the invalidation and
-// life locks, and the store is open.
-func (c *Cache) setAll(fills []fill) {
+// setAll sets fills in the store, and reports whether it kept mine, the
+// caller's own entry, when it is among them. The caller holds the
+// invalidation and life locks, and the store is open.
+func (c *Cache) setAll(fills []fill, mine *entry) (keptMine bool) {
+	keptMine = true
 	for _, f := range fills {
-		if !c.store.Set(f.key, f.e, f.e.cost()) {
-			// Dropped: its call must not go on serving an answer that an
-			// invalidation, which looks in the index, could not reach.
-			c.calls.removeStored(f.e.sum, f.e)
-			if f.e.indexed {
-				c.index.remove(f.e)
-			}
+		if c.store.Set(f.key, f.e, f.e.cost()) {
+			continue
+		}
+		// Dropped (ristretto's set buffer is full): the finished call
+		// must not go on serving an answer that an invalidation, which
+		// looks in the index, could not reach. The caller's own call has
+		// not finished: put tells it by returning nil.
+		c.calls.removeStored(f.e.sum, f.e)
+		if f.e.indexed {
+			c.index.remove(f.e)
+		}
+		if f.e == mine {
+			keptMine = false
 		}
 	}
+	return keptMine
 }
 
 // unqueued removes from the index an entry dropped from the fills before

@@ -36,7 +36,7 @@ import (
 )
 
 func main() {
-	rounds := flag.Int("rounds", 6, "number of A B pairs")
+	rounds := flag.Int("rounds", 6, "number of rounds, each giving one B/A ratio")
 	duration := flag.Duration("duration", 3*time.Second, "time each side is driven in one round")
 	slices := flag.Int("slices", 10, "turns each side takes in one round")
 	concurrency := flag.Int("concurrency", 32, "clients sending requests at once")
