@@ -38,6 +38,9 @@ func unavailable(resp *http.Response, now time.Time, reason string, err error) e
 // answer with the answer's status and Retry-After. Other errors pass
 // through.
 func annotate(err error, status int, header http.Header, now time.Time) error {
+	if err == nil {
+		return nil // without the allocation errors.As's target costs
+	}
 	var ue *introspect.UnavailableError
 	if errors.As(err, &ue) {
 		ue.StatusCode = status
