@@ -306,39 +306,70 @@ func newStore(b *testing.B) *ristretto.Cache[uint64, *introspect.TokenInfo] {
 	return store
 }
 
-// hooksBlock is how many requests each route of BenchmarkHooksPaired
-// serves in a row, between two reads of the clock.
-const hooksBlock = 64
+// pairedBlock is how many requests each route of a paired benchmark serves
+// in a row, between two reads of the clock.
+const pairedBlock = 64
 
 // BenchmarkHooksPaired measures what the metrics adapters' Hooks add to a
 // net/http hit, the figure the hooks targets bound. That is tens of
 // nanoseconds in a hit of hundreds, less than separate runs of BenchmarkHit
 // drift apart, so the three routes (nethttp/tokengate without hooks, with
-// promhook's and with otelhook's, built as BenchmarkHit builds them) take
-// turns within every iteration, hooksBlock requests each, in an order that
-// turns each time, and each block is timed on its own: a drift of the
-// machine's speed reaches all three alike. It reports each route's time
-// per request.
+// promhook's and with otelhook's) take turns as servePaired has them. It
+// reports each route's time per request.
 func BenchmarkHooksPaired(b *testing.B) {
-	names := [...]string{"nethttp/tokengate", "nethttp/tokengate+promhook", "nethttp/tokengate+otelhook"}
-	units := [...]string{"plain-ns/op", "promhook-ns/op", "otelhook-ns/op"}
-	var handlers [len(names)]http.Handler
-	var requests [len(names)]*http.Request
-	for i, name := range names {
-		c := slices.IndexFunc(hitCases, func(hc hitCase) bool { return hc.name == name })
+	servePaired(b, []pairedRoute{
+		{"nethttp/tokengate", "plain-ns/op"},
+		{"nethttp/tokengate+promhook", "promhook-ns/op"},
+		{"nethttp/tokengate+otelhook", "otelhook-ns/op"},
+	})
+}
+
+// BenchmarkAdaptersPaired measures the Echo and gin hits against the
+// net/http one, the figures the adapter targets divide: each stack's bare
+// route and its tokengate route take turns as servePaired has them, so
+// that a drift of the machine's speed, which moves separate runs of
+// BenchmarkHit by more than the targets' margins, reaches all six alike.
+// It reports each route's time per request.
+func BenchmarkAdaptersPaired(b *testing.B) {
+	servePaired(b, []pairedRoute{
+		{"nethttp/bare", "nethttp-bare-ns/op"},
+		{"nethttp/tokengate", "nethttp-tokengate-ns/op"},
+		{"echo/bare", "echo-bare-ns/op"},
+		{"echo/tokengate", "echo-tokengate-ns/op"},
+		{"gin/bare", "gin-bare-ns/op"},
+		{"gin/tokengate", "gin-tokengate-ns/op"},
+	})
+}
+
+// pairedRoute is a route of a paired benchmark: a hitCases name and the
+// unit its time per request is reported in.
+type pairedRoute struct{ name, unit string }
+
+// servePaired builds routes as BenchmarkHit builds them and has them take
+// turns within every iteration, pairedBlock requests each, in an order
+// that turns each time, timing each block on its own, and reports each
+// route's time per request in its unit.
+func servePaired(b *testing.B, routes []pairedRoute) {
+	handlers := make([]http.Handler, len(routes))
+	requests := make([]*http.Request, len(routes))
+	for i, route := range routes {
+		c := slices.IndexFunc(hitCases, func(hc hitCase) bool { return hc.name == route.name })
+		if c < 0 {
+			b.Fatalf("no hit case %q", route.name)
+		}
 		h, token := hitCases[c].handler(b)
 		handlers[i], requests[i] = h, newRequest(token)
 		mustServe(b, h, requests[i], http.StatusOK)
 	}
 	w := &testutil.DiscardWriter{}
-	var spent [len(names)]time.Duration
+	spent := make([]time.Duration, len(routes))
 	n := 0
 	for b.Loop() {
-		for k := range names {
-			j := (n + k) % len(names)
+		for k := range routes {
+			j := (n + k) % len(routes)
 			h, r := handlers[j], requests[j]
 			start := time.Now()
-			for range hooksBlock {
+			for range pairedBlock {
 				h.ServeHTTP(w, r)
 			}
 			spent[j] += time.Since(start)
@@ -348,8 +379,8 @@ func BenchmarkHooksPaired(b *testing.B) {
 	if w.Code != http.StatusOK {
 		b.Fatalf("status %d", w.Code)
 	}
-	for i, unit := range units {
-		b.ReportMetric(float64(spent[i].Nanoseconds())/float64(n*hooksBlock), unit)
+	for i, route := range routes {
+		b.ReportMetric(float64(spent[i].Nanoseconds())/float64(n*pairedBlock), route.unit)
 	}
 }
 
@@ -494,20 +525,7 @@ func BenchmarkMiss(b *testing.B) {
 		client := &http.Client{Transport: upstream.NewTransport(), Timeout: introspect.DefaultTimeout}
 		b.ReportAllocs()
 		for b.Loop() {
-			req, err := http.NewRequest(http.MethodGet, srv.URL, nil)
-			if err != nil {
-				b.Fatal(err)
-			}
-			req.Header.Set("Authorization", "Bearer "+opaqueToken())
-			resp, err := client.Do(req)
-			if err != nil {
-				b.Fatal(err)
-			}
-			_, _ = io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode != http.StatusOK {
-				b.Fatalf("status %d", resp.StatusCode)
-			}
+			rawGet(b, client, srv.URL)
 		}
 	})
 	b.Run("tokengate", func(b *testing.B) {
@@ -527,6 +545,59 @@ func BenchmarkMiss(b *testing.B) {
 			b.Fatalf("%d upstream calls for %d misses", calls.Load(), n)
 		}
 	})
+	// paired is the target's measure: each iteration makes a raw GET and a
+	// miss, taking turns at going first, and times each, so that the
+	// machine's drift during the run weighs on both alike.
+	b.Run("paired", func(b *testing.B) {
+		srv, calls := fakeVerify(b, nil)
+		client := &http.Client{Transport: upstream.NewTransport(), Timeout: introspect.DefaultTimeout}
+		h, _ := geosecureGate(b, srv.URL, introspect.CacheConfig{})
+		w := &testutil.DiscardWriter{}
+		ops := [2]func(){
+			func() { rawGet(b, client, srv.URL) },
+			func() {
+				h.ServeHTTP(w, newRequest(opaqueToken()))
+				if w.Code != http.StatusOK {
+					b.Fatalf("status %d", w.Code)
+				}
+			},
+		}
+		var spent [2]time.Duration
+		b.ResetTimer()
+		for i := range b.N {
+			for k := range ops {
+				op := (i + k) % len(ops)
+				start := time.Now()
+				ops[op]()
+				spent[op] += time.Since(start)
+			}
+		}
+		b.StopTimer()
+		if calls.Load() != int64(2*b.N) {
+			b.Fatalf("%d upstream calls for %d raw GETs and %d misses", calls.Load(), b.N, b.N)
+		}
+		b.ReportMetric(float64(spent[0].Nanoseconds())/float64(b.N), "raw-ns/op")
+		b.ReportMetric(float64(spent[1].Nanoseconds())/float64(b.N), "miss-ns/op")
+	})
+}
+
+// rawGet makes the plain GET a miss is measured against: a new token to
+// the fake verify endpoint at url, with nothing of tokengate's around it.
+func rawGet(b *testing.B, client *http.Client, url string) {
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+opaqueToken())
+	resp, err := client.Do(req)
+	if err != nil {
+		b.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b.Fatalf("status %d", resp.StatusCode)
+	}
 }
 
 // herdSize is how many concurrent requests make one herd.
