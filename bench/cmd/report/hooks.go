@@ -23,7 +23,7 @@ var hookedRows = []struct{ name, sub, unit string }{
 // route costs per request more than the route without hooks, each run's
 // against the same run's.
 func (r *results) hooksExtra(unit string) float64 {
-	return r.perRun(hooksPaired, unit, "plain-ns/op", func(hooked, plain float64) float64 { return hooked - plain })
+	return r.perRun(hooksPaired, []string{unit, "plain-ns/op"}, func(v []float64) float64 { return v[0] - v[1] })
 }
 
 // writeHooksTargets adds a row per metrics adapter to the targets table:

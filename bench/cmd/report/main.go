@@ -208,6 +208,22 @@ const (
 	loadMin            = 0.95 // end to end: protected / unprotected throughput
 )
 
+// missPaired times a raw GET and a miss in the same iterations: the miss
+// target's measure. Separate runs of BenchmarkMiss/raw and /tokengate
+// drift apart by a good part of the target's margin.
+const missPaired = "BenchmarkMiss/paired"
+
+// missFigures are what the miss target is judged on: the ratio of a miss to
+// a raw GET, both times, and how they were measured — paired when the raw
+// file holds missPaired, from separate runs otherwise.
+func (r *results) missFigures() (ratio, raw, miss float64, how string) {
+	if ratio := r.perRun(missPaired, []string{"miss-ns/op", "raw-ns/op"}, func(v []float64) float64 { return v[0] / v[1] }); !math.IsNaN(ratio) {
+		return ratio, r.med(missPaired, "raw-ns/op"), r.med(missPaired, "miss-ns/op"), "in the same iterations; paired median"
+	}
+	raw, miss = r.med("BenchmarkMiss/raw", "ns/op"), r.med("BenchmarkMiss/tokengate", "ns/op")
+	return miss / raw, raw, miss, "separate runs; `" + missPaired + "` is not in this raw file"
+}
+
 // naiveFloor is the least a naive hand-written net/http middleware with
 // tokengate's rules pays on a hit, from BenchmarkFloor's parts measured
 // alone: the SHA-256 key, the ristretto lookup, the clock read and the
@@ -335,7 +351,7 @@ func (r *results) write(w io.Writer, chart string) error {
 	// Targets.
 	nsHTTP, allocsHTTP := r.overhead("BenchmarkHit", "nethttp/tokengate")
 	nsAuth0, _ := r.overhead("BenchmarkHit", "nethttp/auth0-HS256")
-	missRatio := r.med("BenchmarkMiss/tokengate", "ns/op") / r.med("BenchmarkMiss/raw", "ns/op")
+	missRatio, missRaw, missTG, missHow := r.missFigures()
 	herd := r.metrics["BenchmarkHerd"].byUnit["upstream-calls/herd"]
 	herdOK := len(herd) > 0
 	for _, v := range herd {
@@ -349,10 +365,11 @@ func (r *results) write(w io.Writer, chart string) error {
 	p("| net/http hit overhead within the naive hand-written floor (the SHA-256 key, the ristretto lookup, the clock read and `r.WithContext`, each measured alone) | %s against %s (%.2f×) | %s |\n",
 		duration(nsHTTP), duration(naive), nsHTTP/naive, mark(nsHTTP <= naive))
 	p("| net/http hit overhead ≤ %d allocation/op | %s | %s |\n", hitAllocsMax, num(allocsHTTP), mark(allocsHTTP <= hitAllocsMax))
-	r.writeAdapterTargets(p, nsHTTP)
+	r.writeAdapterTargets(p)
 	r.writeHooksTargets(p)
 	p("| ≥ %d× cheaper per request than auth0 HS256 | %.0f× (auth0 HS256: +%s) | %s |\n", auth0HS256Cheaper, cheaper, duration(nsAuth0), mark(cheaper >= auth0HS256Cheaper))
-	p("| miss ≤ %.2f× a raw loopback round trip | %.3f× | %s |\n", missMax, missRatio, mark(missRatio <= missMax))
+	p("| miss ≤ %.2f× a raw loopback round trip | %.3f× (%s against %s, %s) | %s |\n", missMax, missRatio,
+		duration(missTG), duration(missRaw), missHow, mark(missRatio <= missMax))
 	p("| exactly 1 upstream call per herd of %s, every run | %s | %s |\n", "1,000", joinNums(herd), mark(herdOK))
 	if r.hasLoad() {
 		p("| end-to-end protected/unprotected throughput ≥ %.2f (paired median) | %.3f | %s |\n", loadMin, r.ratio, mark(r.ratio >= loadMin))
@@ -393,7 +410,7 @@ func (r *results) write(w io.Writer, chart string) error {
 		}
 		p("The target is not met in this run and not loosened.\n")
 	}
-	r.writeAdapterMisses(p, nsHTTP)
+	r.writeAdapterMisses(p)
 
 	if cheaper < auth0HS256Cheaper {
 		p("\n**Why tokengate is only %.1f× cheaper than auth0 HS256 in this run** (target %d×). The ratio\n", cheaper, auth0HS256Cheaper)
@@ -405,8 +422,8 @@ func (r *results) write(w io.Writer, chart string) error {
 	r.writeSharedMisses(p)
 	r.writeJWTMisses(p)
 	if missRatio > missMax {
-		raw, tg := r.med("BenchmarkMiss/raw", "ns/op"), r.med("BenchmarkMiss/tokengate", "ns/op")
-		p("\n**Why a miss costs %.2f× a plain GET** (target %.2f×; %s over raw where the target allows %s).\n", missRatio, missMax, duration(tg-raw), duration((missMax-1)*raw))
+		p("\n**Why a miss costs %.2f× a plain GET** (target %.2f×; %s over raw where the target allows %s;\n", missRatio, missMax, duration(missTG-missRaw), duration((missMax-1)*missRaw))
+		p("%s).\n", missHow)
 		rawAllocs, tgAllocs := r.med("BenchmarkMiss/raw", "allocs/op"), r.med("BenchmarkMiss/tokengate", "allocs/op")
 		rawBytes, tgBytes := r.med("BenchmarkMiss/raw", "B/op"), r.med("BenchmarkMiss/tokengate", "B/op")
 		share := func(frame string) string { return r.cumShare("Miss/tokengate", frame) }
@@ -479,7 +496,8 @@ func (r *results) write(w io.Writer, chart string) error {
 			num(r.med(name, "B/op")), num(r.med(name, "allocs/op")), strings.Join(other, ", "))
 	}
 	p("\n`Miss/raw` is a plain GET to a loopback fake verify endpoint over a tuned transport; `Miss/tokengate`\n")
-	p("is a cache miss through the whole middleware to the same endpoint. `Herd` is %s concurrent\n", "1,000")
+	p("is a cache miss through the whole middleware to the same endpoint, and `Miss/paired` makes one of\n")
+	p("each in every iteration, timed apart (the target's measure). `Herd` is %s concurrent\n", "1,000")
 	p("requests for one uncached token, held at the fake until all wait. `Memory` fills a cache with\n")
 	p("1,000,000 distinct tokens and reports the heap held per cached token. The `Floor` rows are the\n")
 	p("parts of a hit (and the hand-off of a miss) measured alone; see `BenchmarkFloor`. The `Shared…`\n")

@@ -23,28 +23,38 @@ const sharedPaired = sharedMiss + "/paired"
 // pairedRatio is the median over the runs of sharedPaired of one of its
 // units over its raw GET, each run's over the same run's.
 func (r *results) pairedRatio(unit string) float64 {
-	return r.perRun(sharedPaired, unit, "raw-ns/op", func(x, raw float64) float64 { return x / raw })
+	return r.perRun(sharedPaired, []string{unit, "raw-ns/op"}, func(v []float64) float64 { return v[0] / v[1] })
 }
 
-// perRun is the median over the runs of benchmark name of f of its units
-// a and b, each run's with the same run's: the figure of a benchmark that
-// times two things in the same iterations. NaN when name did not report
-// both in every run.
-func (r *results) perRun(name, a, b string, f func(a, b float64) float64) float64 {
+// perRun is the median over the runs of benchmark name of f of its units,
+// each run's with the same run's: the figure of a benchmark that times
+// several things in the same iterations. f is given the run's values in
+// the order of units. NaN when name did not report every unit in every run.
+func (r *results) perRun(name string, units []string, f func(v []float64) float64) float64 {
 	s, ok := r.metrics[name]
-	if !ok {
+	if !ok || len(units) == 0 {
 		return math.NaN()
 	}
-	as, bs := s.byUnit[a], s.byUnit[b]
-	if len(as) == 0 || len(as) != len(bs) {
+	n := len(s.byUnit[units[0]])
+	for _, u := range units {
+		if len(s.byUnit[u]) != n {
+			return math.NaN()
+		}
+	}
+	if n == 0 {
 		return math.NaN()
 	}
+	const unit = "per-run"
 	per := &samples{byUnit: map[string][]float64{}}
-	for i := range as {
-		per.byUnit[a] = append(per.byUnit[a], f(as[i], bs[i]))
+	v := make([]float64, len(units))
+	for i := range n {
+		for j, u := range units {
+			v[j] = s.byUnit[u][i]
+		}
+		per.byUnit[unit] = append(per.byUnit[unit], f(v))
 	}
-	v, _ := per.median(a)
-	return v
+	m, _ := per.median(unit)
+	return m
 }
 
 // sharedRatio is a shared-tier hit over a raw Redis GET, paired.
