@@ -208,22 +208,6 @@ const (
 	loadMin            = 0.95 // end to end: protected / unprotected throughput
 )
 
-// missPaired times a raw GET and a miss in the same iterations: the miss
-// target's measure. Separate runs of BenchmarkMiss/raw and /tokengate
-// drift apart by a good part of the target's margin.
-const missPaired = "BenchmarkMiss/paired"
-
-// missFigures are what the miss target is judged on: the ratio of a miss to
-// a raw GET, both times, and how they were measured — paired when the raw
-// file holds missPaired, from separate runs otherwise.
-func (r *results) missFigures() (ratio, raw, miss float64, how string) {
-	if ratio := r.perRun(missPaired, []string{"miss-ns/op", "raw-ns/op"}, func(v []float64) float64 { return v[0] / v[1] }); !math.IsNaN(ratio) {
-		return ratio, r.med(missPaired, "raw-ns/op"), r.med(missPaired, "miss-ns/op"), "in the same iterations; paired median"
-	}
-	raw, miss = r.med("BenchmarkMiss/raw", "ns/op"), r.med("BenchmarkMiss/tokengate", "ns/op")
-	return miss / raw, raw, miss, "separate runs; `" + missPaired + "` is not in this raw file"
-}
-
 // naiveFloor is the least a naive hand-written net/http middleware with
 // tokengate's rules pays on a hit, from BenchmarkFloor's parts measured
 // alone: the SHA-256 key, the ristretto lookup, the clock read and the
@@ -421,27 +405,7 @@ func (r *results) write(w io.Writer, chart string) error {
 	}
 	r.writeSharedMisses(p)
 	r.writeJWTMisses(p)
-	if missRatio > missMax {
-		p("\n**Why a miss costs %.2f× a plain GET** (target %.2f×; %s over raw where the target allows %s;\n", missRatio, missMax, duration(missTG-missRaw), duration((missMax-1)*missRaw))
-		p("%s).\n", missHow)
-		rawAllocs, tgAllocs := r.med("BenchmarkMiss/raw", "allocs/op"), r.med("BenchmarkMiss/tokengate", "allocs/op")
-		rawBytes, tgBytes := r.med("BenchmarkMiss/raw", "B/op"), r.med("BenchmarkMiss/tokengate", "B/op")
-		share := func(frame string) string { return r.cumShare("Miss/tokengate", frame) }
-		p("A miss does what the plain GET does, plus the middleware (extraction, checks, the request copy),\n")
-		p("a context with the cache's timeout, parsing the JSON answer into a `TokenInfo`, the ristretto\n")
-		p("set, and handing the upstream call to a long-lived worker goroutine, so that it runs detached\n")
-		p("from the first caller: a client that disconnects or times out neither fails the others waiting\n")
-		p("for the same token nor has to wait for the call itself. A miss makes %s more allocations and\n", num(tgAllocs-rawAllocs))
-		p("%s more bytes than the plain GET. Of the CPU time in the miss profile below: the detached\n", num(tgBytes-rawBytes))
-		p("call (`(*Cache).fetch`, the HTTP round trip included) %s, system calls %s, allocation\n", share("introspect.(*Cache).fetch"), share("internal/runtime/syscall/linux.Syscall6"))
-		p("(`runtime.mallocgc`) %s, the garbage collector's background work (`runtime.gcBgMarkWorker`)\n", share("runtime.mallocgc"))
-		p("%s, parsing the verify answer (`geosecure.parseVerify`) %s, and growing goroutine stacks\n", share("runtime.gcBgMarkWorker"), share("geosecure.parseVerify"))
-		p("(`runtime.newstack`) %s. Handing work to another goroutine and waiting for it costs %s in\n", share("runtime.newstack"), duration(r.med("BenchmarkFloor/handoff", "ns/op")))
-		p("isolation (`BenchmarkFloor/handoff`, with a new goroutine each time). The gap is spread over\n")
-		p("these rather than in one frame; `Miss/raw`'s own runs spread over %.0f%% of its median in this\n", 100*r.spread("BenchmarkMiss/raw", "ns/op"))
-		p("run. Closing it would take fewer allocations per miss, in the middleware's request copy, the\n")
-		p("backend's request and the parse. The target is not met and not loosened.\n")
-	}
+	r.writeMissExplanation(p)
 
 	// Tables.
 	for _, family := range []string{"BenchmarkHit", "BenchmarkHitParallel"} {
