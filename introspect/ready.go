@@ -92,8 +92,7 @@ type health struct {
 
 // record records the outcome err of an upstream call that ended at now.
 func (h *health) record(now instant, err error) {
-	var ue *UnavailableError
-	if err != nil && errors.As(err, &ue) && ue.TokenOnly {
+	if err != nil && tokenOnly(err) {
 		return
 	}
 	h.mu.Lock()
@@ -104,6 +103,14 @@ func (h *health) record(now instant, err error) {
 	}
 	h.failures++
 	h.failed, h.err = now, err
+}
+
+// tokenOnly reports whether err is an [*UnavailableError] about the token
+// alone. It is apart from record so that errors.As's target, which
+// escapes, is allocated only for a failure.
+func tokenOnly(err error) bool {
+	var ue *UnavailableError
+	return errors.As(err, &ue) && ue.TokenOnly
 }
 
 // notReady records that a probe found the wrapped Verifier not ready.
