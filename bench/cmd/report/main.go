@@ -504,15 +504,6 @@ func (r *results) writeLoad(p func(string, ...any)) {
 	p("\nPaired median ratio B/A: **%.3f**.\n", r.ratio)
 }
 
-// spread returns (max − min) / median of a benchmark's runs.
-func (r *results) spread(name, unit string) float64 {
-	v := r.metrics[name].byUnit[unit]
-	if len(v) == 0 {
-		return math.NaN()
-	}
-	return (slices.Max(v) - slices.Min(v)) / r.med(name, unit)
-}
-
 // cumShare returns the cumulative share of frame in the profile of bench,
 // as pprof printed it, or a note that it is not among the lines kept.
 func (r *results) cumShare(bench, frame string) string {
