@@ -106,8 +106,8 @@ func (h *health) record(now instant, err error) {
 }
 
 // tokenOnly reports whether err is an [*UnavailableError] about the token
-// alone. It is apart from record so that errors.As's target, which
-// escapes, is allocated only for a failure.
+// alone. errors.As's target escapes, and is allocated where it is
+// declared: here, only when record has an error to look at.
 func tokenOnly(err error) bool {
 	var ue *UnavailableError
 	return errors.As(err, &ue) && ue.TokenOnly
