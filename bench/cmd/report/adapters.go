@@ -68,11 +68,22 @@ func (r *results) pairedAdapterRatio(a adapter) float64 {
 // BenchmarkHit otherwise, and how they were measured.
 func (r *results) adapterFigures(a adapter) (ratio, ns, nsHTTP float64, how string) {
 	if ratio := r.pairedAdapterRatio(a); !math.IsNaN(ratio) {
-		return ratio, r.pairedOverhead(a.stack), r.pairedOverhead("nethttp"), "in the same iterations; paired median"
+		return ratio, r.pairedOverhead(a.stack), r.pairedOverhead("nethttp"), "in the same iterations; medians of each run's figures"
 	}
 	ns, _ = r.overhead("BenchmarkHit", a.stack+"/tokengate")
 	nsHTTP, _ = r.overhead("BenchmarkHit", "nethttp/tokengate")
-	return r.adapterRatio("BenchmarkHit", a), ns, nsHTTP, "separate runs of `BenchmarkHit`; `" + adaptersPaired + "` is not in this raw file"
+	return r.adapterRatio("BenchmarkHit", a), ns, nsHTTP, "separate runs of `BenchmarkHit`; " + r.pairedMissing(adaptersPaired)
+}
+
+// pairedAdapters reports whether every adapter target is judged on
+// adaptersPaired.
+func (r *results) pairedAdapters() bool {
+	for _, a := range adapters {
+		if math.IsNaN(r.pairedAdapterRatio(a)) {
+			return false
+		}
+	}
+	return true
 }
 
 // writeAdapterTargets adds a row per adapter to the targets table: its hit
@@ -87,7 +98,7 @@ func (r *results) writeAdapterTargets(p func(string, ...any)) {
 		ratio, ns, nsHTTP, how := r.adapterFigures(a)
 		_, allocs := r.overhead("BenchmarkHit", a.stack+"/tokengate")
 		_, allocsHTTP := r.overhead("BenchmarkHit", "nethttp/tokengate")
-		p("| %s | %.2f× (+%s against +%s, %s; %s against %s) | %s |\n", target, ratio, duration(ns), duration(nsHTTP), how,
+		p("| %s | %.2f× (+%s against +%s, %s; in `BenchmarkHit`, %s against %s) | %s |\n", target, ratio, duration(ns), duration(nsHTTP), how,
 			allocations(allocs), allocations(allocsHTTP), mark(ratio <= adapterOverheadMax))
 	}
 }
@@ -107,7 +118,7 @@ func (r *results) writeAdapterMisses(p func(string, ...any)) {
 		_, allocsHTTP := r.overhead("BenchmarkHit", "nethttp/tokengate")
 		p("\n**Why the %s hit overhead is %.2f× the net/http one** (target %.1f×; +%s against +%s, %s;\n",
 			a.name, ratio, adapterOverheadMax, duration(ns), duration(nsHTTP), how)
-		p("%s against %s).", allocations(allocs), allocations(allocsHTTP))
+		p("in `BenchmarkHit`, %s against %s).", allocations(allocs), allocations(allocsHTTP))
 		hitNS, _ := r.overhead("BenchmarkHit", a.stack+"/tokengate")
 		hitHTTP, _ := r.overhead("BenchmarkHit", "nethttp/tokengate")
 		if pass := "BenchmarkHit/" + a.stack + "/passthrough"; r.has(pass) {
@@ -137,7 +148,7 @@ func (r *results) writeAdapterRatios(p func(string, ...any), family string) {
 		return
 	}
 	p("\nAdapter hit overhead over the net/http middleware's (tokengate − bare, each on its own stack): %s", strings.Join(parts, ", "))
-	if family == "BenchmarkHit" && r.has(adaptersPaired) {
+	if family == "BenchmarkHit" && r.pairedAdapters() {
 		p(" in this table's separate runs; the targets (≤ %.1f×) are judged on `%s`, which\n", adapterOverheadMax, adaptersPaired)
 		p("times the routes in the same iterations: %s", r.pairedRatios())
 	} else if family == "BenchmarkHit" {
@@ -220,7 +231,7 @@ func (r *results) writeAttribution(p func(string, ...any)) {
 		p("\nOn gin, tokengate's overhead (`gin/tokengate` − `gin/bare`) is +%s and %s: %.2f× the\n",
 			duration(ns), allocations(allocs), ns/nsHTTP)
 		p("net/http overhead of +%s and %s", duration(nsHTTP), allocations(allocsHTTP))
-		if r.has(adaptersPaired) {
+		if r.pairedAdapters() {
 			p(" in these separate runs (the target is judged on `%s`, above).\n", adaptersPaired)
 		} else {
 			p(" (target ≤ %.1f×).\n", adapterOverheadMax)

@@ -29,7 +29,10 @@ func (r *results) pairedRatio(unit string) float64 {
 // perRun is the median over the runs of benchmark name of f of its units,
 // each run's with the same run's: the figure of a benchmark that times
 // several things in the same iterations. f is given the run's values in
-// the order of units. NaN when name did not report every unit in every run.
+// the order of units. NaN when name did not report every unit in every
+// run, or when f of one run is not finite (a ratio over an overhead of
+// zero, say): such a run has no figure, and a median without it would
+// not say so.
 func (r *results) perRun(name string, units []string, f func(v []float64) float64) float64 {
 	s, ok := r.metrics[name]
 	if !ok || len(units) == 0 {
@@ -51,10 +54,23 @@ func (r *results) perRun(name string, units []string, f func(v []float64) float6
 		for j, u := range units {
 			v[j] = s.byUnit[u][i]
 		}
-		per.byUnit[unit] = append(per.byUnit[unit], f(v))
+		x := f(v)
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			return math.NaN()
+		}
+		per.byUnit[unit] = append(per.byUnit[unit], x)
 	}
 	m, _ := per.median(unit)
 	return m
+}
+
+// pairedMissing says why the paired benchmark name gave no figure: it is
+// not in the raw file, or some run lacks a unit or gave no finite figure.
+func (r *results) pairedMissing(name string) string {
+	if !r.has(name) {
+		return "`" + name + "` is not in this raw file"
+	}
+	return "`" + name + "` lacks a unit, or gave no finite figure, in some run"
 }
 
 // sharedRatio is a shared-tier hit over a raw Redis GET, paired.
