@@ -13,6 +13,7 @@ import (
 	"crypto/rsa"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/binary"
 	"fmt"
 	"io"
 	mrand "math/rand/v2"
@@ -20,6 +21,7 @@ import (
 	"net/http/httptest"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -181,6 +183,10 @@ var hitCases = []hitCase{
 		token := opaqueToken()
 		return cachedTokengate(b, token).Require(middleware.AllOf("MapRequest"))(okHandler), token
 	}},
+	{"nethttp/naive", func(b *testing.B) (http.Handler, string) {
+		token := opaqueToken()
+		return naiveGate(b, token, "MapRequest", okHandler), token
+	}},
 	{"nethttp/tokengate+promhook", func(b *testing.B) (http.Handler, string) {
 		return hookedTokengate(b, promhook.New(promhook.Config{}).Hooks())
 	}},
@@ -339,6 +345,57 @@ func BenchmarkAdaptersPaired(b *testing.B) {
 		{"echo/tokengate", "echo-tokengate-ns/op"},
 		{"gin/bare", "gin-bare-ns/op"},
 		{"gin/tokengate", "gin-tokengate-ns/op"},
+	})
+}
+
+// BenchmarkFloorPaired measures the net/http hit against the naive
+// hand-written middleware with tokengate's rules (naiveGate), the floor the
+// hit target names: the bare route, the naive one and tokengate's take
+// turns as servePaired has them. It reports each route's time per request.
+func BenchmarkFloorPaired(b *testing.B) {
+	servePaired(b, []pairedRoute{
+		{"nethttp/bare", "bare-ns/op"},
+		{"nethttp/naive", "naive-ns/op"},
+		{"nethttp/tokengate", "tokengate-ns/op"},
+	})
+}
+
+// naiveGate is the naive hand-written middleware with tokengate's rules
+// that the hit target holds tokengate to, written as a team in a hurry
+// would, with token's facts already cached: the token from the
+// Authorization header, its SHA-256 the key of a ristretto cache of the
+// facts (the leading bytes only: it does not compare the rest, as
+// tokengate does), an expiry check on the clock, the scope check, and the
+// facts handed on with r.WithContext. It refuses what it cannot accept
+// with a bare status. Its []byte conversion of the token allocates, as it
+// does in most such code; the rest is the least the rules take.
+func naiveGate(b *testing.B, token, scope string, next http.Handler) http.Handler {
+	store := newStore(b)
+	key := func(token string) uint64 {
+		sum := sha256.Sum256([]byte(token))
+		return binary.LittleEndian.Uint64(sum[:8])
+	}
+	info := &introspect.TokenInfo{Active: true, Scopes: scopes.Parse(scope), ExpiresAt: time.Now().Add(time.Hour)}
+	if !store.Set(key(token), info, 1) {
+		b.Fatal("ristretto dropped the naive middleware's entry")
+	}
+	store.Wait()
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || token == "" {
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		info, ok := store.Get(key(token))
+		if !ok || !time.Now().Before(info.ExpiresAt) {
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		if !info.Scopes.Has(scope) {
+			w.WriteHeader(http.StatusForbidden)
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(introspect.NewContext(r.Context(), info)))
 	})
 }
 

@@ -208,15 +208,6 @@ const (
 	loadMin            = 0.95 // end to end: protected / unprotected throughput
 )
 
-// naiveFloor is the least a naive hand-written net/http middleware with
-// tokengate's rules pays on a hit, from BenchmarkFloor's parts measured
-// alone: the SHA-256 key, the ristretto lookup, the clock read and the
-// usual r.WithContext(context.WithValue(…)) hand-over.
-func (r *results) naiveFloor() float64 {
-	return r.med("BenchmarkFloor/sha256-64B", "ns/op") + r.med("BenchmarkFloor/ristretto-get", "ns/op") +
-		r.med("BenchmarkFloor/clock", "ns/op") + r.med("BenchmarkFloor/withcontext", "ns/op")
-}
-
 // overhead is a protected route's median cost over its stack's bare route.
 func (r *results) overhead(family, sub string) (ns, allocs float64) {
 	stack, _, _ := strings.Cut(sub, "/")
@@ -342,12 +333,10 @@ func (r *results) write(w io.Writer, chart string) error {
 		herdOK = herdOK && v == 1
 	}
 	cheaper := nsAuth0 / nsHTTP
-	naive := r.naiveFloor()
 	p("\n## Targets\n\nEvery target of time is a ratio to a baseline measured in the same run, or a bound on\n")
 	p("what one part adds to another measured beside it; the others count allocations and upstream calls.\n\n")
 	p("| target | measured | |\n| --- | --- | --- |\n")
-	p("| net/http hit overhead within the naive hand-written floor (the SHA-256 key, the ristretto lookup, the clock read and `r.WithContext`, each measured alone) | %s against %s (%.2f×) | %s |\n",
-		duration(nsHTTP), duration(naive), nsHTTP/naive, mark(nsHTTP <= naive))
+	r.writeFloorTarget(p)
 	p("| net/http hit overhead ≤ %d allocation/op | %s | %s |\n", hitAllocsMax, num(allocsHTTP), mark(allocsHTTP <= hitAllocsMax))
 	r.writeAdapterTargets(p)
 	r.writeHooksTargets(p)
@@ -363,37 +352,7 @@ func (r *results) write(w io.Writer, chart string) error {
 	r.writeSharedTargets(p)
 	r.writeJWTTargets(p)
 
-	if nsHTTP > naive {
-		sha := r.med("BenchmarkFloor/sha256-64B", "ns/op")
-		get := r.med("BenchmarkFloor/ristretto-get", "ns/op")
-		clock := r.med("BenchmarkFloor/clock", "ns/op")
-		handover := r.med("BenchmarkFloor/handover", "ns/op")
-		floor := sha + get + clock + handover
-		p("\n**Why the net/http hit overhead is over the naive hand-written floor** (%.2f×, by %s). A cache hit\n", nsHTTP/naive, duration(nsHTTP-naive))
-		p("is made of four parts that tokengate's security rules and net/http prescribe, each measured on its own in the same run (`BenchmarkFloor`):\n\n")
-		p("- the SHA-256 of the 64-byte token, which is the cache key by design (the raw token is never\n")
-		p("  kept): %s;\n", duration(sha))
-		p("- the ristretto lookup: %s;\n", duration(get))
-		p("- a read of the monotonic clock, for the expiry check: %s;\n", duration(clock))
-		p("- handing the `TokenInfo` to the handler, which in net/http means a copy of the request with a\n")
-		p("  new context: %s and %s allocation. tokengate makes the copy and the context in one allocation;\n",
-			duration(handover), num(r.med("BenchmarkFloor/handover", "allocs/op")))
-		p("  the usual `r.WithContext(context.WithValue(…))` costs %s and %s allocations.\n\n",
-			duration(r.med("BenchmarkFloor/withcontext", "ns/op")), num(r.med("BenchmarkFloor/withcontext", "allocs/op")))
-		p("A naive hand-written middleware pays the first three and the usual hand-over: %s, the floor of\n", duration(naive))
-		p("the target. With tokengate's hand-over the four come to %s, against the whole overhead of %s", duration(floor), duration(nsHTTP))
-		if rest := nsHTTP - floor; rest > 0 {
-			p(": what tokengate adds\n")
-			p("beyond them — header parsing, the `b64token` check, the audience and scope checks — is %s.\n", duration(rest))
-		} else {
-			p(". The parts\n")
-			p("measured alone do not add up to the whole. The hand-over is mostly an allocation, so its cost\n")
-			p("probably depends on the garbage collector's state, which differs between a loop that only\n")
-			p("allocates and a whole request. What tokengate adds beyond the parts — header parsing, the\n")
-			p("`b64token` check, the audience and scope checks — is smaller than that difference.\n")
-		}
-		p("The target is not met in this run and not loosened.\n")
-	}
+	r.writeFloorMiss(p)
 	r.writeAdapterMisses(p)
 
 	if cheaper < auth0HS256Cheaper {
