@@ -648,17 +648,18 @@ func BenchmarkMiss(b *testing.B) {
 	b.Run("paired", func(b *testing.B) {
 		srv, calls := fakeVerify(b, nil)
 		client := &http.Client{Transport: upstream.NewTransport(), Timeout: introspect.DefaultTimeout}
-		backend, err := geosecure.New(geosecure.Config{URL: srv.URL})
-		if err != nil {
-			b.Fatal(err)
+		// The Verifier alone and the Cache's each have a client of their
+		// own, as the middleware's has.
+		newBackend := func() *geosecure.Verifier {
+			g, err := geosecure.New(geosecure.Config{URL: srv.URL})
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(g.Close)
+			return g
 		}
-		b.Cleanup(backend.Close)
-		cached, err := geosecure.New(geosecure.Config{URL: srv.URL})
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.Cleanup(cached.Close)
-		cache, err := introspect.NewCache(cached, introspect.CacheConfig{})
+		backend := newBackend()
+		cache, err := introspect.NewCache(newBackend(), introspect.CacheConfig{})
 		if err != nil {
 			b.Fatal(err)
 		}
