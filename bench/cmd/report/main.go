@@ -399,12 +399,12 @@ func (r *results) write(w io.Writer, chart string) error {
 	for _, name := range r.order {
 		if strings.HasPrefix(name, "BenchmarkMiss") || name == "BenchmarkHerd" || name == "BenchmarkMemory" ||
 			strings.HasPrefix(name, "BenchmarkShared") || name == "BenchmarkInvalidationPropagation" ||
-			name == adaptersPaired || name == hooksPaired {
+			name == floorPaired || name == adaptersPaired || name == hooksPaired {
 			rows = append(rows, name)
 		}
 	}
 	for _, name := range r.order {
-		if strings.HasPrefix(name, "BenchmarkFloor") {
+		if strings.HasPrefix(name, "BenchmarkFloor/") {
 			rows = append(rows, name)
 		}
 	}
@@ -423,7 +423,7 @@ func (r *results) write(w io.Writer, chart string) error {
 	p("is a cache miss through the whole middleware to the same endpoint. `Miss/paired`, the target's\n")
 	p("measure, makes in every iteration a plain GET, a call of the Geosecure Verifier alone, a miss of\n")
 	p("a Cache in front of it and a miss through the whole middleware, each timed on its own; its ns/op,\n")
-	p("B/op and allocs/op are those of the four together. `AdaptersPaired` and `HooksPaired` time\n")
+	p("B/op and allocs/op are those of the four together. `FloorPaired`, `AdaptersPaired` and `HooksPaired` time\n")
 	p("`Hit`'s routes in turns, 64 requests a turn, in the same way; their ns/op is that of one\n")
 	p("iteration, a turn of every route. `Herd` is %s concurrent\n", "1,000")
 	p("requests for one uncached token, held at the fake until all wait. `Memory` fills a cache with\n")
