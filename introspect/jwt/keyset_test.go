@@ -277,6 +277,49 @@ func TestRotation(t *testing.T) {
 	assert.EqualValues(t, 2, is.fetches.Load(), "one refresh for the rotation")
 }
 
+// TestRotationRefreshInFlight: while the refresh that a rotated key's first
+// token triggered is in flight, the key's other tokens are told to retry
+// in a second, never refused; once it lands, all are accepted.
+func TestRotationRefreshInFlight(t *testing.T) {
+	is, clock, v := standardIssuer(t)
+	for len(is.entered) > 0 {
+		<-is.entered // the first load's
+	}
+	is.publish(map[string]crypto.Signer{"k1": rsa1, "k2": rsa2})
+	hold := make(chan struct{})
+	is.set(func(is *issuer) { is.hold = hold })
+	tokens := make([]string, 101)
+	for i := range tokens {
+		c := claimsAt(is, clock.Now(), map[string]any{"sub": fmt.Sprintf("user-%d", i)})
+		tokens[i] = token(map[string]any{"alg": "RS256", "kid": "k2"}, c, signRS(rsa2, crypto.SHA256))
+	}
+
+	first := make(chan error, 1)
+	go func() {
+		_, err := v.Verify(context.Background(), tokens[0])
+		first <- err
+	}()
+	<-is.entered // the refresh tokens[0] triggered, held
+	for _, tok := range tokens[1:] {
+		_, err := v.Verify(context.Background(), tok)
+		ue := isUnavailable(t, err)
+		assert.Equal(t, time.Second, ue.RetryAfter)
+	}
+	select {
+	case err := <-first:
+		t.Fatalf("the first token's Verify returned before its refresh: %v", err)
+	default:
+	}
+
+	close(hold)
+	require.NoError(t, <-first)
+	for _, tok := range tokens[1:] {
+		_, err := v.Verify(context.Background(), tok)
+		require.NoError(t, err)
+	}
+	assert.EqualValues(t, 2, is.fetches.Load(), "one refresh for the rotation")
+}
+
 // TestDownAtStart: with the key set down at start, Verify is unavailable
 // (never invalid), never waits for a fetch, fails at once between
 // attempts, and recovers by itself within the cooldown once the key set
@@ -341,14 +384,21 @@ func TestFirstLoadNeverQueues(t *testing.T) {
 	require.NotNil(t, v.keys.refreshIfDue())
 	<-is.entered
 
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
+	// The fetch stays held until the test ends: a request that waited for
+	// it would never return.
 	for range 3 {
-		start := time.Now()
-		_, err := v.Verify(ctx, rs256(is, clock.Now(), nil))
-		ue := isUnavailable(t, err)
-		assert.Equal(t, time.Second, ue.RetryAfter)
-		assert.Less(t, time.Since(start), time.Second, "the request waited for the held fetch")
+		done := make(chan error, 1)
+		go func() {
+			_, err := v.Verify(context.Background(), rs256(is, clock.Now(), nil))
+			done <- err
+		}()
+		select {
+		case err := <-done:
+			ue := isUnavailable(t, err)
+			assert.Equal(t, time.Second, ue.RetryAfter)
+		case <-time.After(10 * time.Second):
+			t.Fatal("the request waits for the held fetch")
+		}
 	}
 	assert.EqualValues(t, 1, is.fetches.Load(), "requests join the fetch in flight, without waiting")
 }
