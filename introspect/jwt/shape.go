@@ -2,7 +2,6 @@ package jwt
 
 import (
 	"context"
-	"encoding/base64"
 	"fmt"
 	"strconv"
 	"strings"
@@ -59,28 +58,51 @@ var compactByte = func() (t [256]bool) {
 	return t
 }()
 
-// opensObject reports whether the base64url seg decodes to JSON
-// whitespace and then '{', decoding four characters (three bytes) at a
-// time. It decodes leniently: it must say yes to whatever the Verifier's
-// strict decoding would accept.
+// opensObject reports whether seg decodes to JSON whitespace and then
+// '{', a character at a time, up to its first byte other than whitespace.
+// It decodes leniently, in either base64 alphabet, and stops at padding or
+// any other character: it must say yes to whatever the Verifier's strict
+// decoding would accept, and to a padded or standard encoding of it.
 func opensObject(seg string) bool {
-	var buf [3]byte
-	for i := 0; i < len(seg); i += 4 {
-		n, err := base64.RawURLEncoding.Decode(buf[:], []byte(seg[i:min(i+4, len(seg))]))
-		if err != nil {
+	var acc uint
+	bits := 0
+	for i := range len(seg) {
+		v := base64URL[seg[i]]
+		switch {
+		case v != notBase64URL:
+		case seg[i] == '+':
+			v = 62
+		case seg[i] == '/':
+			v = 63
+		default:
 			return false
 		}
-		for _, c := range buf[:n] {
-			switch c {
-			case ' ', '\t', '\n', '\r':
-			case '{':
-				return true
-			default:
-				return false
-			}
+		acc = acc<<6 | uint(v)
+		if bits += 6; bits < 8 {
+			continue
+		}
+		bits -= 8
+		c := byte(acc >> bits)
+		acc &= 1<<bits - 1
+		switch c {
+		case ' ', '\t', '\n', '\r':
+		case '{':
+			return true
+		default:
+			return false
 		}
 	}
 	return false
+}
+
+// nearlyJWT reports whether token would look like a JWT but for its
+// encoding: its first segment opens a JSON object, read in either base64
+// alphabet, padded or not, and two or more segments follow, whatever they
+// hold. A client that pads base64url or writes the standard alphabet, or
+// a token cut or joined on its way, makes one: most of a JWT all the same.
+func nearlyJWT(token string) bool {
+	first := strings.IndexByte(token, '.')
+	return first > 0 && strings.IndexByte(token[first+1:], '.') >= 0 && opensObject(token[:first])
 }
 
 // Fallback is an [introspect.Verifier] for deployments that see both JWT
@@ -89,9 +111,12 @@ func opensObject(seg string) bool {
 // Introspector, say). The choice is by shape alone, and every token the
 // local Verifier could accept has the shape: a JWT it refuses, or a JWE
 // (refused as such), is never sent to the other, so a JWT never leaves
-// the resource server. An opaque token of three or five base64url
-// segments whose first opens a JSON object would be taken for a JWT and
-// refused; opaque tokens are random strings, which almost never are.
+// the resource server. Nor is a token that would have the shape but for
+// its encoding (padding, the standard base64 alphabet, other characters
+// or segments after the header): it is refused as invalid. An opaque
+// token of three or more segments whose first opens a JSON object would
+// be taken for a JWT and refused; opaque tokens are random strings, which
+// almost never are.
 //
 // A Fallback is safe for concurrent use if its Verifiers are.
 type Fallback struct {
@@ -116,6 +141,10 @@ func WithFallback(local *Verifier, opaque introspect.Verifier) *Fallback {
 func (f *Fallback) Verify(ctx context.Context, token string) (*introspect.TokenInfo, error) {
 	if LooksLikeJWT(token) {
 		return f.local.Verify(ctx, token)
+	}
+	if nearlyJWT(token) {
+		// Refused here rather than handed, most of a JWT, to the other.
+		return nil, errNotCompact
 	}
 	if f.opaque == nil {
 		return nil, errOpaque

@@ -3,6 +3,7 @@ package jwt
 import (
 	"context"
 	"crypto"
+	"encoding/base64"
 	"errors"
 	"strings"
 	"testing"
@@ -141,4 +142,42 @@ func TestFallbackKeepsJWTs(t *testing.T) {
 	_, err = f.Verify(context.Background(), "eyJhbGciOiJSU0EtT0FFUCIsImVuYyI6IkEyNTZHQ00ifQ.a.b.c.d")
 	assert.Equal(t, errJWE, err)
 	assert.Empty(t, sent, "a JWT was sent to the opaque verifier")
+}
+
+// TestFallbackKeepsNearlyJWTs: a valid JWT changed into something that is
+// not one, but holds most of it, is refused, and not sent to the opaque
+// verifier either; an opaque token with dots is.
+func TestFallbackKeepsNearlyJWTs(t *testing.T) {
+	is, clock, v := standardIssuer(t)
+	var sent []string
+	f := WithFallback(v, introspect.VerifierFunc(func(_ context.Context, token string) (*introspect.TokenInfo, error) {
+		sent = append(sent, token)
+		return &introspect.TokenInfo{Active: true}, nil
+	}))
+	jwt := rs256(is, clock.Now(), nil)
+	header, rest, _ := strings.Cut(jwt, ".")
+	dot := strings.LastIndexByte(jwt, '.')
+	sig, err := base64.RawURLEncoding.DecodeString(jwt[dot+1:])
+	require.NoError(t, err)
+	for name, tok := range map[string]string{
+		"padded":              jwt + "=",
+		"padded header":       header + "==." + rest,
+		"standard base64":     jwt[:dot+1] + base64.StdEncoding.EncodeToString(sig), // padded: 256 bytes
+		"another character":   jwt + "~",
+		"another segment":     jwt + ".x",
+		"two more segments":   jwt + ".x.y",
+		"no signature":        jwt[:dot+1],
+		"space-led header":    b64([]byte(` {"alg":"RS256"}`)) + "==." + rest,
+		"header of two bytes": "eyI.a.b",
+	} {
+		_, err := f.Verify(context.Background(), tok)
+		require.ErrorIs(t, err, introspect.ErrInvalidToken, name)
+	}
+	assert.Empty(t, sent, "most of a JWT was sent to the opaque verifier")
+
+	for _, tok := range []string{"abc.def.ghi", "2YotnFZFEjr1zCsicMWpAA==", "eyJhbGciOiJSUzI1NiJ9.e30", "W10.e30.c2ln"} {
+		_, err := f.Verify(context.Background(), tok)
+		require.NoError(t, err, tok)
+	}
+	assert.Len(t, sent, 4)
 }
