@@ -56,6 +56,15 @@ func TestAttacks(t *testing.T) {
 	attacker, hits := attackerServer(t)
 	now := clock.Now()
 	valid := claimsAt(is, now, nil)
+	// withClaimsText signs claims written as JSON text, validText the
+	// valid claims' text.
+	validText := string(mustJSON(valid))
+	withClaimsText := func(claims string) string {
+		input := b64(mustJSON(map[string]any{"alg": "RS256", "kid": "k1"})) + "." + b64([]byte(claims))
+		return input + "." + b64(signRS(rsa1, crypto.SHA256)([]byte(input)))
+	}
+	_, err := v.Verify(context.Background(), withClaimsText(validText))
+	require.NoError(t, err, "the valid claims, as text")
 	attackerJWK := mustJSON(jose.JSONWebKey{Key: rsaAttacker.Public(), KeyID: "k1"})
 	var jwk map[string]any
 	require.NoError(t, jsonUnmarshal(attackerJWK, &jwk))
@@ -112,6 +121,13 @@ func TestAttacks(t *testing.T) {
 		{"two segments", "eyJhbGciOiJSUzI1NiJ9.e30", errNotCompact},
 		{"header not JSON", "bm90IGpzb24.e30.c2ln", errHeader},
 		{"claims not an object", token(map[string]any{"alg": "RS256", "kid": "k1"}, nil, signRS(rsa1, crypto.SHA256)), errPayload},
+		// A JSON parser that takes the last of two members would read
+		// our aud, iss or exp; one that takes the first, another.
+		{"aud twice", withClaimsText(`{"aud":"api://other",` + validText[1:]), errPayload},
+		{"iss twice", withClaimsText(`{"iss":"https://evil.example",` + validText[1:]), errPayload},
+		{"exp twice", withClaimsText(`{"exp":1,` + validText[1:]), errPayload},
+		{"a member of a claim twice", withClaimsText(`{"ext":{"a":1,"a":2},` + validText[1:]), errPayload},
+		{"claims not UTF-8", withClaimsText("{\"x\":\"\xff\"," + validText[1:]), errPayload},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,11 +1,13 @@
 package jwt
 
 import (
-	"encoding/json"
 	"math"
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
+
+	josejson "github.com/go-jose/go-jose/v4/json"
 
 	"github.com/tokengate/tokengate/introspect"
 	"github.com/tokengate/tokengate/scopes"
@@ -41,11 +43,18 @@ var mapped = []string{"iss", "sub", "aud", "exp", "iat", "nbf", "client_id"}
 // types. A claim of the wrong type makes the token invalid: it was signed
 // that way, so it is the token that is bad.
 func parseClaims(payload []byte) (*claims, error) {
-	// Decoded into an interface, a JSON object becomes a map[string]any
-	// without reflection on each member: about a third cheaper than
-	// decoding into the map, with the same values.
+	// go-jose's decoder, as for the header, refuses a member named twice,
+	// where encoding/json keeps the last: a claim has one value, not the
+	// last for tokengate and the first for a gateway in front. Decoded
+	// into an interface, a JSON object becomes a map[string]any without
+	// reflection on each member: about a third cheaper than decoding into
+	// the map, with the same values. JSON is UTF-8 (RFC 8259 §8.1); the
+	// decoder would replace what is not.
+	if !utf8.Valid(payload) {
+		return nil, errPayload
+	}
 	var v any
-	if err := json.Unmarshal(payload, &v); err != nil {
+	if err := josejson.Unmarshal(payload, &v); err != nil {
 		return nil, errPayload
 	}
 	all, ok := v.(map[string]any)
