@@ -3,6 +3,7 @@ package jwt
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -299,6 +300,10 @@ func (s *keySet) waitReady(ctx context.Context) error {
 	if s.lastErr != nil {
 		ue.Reason += ": " + s.lastErr.Reason
 		ue.StatusCode = s.lastErr.StatusCode
+		if s.lastErr.Err != nil {
+			// What was wrong with the key set, then why waiting ended.
+			ue.Err = fmt.Errorf("%w; stopped waiting: %w", s.lastErr.Err, cause)
+		}
 	}
 	return ue
 }

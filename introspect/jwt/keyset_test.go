@@ -438,6 +438,24 @@ func TestWaitReady(t *testing.T) {
 	isUnavailable(t, closed.WaitReady(context.Background()))
 }
 
+// TestWaitReadySaysWhy: the error WaitReady returns when ctx ends tells
+// what was wrong with the key set, besides that waiting ended.
+func TestWaitReadySaysWhy(t *testing.T) {
+	is := newIssuer(t)
+	is.set(func(is *issuer) { is.rawKeys = `{"keys":[]}` })
+	clock := newClock()
+	v := newTestVerifier(t, testConfig(is, clock))
+	isUnavailable(t, refresh(t, v))
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	err := v.WaitReady(ctx)
+	isUnavailable(t, err)
+	assert.ErrorIs(t, err, context.Canceled)
+	assert.Contains(t, err.Error(), "no usable")
+	assert.Contains(t, err.Error(), "context canceled")
+}
+
 // TestDownAtStartScheduled: the schedule, too, asks again within the
 // cooldown.
 func TestDownAtStartScheduled(t *testing.T) {
