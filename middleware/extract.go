@@ -331,15 +331,16 @@ func (a *Authenticator) checkToken(t string) (string, error) {
 }
 
 // b64tokenPrefix returns the length of t's longest prefix of b64token
-// characters. It looks at eight bytes a round, without a branch between
-// them: a JWT access token is several hundred bytes long, and a byte at a
-// time showed as a third of a cache hit for one.
+// characters. It looks at eight bytes a round, two at a time in
+// b64tokenPairs, without a branch between them: a JWT access token is
+// several hundred bytes long, and a byte at a time showed as a third of a
+// cache hit for one; a byte per lookup, as a fifth.
 func b64tokenPrefix(t string) int {
 	i := 0
 	for ; i+8 <= len(t); i += 8 {
 		s := t[i : i+8]
-		if charClass[s[0]]&charClass[s[1]]&charClass[s[2]]&charClass[s[3]]&
-			charClass[s[4]]&charClass[s[5]]&charClass[s[6]]&charClass[s[7]]&b64tokenChar == 0 {
+		if b64tokenPairs[uint16(s[0])|uint16(s[1])<<8]&b64tokenPairs[uint16(s[2])|uint16(s[3])<<8]&
+			b64tokenPairs[uint16(s[4])|uint16(s[5])<<8]&b64tokenPairs[uint16(s[6])|uint16(s[7])<<8] == 0 {
 			break
 		}
 	}
@@ -348,6 +349,22 @@ func b64tokenPrefix(t string) int {
 	}
 	return i
 }
+
+// b64tokenPairs is 1 at a pair of bytes, the first in the low byte of the
+// index, when both are b64token characters, and 0 elsewhere. Of its 64 KiB,
+// the 66 × 66 pairs of b64token characters, the only ones set, lie in 132
+// cache lines.
+var b64tokenPairs = func() *[1 << 16]uint8 {
+	t := new([1 << 16]uint8)
+	for hi := range 256 {
+		for lo := range 256 {
+			if isB64tokenChar(byte(lo)) && isB64tokenChar(byte(hi)) {
+				t[lo|hi<<8] = 1
+			}
+		}
+	}
+	return t
+}()
 
 // isB64tokenChar reports whether c may appear in a b64token before its
 // padding.

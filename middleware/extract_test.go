@@ -325,6 +325,24 @@ func TestB64tokenPrefix(t *testing.T) {
 	}
 }
 
+// TestB64tokenPrefixEveryByte puts every byte at every place of a round of
+// b64tokenPrefix, and of the tail after it.
+func TestB64tokenPrefixEveryByte(t *testing.T) {
+	for c := range 256 {
+		for at := range 11 {
+			s := []byte(strings.Repeat("A", 11))
+			s[at] = byte(c)
+			want := 11
+			if !isB64tokenChar(byte(c)) {
+				want = at
+			}
+			if got := b64tokenPrefix(string(s)); got != want {
+				t.Fatalf("b64tokenPrefix(%q) = %d, want %d", s, got, want)
+			}
+		}
+	}
+}
+
 func FuzzB64tokenPrefix(f *testing.F) {
 	f.Add("eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiIxIn0.c2ln")
 	f.Add("abc def")
@@ -337,4 +355,15 @@ func FuzzB64tokenPrefix(f *testing.F) {
 			t.Fatalf("b64tokenPrefix(%q) = %d, want %d", s, got, n)
 		}
 	})
+}
+
+// BenchmarkB64tokenPrefix checks a token as long as a JWT access token.
+func BenchmarkB64tokenPrefix(b *testing.B) {
+	token := strings.Repeat("eyJhbGciOiJSUzI1NiIsImtpZCI6ImsxIn0.-_", 20)[:701]
+	b.SetBytes(int64(len(token)))
+	for b.Loop() {
+		if b64tokenPrefix(token) != len(token) {
+			b.Fatal("not a b64token")
+		}
+	}
 }
