@@ -197,7 +197,80 @@ func BenchmarkJWT(b *testing.B) {
 		}
 	})
 
+	b.Run("paired", func(b *testing.B) { benchmarkJWTPaired(b, f, v, hitToken, poolRequests) })
 	b.Run("unknown-kid", benchmarkUnknownKID)
+}
+
+// benchmarkJWTPaired is what the JWT targets are judged on: in each
+// iteration, in an order shuffled each time (see turns), the bare route,
+// the three cache hits of BenchmarkJWT (pairedBlock requests each), auth0
+// on the repeated JWT, and a first-seen JWT through tokengate and through
+// auth0 (a request each), each timed, so that the machine's drift during
+// the run weighs on all alike. The first-seen route gets a new cache,
+// outside the clock, each time round the pool.
+func benchmarkJWTPaired(b *testing.B, f *jwtFixture, v *tgjwt.Verifier, hitToken string, pool []*http.Request) {
+	opaque := opaqueToken()
+	sameLength := (opaqueToken() + strings.Repeat("A", len(hitToken)))[:len(hitToken)]
+	hitJWT, hitDone := jwtRoute(b, v)
+	defer hitDone()
+	first, firstDone := jwtRoute(b, v)
+	defer func() { firstDone() }()
+	auth0 := f.auth0(b)
+	nextFirst, nextAuth0 := 0, 0
+	type op struct {
+		unit    string
+		h       func() http.Handler
+		r       func() *http.Request
+		n       int    // requests a turn
+		perTurn func() // outside the clock, before the turn
+	}
+	fixed := func(h http.Handler) func() http.Handler { return func() http.Handler { return h } }
+	same := func(r *http.Request) func() *http.Request { return func() *http.Request { return r } }
+	ops := []op{
+		{unit: "bare-ns/op", h: fixed(okHandler), r: same(newRequest(hitToken)), n: pairedBlock},
+		{unit: "opaque-ns/op", h: fixed(cachedTokengate(b, opaque).Require(middleware.AllOf("MapRequest"))(okHandler)), r: same(newRequest(opaque)), n: pairedBlock},
+		{unit: "same-length-ns/op", h: fixed(cachedTokengate(b, sameLength).Require(middleware.AllOf("MapRequest"))(okHandler)), r: same(newRequest(sameLength)), n: pairedBlock},
+		{unit: "hit-ns/op", h: fixed(hitJWT), r: same(newRequest(hitToken)), n: pairedBlock},
+		{unit: "auth0-hit-ns/op", h: fixed(auth0), r: same(newRequest(hitToken)), n: 1},
+		{unit: "first-ns/op", h: func() http.Handler { return first }, r: func() *http.Request { return pool[nextFirst] }, n: 1,
+			perTurn: func() {
+				if nextFirst++; nextFirst == len(pool) {
+					nextFirst = 0
+					firstDone()
+					first, firstDone = jwtRoute(b, v)
+				}
+			}},
+		{unit: "auth0-first-ns/op", h: fixed(auth0), r: func() *http.Request { return pool[nextAuth0] }, n: 1,
+			perTurn: func() { nextAuth0 = (nextAuth0 + 1) % len(pool) }},
+	}
+	for _, o := range ops[:5] {
+		mustServe(b, o.h(), o.r(), http.StatusOK) // not the first-seen ones: they would be seen
+	}
+	spent := make([]time.Duration, len(ops))
+	w := &testutil.DiscardWriter{}
+	order := newTurns(len(ops))
+	n := 0
+	for b.Loop() {
+		for _, j := range order.next() {
+			o := ops[j]
+			if o.perTurn != nil {
+				o.perTurn()
+			}
+			h, r := o.h(), o.r()
+			start := time.Now()
+			for range o.n {
+				h.ServeHTTP(w, r)
+			}
+			spent[j] += time.Since(start)
+			if w.Code != http.StatusOK {
+				b.Fatalf("%s: status %d", o.unit, w.Code)
+			}
+		}
+		n++
+	}
+	for i, o := range ops {
+		b.ReportMetric(float64(spent[i].Nanoseconds())/float64(n*o.n), o.unit)
+	}
 }
 
 // floodPerCooldown is how many flood requests the clock of the unknown-kid

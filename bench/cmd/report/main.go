@@ -399,7 +399,7 @@ func (r *results) write(w io.Writer, chart string) error {
 	for _, name := range r.order {
 		if strings.HasPrefix(name, "BenchmarkMiss") || name == "BenchmarkHerd" || name == "BenchmarkMemory" ||
 			strings.HasPrefix(name, "BenchmarkShared") || name == "BenchmarkInvalidationPropagation" ||
-			name == floorPaired || name == adaptersPaired || name == hooksPaired {
+			name == floorPaired || name == adaptersPaired || name == hooksPaired || name == jwtPaired {
 			rows = append(rows, name)
 		}
 	}
@@ -425,7 +425,10 @@ func (r *results) write(w io.Writer, chart string) error {
 	p("a Cache in front of it and a miss through the whole middleware, each timed on its own; its ns/op,\n")
 	p("B/op and allocs/op are those of the four together. `FloorPaired`, `AdaptersPaired` and `HooksPaired` time\n")
 	p("`Hit`'s routes in turns, 64 requests a turn, in the same way; their ns/op is that of one\n")
-	p("iteration, a turn of every route. `Herd` is %s concurrent\n", "1,000")
+	p("iteration, a turn of every route. `JWT/paired`, the JWT targets' measure, times the bare route,\n")
+	p("the three cache hits of `BenchmarkJWT` (64 requests a turn), auth0 on the repeated JWT, and a\n")
+	p("first-seen JWT through tokengate and through auth0 (a request a turn) in the same way; each unit\n")
+	p("is per request, bare included. `Herd` is %s concurrent\n", "1,000")
 	p("requests for one uncached token, held at the fake until all wait. `Memory` fills a cache with\n")
 	p("1,000,000 distinct tokens and reports the heap held per cached token. The `Floor` rows are the\n")
 	p("parts of a hit (and the hand-off of a miss) measured alone; see `BenchmarkFloor`. The `Shared…`\n")
