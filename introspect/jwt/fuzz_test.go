@@ -47,7 +47,9 @@ func FuzzLooksLikeJWT(f *testing.F) {
 			t.Fatalf("%q: the header does not open a JSON object", token)
 		}
 		// A Fallback keeps it whatever its encoding.
-		for _, nearly := range []string{token, token + "=", token + "~", token + ".x",
+		for _, nearly := range []string{token, token + "=", token + "~", token + ".x", "." + token,
+			strings.Replace(token, ".", "==.", 1), strings.Replace(token, ".", "..", 1),
+			token[:strings.LastIndexByte(token, '.')] + token[strings.LastIndexByte(token, '.')+1:],
 			strings.NewReplacer("-", "+", "_", "/").Replace(token)} {
 			if !nearlyJWT(nearly) {
 				t.Fatalf("%q would be sent on by a Fallback", nearly)

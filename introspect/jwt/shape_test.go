@@ -28,7 +28,10 @@ func TestLooksLikeJWT(t *testing.T) {
 		{"opaque with two dots and other characters", "eyJhbGciOiJSUzI1NiJ9.e30.c2ln~", false},
 		{"eyJ without dots", "eyJhbGciOiJSUzI1NiJ9", false},
 		{"JWE", "eyJhbGciOiJSU0EtT0FFUCJ9.a.b.c.d", true},
-		{"header without alg", b64([]byte(`{"typ":"JWT"}`)) + ".e30.c2ln", true},
+		{"header without alg", b64([]byte(`{"typ":"JWT"}`)) + ".e30.c2ln", false},
+		{"header with a number for alg", b64([]byte(`{"alg":256}`)) + ".e30.c2ln", false},
+		{"header with ALG", b64([]byte(`{"ALG":"RS256"}`)) + ".e30.c2ln", false},
+		{"header opening an object that does not close", b64([]byte(`{"alg":"RS256"`)) + ".e30.c2ln", false},
 		{"header after whitespace", b64([]byte(" \t\r\n {\"alg\":\"RS256\"}")) + ".e30.c2ln", true},
 		{"header after much whitespace", b64([]byte(strings.Repeat(" ", 100)+`{"alg":"RS256"}`)) + ".e30.c2ln", true},
 		{"header not an object", b64([]byte(`["alg"]`)) + ".e30.c2ln", false},
@@ -160,24 +163,33 @@ func TestFallbackKeepsNearlyJWTs(t *testing.T) {
 	sig, err := base64.RawURLEncoding.DecodeString(jwt[dot+1:])
 	require.NoError(t, err)
 	for name, tok := range map[string]string{
-		"padded":              jwt + "=",
-		"padded header":       header + "==." + rest,
-		"standard base64":     jwt[:dot+1] + base64.StdEncoding.EncodeToString(sig), // padded: 256 bytes
-		"another character":   jwt + "~",
-		"another segment":     jwt + ".x",
-		"two more segments":   jwt + ".x.y",
-		"no signature":        jwt[:dot+1],
-		"space-led header":    b64([]byte(` {"alg":"RS256"}`)) + "==." + rest,
-		"header of two bytes": "eyI.a.b",
+		"padded":            jwt + "=",
+		"padded header":     header + "==." + rest,
+		"standard base64":   jwt[:dot+1] + base64.StdEncoding.EncodeToString(sig), // padded: 256 bytes
+		"another character": jwt + "~",
+		"another segment":   jwt + ".x",
+		"two more segments": jwt + ".x.y",
+		"no signature":      jwt[:dot+1],
+		"space-led header":  b64([]byte(` {"alg":"RS256"}`)) + "==." + rest,
+		"a dot before":      "." + jwt,
+		"a segment before":  "x." + jwt,
+		"a dot less":        jwt[:dot] + jwt[dot+1:],
+		"a dot more":        header + ".." + rest,
 	} {
 		_, err := f.Verify(context.Background(), tok)
 		require.ErrorIs(t, err, introspect.ErrInvalidToken, name)
 	}
 	assert.Empty(t, sent, "most of a JWT was sent to the opaque verifier")
 
-	for _, tok := range []string{"abc.def.ghi", "2YotnFZFEjr1zCsicMWpAA==", "eyJhbGciOiJSUzI1NiJ9.e30", "W10.e30.c2ln"} {
+	opaque := []string{
+		"abc.def.ghi", "2YotnFZFEjr1zCsicMWpAA==", "LTgaAik7F-smmQ65_nVfag==", "W10.e30.c2ln",
+		"eyI.a.b", // decodes to {" and no more
+		b64([]byte(`{"typ":"JWT"}`)) + ".e30.c2ln~", b64([]byte(`{"a":1}`)) + ".x.y.z",
+		"eyJhbGciOiJSUzI1NiJ9", // a header alone
+	}
+	for _, tok := range opaque {
 		_, err := f.Verify(context.Background(), tok)
 		require.NoError(t, err, tok)
 	}
-	assert.Len(t, sent, 4)
+	assert.Equal(t, opaque, sent)
 }
