@@ -127,6 +127,7 @@ func TestAttacks(t *testing.T) {
 		{"iss twice", withClaimsText(`{"iss":"https://evil.example",` + validText[1:]), errPayload},
 		{"exp twice", withClaimsText(`{"exp":1,` + validText[1:]), errPayload},
 		{"a member of a claim twice", withClaimsText(`{"ext":{"a":1,"a":2},` + validText[1:]), errPayload},
+		{"aud twice, once escaped", withClaimsText(`{"a\u0075d":"api://other",` + validText[1:]), errPayload},
 		{"claims not UTF-8", withClaimsText("{\"x\":\"\xff\"," + validText[1:]), errPayload},
 	}
 	for _, tt := range tests {

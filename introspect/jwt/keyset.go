@@ -3,7 +3,6 @@ package jwt
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -301,8 +300,10 @@ func (s *keySet) waitReady(ctx context.Context) error {
 		ue.Reason += ": " + s.lastErr.Reason
 		ue.StatusCode = s.lastErr.StatusCode
 		if s.lastErr.Err != nil {
-			// What was wrong with the key set, then why waiting ended.
-			ue.Err = fmt.Errorf("%w; stopped waiting: %w", s.lastErr.Err, cause)
+			// What was wrong with the key set, as text: the chain holds
+			// why waiting ended alone, so that errors.Is tells a caller's
+			// deadline from a fetch's.
+			ue.Reason += ": " + s.lastErr.Err.Error()
 		}
 	}
 	return ue

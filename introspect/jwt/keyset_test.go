@@ -454,6 +454,15 @@ func TestWaitReadySaysWhy(t *testing.T) {
 	assert.ErrorIs(t, err, context.Canceled)
 	assert.Contains(t, err.Error(), "no usable")
 	assert.Contains(t, err.Error(), "context canceled")
+
+	// A fetch that timed out does not make the caller's cancellation a
+	// deadline.
+	v.keys.mu.Lock()
+	v.keys.lastErr.Err = context.DeadlineExceeded
+	v.keys.mu.Unlock()
+	err = v.WaitReady(ctx)
+	assert.ErrorIs(t, err, context.Canceled)
+	assert.NotErrorIs(t, err, context.DeadlineExceeded)
 }
 
 // TestDownAtStartScheduled: the schedule, too, asks again within the

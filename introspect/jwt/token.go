@@ -34,7 +34,7 @@ var (
 	errHeaderMember = invalid("token header has b64 or zip, which a JWT never has")
 	errEncHeader    = invalid("token header has enc: it is a JWE, which is not supported")
 	errTyp          = invalid(`token type is not "at+jwt"`)
-	errPayload      = invalid("token claims are not a JSON object in UTF-8 that names each member once")
+	errPayload      = invalid("token claims are not a JSON object, or name a member twice, or are not UTF-8")
 )
 
 // header holds the members of a JWS protected header that matter. jku,
