@@ -436,11 +436,11 @@ func servePaired(b *testing.B, routes []pairedRoute) {
 			start := time.Now()
 			for range pairedBlock {
 				h.ServeHTTP(w, r)
+				if w.Code != http.StatusOK {
+					b.Fatalf("%s: status %d", routes[j].name, w.Code)
+				}
 			}
 			spent[j] += time.Since(start)
-			if w.Code != http.StatusOK {
-				b.Fatalf("%s: status %d", routes[j].name, w.Code)
-			}
 		}
 		n++
 	}

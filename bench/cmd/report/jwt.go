@@ -115,7 +115,7 @@ func (r *results) writeJWTTargets(p func(string, ...any)) {
 	p("| %s | %.3f× (+%s against +%s; %s) | %s |\n", names[1], f.firstRatio, duration(f.firstTG), duration(f.firstAuth0), f.how, mark(f.firstRatio <= jwtFirstSeenMax))
 	p("| %s | %.2f× (+%s against +%s; %s) | %s |\n", names[2], f.opaqueRatio, duration(f.hitTG), duration(f.hitOpaque), f.how, mark(f.opaqueRatio <= jwtHitVsOpaque))
 	p("| %s | %s | %s |\n", names[3], joinNums(f.flood), mark(f.floodOK()))
-	p("| %s | %s, %.2f× a first-seen JWT | — |\n", names[4], duration(f.refused), f.refused/r.med(jwtFamily+"/first/tokengate", "ns/op"))
+	p("| %s | %s, %.2f× a first-seen JWT's overhead | — |\n", names[4], duration(f.refused), f.refused/f.firstTG)
 }
 
 // writeJWTMisses explains, with the figures, each BenchmarkJWT target this
