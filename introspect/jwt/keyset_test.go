@@ -403,18 +403,25 @@ func TestFirstLoadNeverQueues(t *testing.T) {
 	assert.EqualValues(t, 1, is.fetches.Load(), "requests join the fetch in flight, without waiting")
 }
 
-// TestWaitReady: WaitReady returns once the key set has loaded, and with
-// the latest failure when ctx ends first.
-func TestWaitReady(t *testing.T) {
+// failedToLoad returns a Verifier whose first fetch of the key set, from an
+// issuer with fault, failed, and a ctx already cancelled.
+func failedToLoad(t *testing.T, fault func(*issuer)) (*issuer, *fakeClock, *Verifier, context.Context) {
+	t.Helper()
 	is := newIssuer(t)
 	is.publish(map[string]crypto.Signer{"k1": rsa1})
-	is.set(func(is *issuer) { is.status = http.StatusBadGateway })
+	is.set(fault)
 	clock := newClock()
 	v := newTestVerifier(t, testConfig(is, clock))
 	isUnavailable(t, refresh(t, v))
-
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
+	return is, clock, v, ctx
+}
+
+// TestWaitReady: WaitReady returns once the key set has loaded, and with
+// the latest failure when ctx ends first.
+func TestWaitReady(t *testing.T) {
+	is, clock, v, ctx := failedToLoad(t, func(is *issuer) { is.status = http.StatusBadGateway })
 	err := v.WaitReady(ctx)
 	ue := isUnavailable(t, err)
 	assert.Equal(t, http.StatusBadGateway, ue.StatusCode)
@@ -441,14 +448,7 @@ func TestWaitReady(t *testing.T) {
 // TestWaitReadySaysWhy: the error WaitReady returns when ctx ends tells
 // what was wrong with the key set, besides that waiting ended.
 func TestWaitReadySaysWhy(t *testing.T) {
-	is := newIssuer(t)
-	is.set(func(is *issuer) { is.rawKeys = `{"keys":[]}` })
-	clock := newClock()
-	v := newTestVerifier(t, testConfig(is, clock))
-	isUnavailable(t, refresh(t, v))
-
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
+	_, _, v, ctx := failedToLoad(t, func(is *issuer) { is.rawKeys = `{"keys":[]}` })
 	err := v.WaitReady(ctx)
 	isUnavailable(t, err)
 	assert.ErrorIs(t, err, context.Canceled)
