@@ -103,7 +103,9 @@ func opensObject(seg string) bool {
 // headerLike reports whether seg decodes to a JSON object with a string
 // "alg" member, as a JWS or JWE header does. It reads seg leniently, in
 // either base64 alphabet, padded or not, and only when opensObject says
-// it may be one.
+// it may be one. The member's name is matched as encoding/json matches a
+// field, whatever its case: a stricter reading would only hand more to
+// the verifier of other tokens.
 func headerLike(seg string) bool {
 	if !opensObject(seg) {
 		return false
@@ -117,12 +119,13 @@ func headerLike(seg string) bool {
 	if err != nil {
 		return false
 	}
-	var members map[string]json.RawMessage
-	if json.Unmarshal(raw, &members) != nil {
+	var header struct {
+		Alg json.RawMessage `json:"alg"`
+	}
+	if json.Unmarshal(raw, &header) != nil {
 		return false
 	}
-	alg := members["alg"]
-	return len(alg) > 0 && alg[0] == '"'
+	return len(header.Alg) > 0 && header.Alg[0] == '"'
 }
 
 // nearlyJWT reports whether token holds what would be a JWT but for its

@@ -30,7 +30,7 @@ func TestLooksLikeJWT(t *testing.T) {
 		{"JWE", "eyJhbGciOiJSU0EtT0FFUCJ9.a.b.c.d", true},
 		{"header without alg", b64([]byte(`{"typ":"JWT"}`)) + ".e30.c2ln", false},
 		{"header with a number for alg", b64([]byte(`{"alg":256}`)) + ".e30.c2ln", false},
-		{"header with ALG", b64([]byte(`{"ALG":"RS256"}`)) + ".e30.c2ln", false},
+		{"header with ALG, matched whatever its case", b64([]byte(`{"ALG":"RS256"}`)) + ".e30.c2ln", true},
 		{"header opening an object that does not close", b64([]byte(`{"alg":"RS256"`)) + ".e30.c2ln", false},
 		{"header after whitespace", b64([]byte(" \t\r\n {\"alg\":\"RS256\"}")) + ".e30.c2ln", true},
 		{"header after much whitespace", b64([]byte(strings.Repeat(" ", 100)+`{"alg":"RS256"}`)) + ".e30.c2ln", true},
