@@ -250,8 +250,10 @@ func benchmarkJWTPaired(b *testing.B, f *jwtFixture, v *tgjwt.Verifier, hitToken
 		{unit: "auth0-first-ns/op", h: fixed(auth0), r: func() *http.Request { return pool[nextAuth0] }, n: firstBlock,
 			perRequest: func() { nextAuth0 = (nextAuth0 + 1) % len(pool) }},
 	}
-	for _, o := range ops[:5] {
-		mustServe(b, o.h(), o.r(), http.StatusOK) // not the first-seen ones: they would be seen
+	for _, o := range ops {
+		if o.perRequest == nil { // not the first-seen ones: they would be seen
+			mustServe(b, o.h(), o.r(), http.StatusOK)
+		}
 	}
 	spent := make([]time.Duration, len(ops))
 	w := &testutil.DiscardWriter{}
